@@ -1,0 +1,7 @@
+// Package envelope fixes what travels over MQTT between a machine and the
+// RVM cloud (CONTRACTS.md section 5): the topics, the event [Envelope], the
+// retained [Status], and the [Command] / [Reply] pair.
+//
+// Both ends import it: the machine's publisher (package telemetry) and the
+// gateway's consumer (package gateway), so the two cannot drift apart.
+package envelope

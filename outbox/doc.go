@@ -1,0 +1,14 @@
+// Package outbox is the durable queue of everything the machine hands on.
+//
+// The ledger appends a [Record] in the same SQLite transaction as the fact it
+// reports (a finished session, a bag exchange), so a record exists if and only
+// if its fact does. Each record gets the next sequence number of the machine,
+// counting up without gaps and never reused, also after records were removed.
+// The MQTT publisher (package telemetry) reads [Pending] records in sequence
+// order and removes each with [Ack] only once the broker acknowledged it.
+//
+// # Concurrency
+//
+// The functions take a [DBTX] (a *sql.DB or *sql.Tx); serialising writers is
+// the caller's business (the ledger keeps one writer connection).
+package outbox
