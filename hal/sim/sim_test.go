@@ -16,7 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-var _ = update
 
 var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 
@@ -34,6 +33,7 @@ type ctl struct {
 	log    []string
 	cuts   []Cut
 	cur    Container
+	raws   bool // log the chamber's raw samples too
 }
 
 func newCtl(t *testing.T, cfg Config, decide func(Container) bool) *ctl {
@@ -131,9 +131,12 @@ func (c *ctl) handle(ev hal.Event) {
 func (c *ctl) weigh() string {
 	c.t.Helper()
 	cal := calib.Calibration{Offset: c.m.cfg.ChamberCell.Offset, CountsPerKg: c.m.cfg.ChamberCell.CountsPerKg, Resolution: 100 * physic.MilliGram}
-	mass, err := readMass(c.m.ChamberCell(), cal)
+	mass, raws, err := readMass(c.m.ChamberCell(), cal)
 	if err != nil {
 		c.t.Fatalf("chamber cell: %v", err)
+	}
+	if c.raws {
+		c.logf("  raw %v", raws)
 	}
 	metal, _ := c.m.MetalSensor().Metal()
 	shape := "none"
@@ -143,22 +146,23 @@ func (c *ctl) weigh() string {
 	return fmt.Sprintf("%v metal=%t shape=%s", mass, metal, shape)
 }
 
-func readMass(lc hal.LoadCell, cal calib.Calibration) (physic.Mass, error) {
+func readMass(lc hal.LoadCell, cal calib.Calibration) (physic.Mass, []int32, error) {
 	raws := make([]int32, 5)
 	for i := range raws {
 		r, err := lc.ReadRaw()
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		raws[i] = r
 	}
-	return cal.Mass(calib.Median(raws))
+	m, err := cal.Mass(calib.Median(raws))
+	return m, raws, err
 }
 
 func bagMass(t *testing.T, m *Machine) physic.Mass {
 	t.Helper()
 	cal := calib.Calibration{Offset: m.cfg.BagCell.Offset, CountsPerKg: m.cfg.BagCell.CountsPerKg, Resolution: physic.Gram}
-	got, err := readMass(m.BagCell(), cal)
+	got, _, err := readMass(m.BagCell(), cal)
 	if err != nil {
 		t.Fatalf("bag cell: %v", err)
 	}
