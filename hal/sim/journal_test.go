@@ -78,7 +78,9 @@ func TestJournalReplay(t *testing.T) {
 }
 
 func TestReadJournal(t *testing.T) {
-	drop := func(id string) string { return `{"op":"drop","container":{"id":` + id + `,"code":"x","barcode":"ok","mass_ng":1000,"metal":false}}` + "\n" }
+	drop := func(id string) string {
+		return `{"op":"drop","container":{"id":` + id + `,"code":"x","barcode":"ok","mass_ng":1000,"metal":false}}` + "\n"
+	}
 	tests := []struct {
 		name         string
 		text         string

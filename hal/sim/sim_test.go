@@ -16,7 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-
 var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 
 const limit = 5 * time.Second
