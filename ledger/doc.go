@@ -1,0 +1,29 @@
+// Package ledger is the controller's durable memory: one SQLite file holding
+// sessions, containers, vouchers, the voucher buffer, bags, seals, faults,
+// calibrations, the catalogue snapshot and the outbox (package outbox) of
+// everything the operator will receive.
+//
+// # Durability
+//
+// The file is opened in WAL mode with synchronous FULL, through a single
+// writer connection whose transactions begin IMMEDIATE. Every method that
+// changes money commits before it returns: when it returns nil, the fact
+// survives a power cut. Records for the outbox are appended inside the same
+// transaction as the fact they report, so a record exists if and only if its
+// fact does.
+//
+// # In-transit containers
+//
+// An accepted container is recorded "in transit" before it can reach the bag
+// ([Ledger.RecordContainer]); the bag scale later confirms it. Confirmation
+// is kept in memory by the controller and persisted with the next commit
+// ([Ledger.RecordContainer] and [Ledger.FinishSession] take the ids to mark
+// credited). After a power cut, [Ledger.InTransit] lists what was never
+// confirmed and the controller settles it against the bag scale: what is
+// physically in the bag is credited exactly once, the rest is deleted.
+//
+// # Concurrency
+//
+// A Ledger is safe for concurrent use; writes are serialised by SQLite's
+// single writer connection. The controller is its only writer of money facts.
+package ledger

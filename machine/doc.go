@@ -1,0 +1,39 @@
+// Package machine is the controller of the reverse-vending machine: the
+// customer's session, the acceptance rules, crediting, the bag, vouchers and
+// latched faults, on top of the intake state machine (package fsm), the
+// hardware (package hal) and the SQLite ledger (package ledger).
+//
+// # Usage
+//
+// A [Controller] is a single-threaded object. One loop feeds it hardware
+// events with [Controller.Handle], calls [Controller.Tick] when
+// [Controller.Deadline] passes, and runs operator acts (finish, bag
+// exchange, service) between them:
+//
+//	c, err := machine.New(ctx, devices, ledger, opts) // resumes from the ledger
+//	for {
+//		select {
+//		case ev := <-events:
+//			c.Handle(ctx, ev)
+//		case <-timer(c.Deadline()):
+//			c.Tick(ctx)
+//		}
+//	}
+//
+// On the simulated machine a discrete-event runner (package simrun) plays
+// that loop on a fake clock.
+//
+// # Money
+//
+// A container is credited only once it is in the bag: it is recorded "in
+// transit" durably when the rules accept it (before the belt can bring it to
+// the bag), and credited when the bag scale grows by its weight. After a
+// power cut, [New] settles what was in transit against the bag scale, so
+// what is physically in the bag is credited exactly once and what is not is
+// not. The open session is then finished with a voucher.
+//
+// # Concurrency
+//
+// Controller methods must be called from one goroutine. [Controller.Status]
+// is the exception: it returns a snapshot and is safe from any goroutine.
+package machine

@@ -1,0 +1,475 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+
+	"periph.io/x/conn/v3/physic"
+
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/fsm"
+	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/ledger"
+	"github.com/deposit-rvm/rvm/money"
+)
+
+// Payouts a customer can choose.
+const (
+	PayoutVoucher  = "voucher"
+	PayoutDonation = "donation"
+	PayoutDigital  = "digital"
+)
+
+var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
+
+// Finish ends the customer's session with the chosen payout. It needs the
+// machine at rest (ErrBusy otherwise); without an open session it does
+// nothing.
+func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
+	switch payout {
+	case PayoutVoucher, PayoutDonation:
+	case PayoutDigital:
+		if !phoneRE.MatchString(phone) {
+			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
+		}
+	default:
+		return fmt.Errorf("machine: unknown payout %q", payout)
+	}
+	if !c.AtRest() {
+		return ErrBusy
+	}
+	if c.session == nil {
+		return nil
+	}
+	err := c.finish(ctx, c.now(), payout, phone)
+	c.publishStatus("")
+	return err
+}
+
+// finish closes the open session: one durable commit with the transaction,
+// its voucher and the bag report due.
+func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone string) error {
+	s := c.session
+	if s == nil {
+		return nil
+	}
+	if s.ID == "" || len(c.containers) == 0 {
+		// Nothing recorded, or all of it handed back after a power cut:
+		// the session never happened and sends no transaction.
+		c.endSession()
+		return nil
+	}
+	var amount money.Grosze
+	for _, ct := range c.containers {
+		if ct.State == ledger.Credited {
+			amount += ct.Deposit
+		}
+	}
+	f := ledger.Finish{
+		SessionID: s.ID, RvmID: s.RvmID, EndedAt: at, Payout: payout, Phone: phone,
+		Confirm: c.confirm, Amount: amount, PrintType: c.opts.VoucherPrintType,
+		Validity: c.opts.VoucherValidity,
+	}
+	full := c.bagFull()
+	if full && !c.bag.Full {
+		f.Before = []ledger.Event{{Kind: envelope.KindBagFillStatus, Body: c.fillStatus(at, true)}}
+		f.BagFull, f.BagWarned = true, true
+	} else if c.warnCross && !c.bag.Warned {
+		f.After = []ledger.Event{{Kind: envelope.KindBagFillStatus, Body: c.fillStatus(at, false)}}
+		f.BagWarned = true
+	}
+	f.Build = func(v *ledger.Voucher) drsapi.Transaction { return c.transaction(s, at, payout, v) }
+	_, v, err := c.led.FinishSession(ctx, f)
+	if err != nil {
+		return c.fatal(ctx, err)
+	}
+	c.confirm = c.confirm[:0]
+	c.bag.Full = c.bag.Full || f.BagFull
+	c.bag.Warned = c.bag.Warned || f.BagWarned
+	if v != nil && payout == PayoutVoucher && c.dev.Printer != nil {
+		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", PrintType: v.PrintType, ValidUntil: v.ValidUntil}
+		if err := c.dev.Printer.Print(tk); err != nil {
+			// The voucher exists in the ledger and goes to the operator; a
+			// reprint is a service act.
+			c.log.Error("print voucher", "voucher", v.ID, "err", err)
+		}
+	}
+	c.endSession()
+	if c.bag.Full {
+		c.block(BlockBagFull)
+	}
+	return nil
+}
+
+func (c *Controller) endSession() {
+	c.session, c.containers, c.warnCross = nil, nil, false
+	if c.fsm.State() == fsm.Ready {
+		c.fire(fsm.Finish)
+	}
+}
+
+// transaction builds the operator's Transaction: containers grouped by
+// (ean, cause) in order of first appearance, weights in whole grams.
+func (c *Controller) transaction(s *ledger.Session, end time.Time, payout string, v *ledger.Voucher) drsapi.Transaction {
+	t := drsapi.Transaction{
+		ID: s.ID, RvmID: s.RvmID, TransactionStartTime: ledger.DRSTime(s.StartedAt),
+		TransactionEndTime: ledger.DRSTime(end), Containers: []drsapi.Container{},
+	}
+	type key struct {
+		ean   string
+		cause int
+	}
+	idx := map[key]int{}
+	rowMg := []int64{}
+	var acceptedMg int64
+	for _, ct := range c.containers {
+		if ct.State == ledger.InTransit {
+			continue
+		}
+		k := key{ct.EAN, ct.Cause}
+		i, ok := idx[k]
+		if !ok {
+			i = len(t.Containers)
+			idx[k] = i
+			t.Containers = append(t.Containers, drsapi.Container{EAN: ct.EAN, RejectionCauseCode: ct.Cause})
+			rowMg = append(rowMg, 0)
+		}
+		t.Containers[i].Count++
+		rowMg[i] += ct.WeightMg
+		if ct.Cause == drsapi.CauseOK {
+			t.TotalAccepted++
+			acceptedMg += ct.WeightMg
+		} else {
+			t.TotalRejected++
+		}
+	}
+	for i := range t.Containers {
+		t.Containers[i].Weight = grams(rowMg[i])
+	}
+	t.TotalAmount = t.TotalAccepted + t.TotalRejected
+	t.TotalWeight = grams(acceptedMg)
+	if v != nil {
+		t.Voucher = &drsapi.VoucherBase{ID: v.ID, RedeemType: drsapi.RedeemValid}
+		if payout == PayoutDonation {
+			t.Voucher.Redeemed, t.Voucher.RedeemType = true, drsapi.RedeemCharity
+		}
+	}
+	return t
+}
+
+// grams rounds milligrams to whole grams, half away from zero.
+func grams(mg int64) int64 { return int64(math.Round(float64(mg) / 1000)) }
+
+func (c *Controller) fill() float64 {
+	f1 := float64(c.bagCount) / float64(c.opts.BagMaxContainers)
+	f2 := float64(c.bagMass) / float64(c.opts.BagMaxMass)
+	return math.Max(f1, f2)
+}
+
+func (c *Controller) bagFull() bool {
+	return c.bagCount >= c.opts.BagMaxContainers || c.bagMass >= c.opts.BagMaxMass
+}
+
+func (c *Controller) fillStatus(at time.Time, full bool) drsapi.BagFillStatus {
+	lvl := math.Min(1, math.Round(c.fill()*100)/100)
+	if full {
+		lvl = 1
+	}
+	return drsapi.BagFillStatus{
+		RvmID: c.opts.RvmID, WasteType: append([]int(nil), c.opts.WasteTypes...), RvmBlocked: full,
+		FillLevelPercent: lvl, ReportedAt: ledger.DRSTime(at),
+	}
+}
+
+// checkBag runs after each credit: at the warning level the session notes
+// it (reported when the session ends); at full the session ends at once and
+// intake is blocked.
+func (c *Controller) checkBag(ctx context.Context) error {
+	if c.bagFull() {
+		return c.finish(ctx, c.now(), PayoutVoucher, "")
+	}
+	if !c.bag.Warned && c.bagCount*100 >= c.opts.BagWarnPct*c.opts.BagMaxContainers ||
+		!c.bag.Warned && int64(c.bagMass)*100 >= int64(c.opts.BagWarnPct)*int64(c.opts.BagMaxMass) {
+		c.warnCross = true
+	}
+	return nil
+}
+
+func (c *Controller) block(reason string) {
+	c.blocks[reason] = true
+	switch c.fsm.State() {
+	case fsm.Idle:
+		c.fire(fsm.Block)
+	}
+}
+
+func (c *Controller) unblock(reason string) {
+	delete(c.blocks, reason)
+	if len(c.blocks) == 0 && c.fsm.State() == fsm.Blocked {
+		c.fire(fsm.Unblock)
+	}
+}
+
+// Block stops intake for a reason (operator command, outbox over budget,
+// service). An open session is finished first.
+func (c *Controller) Block(ctx context.Context, reason string) error {
+	if !c.AtRest() {
+		return ErrBusy
+	}
+	if c.blocks[reason] {
+		return nil
+	}
+	if err := c.finish(ctx, c.now(), PayoutVoucher, ""); err != nil {
+		return err
+	}
+	c.block(reason)
+	if reason == BlockOperator {
+		if err := c.led.SetMeta(ctx, "blocked", reason); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.publishStatus("")
+	return nil
+}
+
+// Unblock lifts a block; intake resumes when no other block remains.
+func (c *Controller) Unblock(ctx context.Context, reason string) error {
+	if !c.blocks[reason] {
+		return nil
+	}
+	if reason == BlockOperator {
+		if err := c.led.SetMeta(ctx, "blocked", ""); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.unblock(reason)
+	c.publishStatus("")
+	return nil
+}
+
+// Fail latches a fault: the belt stops, the customer's session is finished
+// safely with what is credited (a container on its way is settled against
+// the bag scale), intake stays blocked until a technician clears it.
+func (c *Controller) Fail(ctx context.Context, kind string) error {
+	c.stopBelt()
+	if c.fault != "" {
+		return nil
+	}
+	c.log.Warn("fault latched", "fault", kind)
+	if c.cur != nil && c.cur.rec.ID != 0 && c.cur.rec.State == ledger.InTransit {
+		if err := c.settle(ctx, []ledger.Container{c.cur.rec}); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.cur, c.deadline = nil, time.Time{}
+	if err := c.led.RaiseFault(ctx, kind, c.now(), c.opts.RvmID); err != nil {
+		return c.fatal(ctx, err)
+	}
+	c.fault = kind
+	c.fire(fsm.Fail)
+	if err := c.finish(ctx, c.now(), PayoutVoucher, ""); err != nil {
+		return err
+	}
+	c.publishStatus("out of order")
+	return nil
+}
+
+// ClearFault is the technician's act that clears a latched fault.
+func (c *Controller) ClearFault(ctx context.Context, by string) error {
+	if c.fault == "" {
+		return nil
+	}
+	if err := c.led.ClearFault(ctx, by, c.now(), c.opts.RvmID); err != nil {
+		return c.fatal(ctx, err)
+	}
+	c.fault = ""
+	c.fire(fsm.Clear)
+	if len(c.blocks) > 0 {
+		c.fire(fsm.Block)
+	}
+	c.publishStatus("")
+	return nil
+}
+
+// settle credits or drops in-transit containers by what the bag scale
+// shows: the prefix of them (containers reach the bag in order) whose
+// weights best explain the bag's content beyond what is already credited.
+func (c *Controller) settle(ctx context.Context, pending []ledger.Container) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	m, err := c.weigh(c.dev.Bag, c.calBag)
+	if err != nil {
+		return err
+	}
+	content := int64(m/physic.MilliGram) - c.bag.TareMg
+	base := int64(c.bagMass / physic.MilliGram)
+	best, bestDiff := 0, abs64(content-base)
+	sum := base
+	for i, p := range pending {
+		sum += p.WeightMg
+		if d := abs64(content - sum); d < bestDiff {
+			best, bestDiff = i+1, d
+		}
+	}
+	var credit, drop []int64
+	for i, p := range pending {
+		if i < best {
+			credit = append(credit, p.ID)
+			c.bagCount++
+			c.bagMass += physic.Mass(p.WeightMg) * physic.MilliGram
+			c.setContainer(p.ID, ledger.Credited, 0)
+		} else {
+			drop = append(drop, p.ID)
+			c.dropContainer(p.ID)
+		}
+	}
+	c.log.Info("settled containers in transit", "credited", len(credit), "handed back", len(drop))
+	return c.led.Settle(ctx, credit, drop)
+}
+
+func (c *Controller) dropContainer(id int64) {
+	out := c.containers[:0]
+	for _, ct := range c.containers {
+		if ct.ID != id {
+			out = append(out, ct)
+		}
+	}
+	c.containers = out
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// resume restores the controller from the ledger (see New).
+func (c *Controller) resume(ctx context.Context) error {
+	now := c.now()
+	tare, err := c.weigh(c.dev.Bag, c.calBag)
+	if err != nil {
+		return fmt.Errorf("machine: bag scale: %w", err)
+	}
+	if _, err := c.led.EnsureBag(ctx, c.opts.Bin, int64(tare/physic.MilliGram), now); err != nil {
+		return err
+	}
+	st, err := c.led.Load(ctx)
+	if err != nil {
+		return err
+	}
+	c.bag, c.bagCount = st.Bag, st.BagCount
+	c.bagMass = physic.Mass(st.BagMassMg) * physic.MilliGram
+	c.session, c.containers = st.Session, st.Containers
+	c.fsm = fsm.New(fsm.Idle, nil)
+	if len(st.InTransit) > 0 {
+		if err := c.settle(ctx, st.InTransit); err != nil {
+			return fmt.Errorf("machine: settle after restart: %w", err)
+		}
+	}
+	if c.session != nil {
+		c.fsm = fsm.New(fsm.Ready, nil)
+		c.warnCross = !c.bag.Warned && c.fill()*100 >= float64(c.opts.BagWarnPct)
+		if err := c.finish(ctx, now, PayoutVoucher, ""); err != nil {
+			return err
+		}
+	}
+	if reason, _, err := c.led.Meta(ctx, "blocked"); err != nil {
+		return err
+	} else if reason != "" {
+		c.blocks[BlockOperator] = true
+	}
+	if c.bag.Full {
+		c.blocks[BlockBagFull] = true
+	}
+	switch {
+	case st.Fault != "":
+		c.fault = st.Fault
+		c.fsm = fsm.New(fsm.Fault, nil)
+	case len(c.blocks) > 0:
+		c.fsm = fsm.New(fsm.Blocked, nil)
+	default:
+		c.fsm = fsm.New(fsm.Idle, nil)
+	}
+	c.publishStatus("")
+	return nil
+}
+
+// Errors of the bag acts.
+var (
+	ErrSealFormat = errors.New("machine: seal number must be 4 to 40 digits or letters")
+)
+
+var sealRE = regexp.MustCompile(`^[0-9A-Za-z-]{4,40}$`)
+
+// BagExchange is staff replacing the bag.
+type BagExchange struct {
+	Seal  string // the seal put on the full bag
+	Staff string // the staff member's id (lockingPersonId)
+	Bin   int
+	// Swap is the physical act: it returns once the full bag is out and an
+	// empty one is in. The controller weighs before and after.
+	Swap func() error
+}
+
+// ExchangeBag records a bag exchange: an open session is finished first,
+// the full bag is weighed and closed under its seal, the new bag's tare is
+// taken, and intake resumes. A seal already used by this machine is refused
+// before anything happens.
+func (c *Controller) ExchangeBag(ctx context.Context, ex BagExchange) (drsapi.BagReplacement, error) {
+	if !sealRE.MatchString(ex.Seal) {
+		return drsapi.BagReplacement{}, fmt.Errorf("%w: %q", ErrSealFormat, ex.Seal)
+	}
+	if !c.AtRest() {
+		return drsapi.BagReplacement{}, ErrBusy
+	}
+	used, err := c.led.SealUsed(ctx, ex.Seal)
+	if err != nil {
+		return drsapi.BagReplacement{}, err
+	}
+	if used {
+		return drsapi.BagReplacement{}, fmt.Errorf("machine: %w: %s", ledger.ErrSealUsed, ex.Seal)
+	}
+	if err := c.finish(ctx, c.now(), PayoutVoucher, ""); err != nil {
+		return drsapi.BagReplacement{}, err
+	}
+	full, err := c.weigh(c.dev.Bag, c.calBag)
+	if err != nil {
+		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
+	}
+	if ex.Swap != nil {
+		if err := ex.Swap(); err != nil {
+			return drsapi.BagReplacement{}, fmt.Errorf("machine: bag swap: %w", err)
+		}
+	}
+	empty, err := c.weigh(c.dev.Bag, c.calBag)
+	if err != nil {
+		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
+	}
+	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
+	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
+		Seal: ex.Seal, Staff: ex.Staff, Bin: ex.Bin, At: c.now(), RvmID: c.opts.RvmID,
+		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
+	})
+	if err != nil {
+		return rep, err
+	}
+	c.bag, c.bagCount, c.bagMass = nb, 0, 0
+	c.unblock(BlockBagFull)
+	c.publishStatus("")
+	return rep, nil
+}
+
+// ReplaceSeal records a damaged seal replaced by a new one.
+func (c *Controller) ReplaceSeal(ctx context.Context, old, seal, staff string) (drsapi.BagSeal, error) {
+	if !sealRE.MatchString(seal) {
+		return drsapi.BagSeal{}, fmt.Errorf("%w: %q", ErrSealFormat, seal)
+	}
+	return c.led.ReplaceSeal(ctx, old, seal, staff, c.now(), c.opts.RvmID)
+}
