@@ -128,11 +128,11 @@ type trip struct {
 
 // Controller is the machine's controller. See the package documentation.
 type Controller struct {
-	dev    Devices         // Immutable.
-	led    *ledger.Ledger  // Immutable.
-	opts   Options         // Mutable via SetOptions, from the loop only.
-	log    *slog.Logger    // Immutable.
-	fsm    *fsm.Machine    // Mutable, loop only.
+	dev    Devices          // Immutable.
+	led    *ledger.Ledger   // Immutable.
+	opts   Options          // Mutable via SetOptions, from the loop only.
+	log    *slog.Logger     // Immutable.
+	fsm    *fsm.Machine     // Mutable, loop only.
 	cat    *catalog.Catalog // Mutable via SetCatalog, loop only.
 	calCh  calib.Calibration
 	calBag calib.Calibration
