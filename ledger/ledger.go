@@ -136,7 +136,7 @@ func Open(path string) (*Ledger, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("ledger: %s is a directory", path)
 	}
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on"
+	dsn := "file:" + uriPath(path) + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -148,6 +148,11 @@ func Open(path string) (*Ledger, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// uriPath escapes the characters a SQLite file: URI gives a meaning to.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
 func (l *Ledger) init() error {
