@@ -1,0 +1,19 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/deposit-rvm/rvm/outbox"
+)
+
+// OverBudget reports whether the outbox's waiting bodies take budgetBytes
+// or more. The controller blocks intake while it is true, rather than let
+// a money event go unrecorded for want of disk. It costs one row read.
+func OverBudget(ctx context.Context, db outbox.DBTX, budgetBytes int64) (bool, error) {
+	_, bytes, err := outbox.Depth(ctx, db)
+	if err != nil {
+		return false, fmt.Errorf("telemetry: %w", err)
+	}
+	return bytes >= budgetBytes, nil
+}

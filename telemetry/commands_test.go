@@ -1,0 +1,147 @@
+package telemetry_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/internal/testbroker"
+	"github.com/deposit-rvm/rvm/telemetry"
+)
+
+// recorder is a CommandHandler that counts what it applied.
+type recorder struct {
+	mu    sync.Mutex
+	calls map[string]int // by command id
+	names []string
+}
+
+var errRefused = errors.New("config: unknown key \"turbo\"")
+
+func (r *recorder) HandleCommand(_ context.Context, name string, cmd envelope.Command) (any, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.calls == nil {
+		r.calls = map[string]int{}
+	}
+	r.calls[cmd.ID]++
+	r.names = append(r.names, name)
+	if strings.Contains(string(cmd.Body), "turbo") {
+		return nil, errRefused
+	}
+	if strings.Contains(string(cmd.Body), "panic") {
+		panic("handler bug")
+	}
+	return map[string]string{"applied": name}, nil
+}
+
+func (r *recorder) count(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[id]
+}
+
+// commander sends commands one at a time and returns each reply.
+type commander struct {
+	t       *testing.T
+	url     string
+	serial  string
+	replies *collector
+	seen    int
+}
+
+func (c *commander) send(name, payload string) string {
+	c.t.Helper()
+	adminPublish(c.t, c.url, "", "", envelope.CommandTopic(c.serial, name), false, []byte(payload))
+	c.replies.waitFor("a reply to "+payload, func() bool { return len(c.replies.msgs) > c.seen })
+	c.seen++
+	return string(c.replies.messages()[c.seen-1].payload)
+}
+
+func TestCommands(t *testing.T) {
+	b := testbroker.Start(t)
+	db, _ := newDB(t)
+	h := &recorder{}
+	opts := baseOptions(t, b.URL(), "C1")
+	opts.Commands = h
+	status := subscribe(t, b.URL(), envelope.StatusTopic("C1"), subOpts{})
+	p := startPublisher(t, db, opts)
+	// Online is published once the command subscription is in place.
+	status.waitFor("online", func() bool { st, ok := status.lastStatus(); return ok && st.Online })
+	c := &commander{t: t, url: b.URL(), serial: "C1", replies: subscribe(t, b.URL(), envelope.ReplyTopic("C1"), subOpts{})}
+
+	tests := []struct {
+		name, payload string
+		want          string
+		calls         int // how often the handler saw the id afterwards
+	}{
+		{envelope.CmdCatalog, `{"id":"c1","body":{"version":7,"full":true,"products":[]}}`, `{"id":"c1","name":"catalog","ok":true,"result":{"applied":"catalog"}}`, 1},
+		{envelope.CmdVouchers, `{"id":"c2","body":{"vouchers":[{"id":"V1","printType":1}]}}`, `{"id":"c2","name":"vouchers","ok":true,"result":{"applied":"vouchers"}}`, 1},
+		{envelope.CmdConfig, `{"id":"c3","body":{"idleTimeoutS":45}}`, `{"id":"c3","name":"config","ok":true,"result":{"applied":"config"}}`, 1},
+		{envelope.CmdBlock, `{"id":"c4","body":{"reason":"maintenance"}}`, `{"id":"c4","name":"block","ok":true,"result":{"applied":"block"}}`, 1},
+		{envelope.CmdUnblock, `{"id":"c5","body":{}}`, `{"id":"c5","name":"unblock","ok":true,"result":{"applied":"unblock"}}`, 1},
+		{envelope.CmdSetRvmID, `{"id":"c6","body":{"rvmId":"` + rvmID + `"}}`, `{"id":"c6","name":"set-rvm-id","ok":true,"result":{"applied":"set-rvm-id"}}`, 1},
+		{envelope.CmdClearFault, `{"id":"c7","body":{"by":"tech-1"}}`, `{"id":"c7","name":"clear-fault","ok":true,"result":{"applied":"clear-fault"}}`, 1},
+		// A repeated id is answered again, without acting twice.
+		{envelope.CmdVouchers, `{"id":"c2","body":{"vouchers":[{"id":"V1","printType":1}]}}`, `{"id":"c2","name":"vouchers","ok":true,"result":{"applied":"vouchers"}}`, 1},
+		// The handler's refusal is the reply, and it too is remembered.
+		{envelope.CmdConfig, `{"id":"c8","body":{"turbo":true}}`, `{"id":"c8","name":"config","ok":false,"error":"config: unknown key \"turbo\""}`, 1},
+		{envelope.CmdConfig, `{"id":"c8","body":{"turbo":true}}`, `{"id":"c8","name":"config","ok":false,"error":"config: unknown key \"turbo\""}`, 1},
+		{envelope.CmdBlock, `{"id":"c9","body":{"panic":1}}`, `{"id":"c9","name":"block","ok":false,"error":"telemetry: command block panicked: handler bug"}`, 1},
+		// Malformed commands never reach the handler.
+		{envelope.CmdBlock, `not json`, `{"id":"","name":"block","ok":false,"error":"telemetry: malformed command: invalid character 'o' in literal null (expecting 'u')"}`, 0},
+		{envelope.CmdBlock, `{"body":{}}`, `{"id":"","name":"block","ok":false,"error":"telemetry: malformed command: no id"}`, 0},
+		{envelope.CmdBlock, `{"id":"m3","body":[1,2]}`, `{"id":"m3","name":"block","ok":false,"error":"telemetry: malformed command: body is not an object"}`, 0},
+		{envelope.CmdBlock, `{"id":"m4","body":"x"}`, `{"id":"m4","name":"block","ok":false,"error":"telemetry: malformed command: body is not an object"}`, 0},
+	}
+	for _, tt := range tests {
+		got := c.send(tt.name, tt.payload)
+		if got != tt.want {
+			t.Errorf("command %s %s: reply %s; want %s", tt.name, tt.payload, got, tt.want)
+		}
+		var cmd envelope.Command
+		_ = json.Unmarshal([]byte(tt.payload), &cmd)
+		if n := h.count(cmd.ID); n != tt.calls {
+			t.Errorf("command %s %s: handler called %d times; want %d", tt.name, tt.payload, n, tt.calls)
+		}
+	}
+
+	// The status command is answered by the publisher, fresh.
+	var reply envelope.Reply
+	if err := json.Unmarshal([]byte(c.send(envelope.CmdStatus, `{"id":"s1","body":{}}`)), &reply); err != nil {
+		t.Fatal(err)
+	}
+	var st envelope.Status
+	if err := json.Unmarshal(reply.Result, &st); err != nil || !reply.OK || !st.Online || st.Machine != "C1" || st.RvmID != rvmID {
+		t.Errorf("status reply = %+v (%v); want ok, online, machine C1", reply, err)
+	}
+
+	// The memory of answered ids survives a restart of the publisher.
+	p.stop(t)
+	status.waitFor("offline", func() bool { st, ok := status.lastStatus(); return ok && !st.Online })
+	startPublisher(t, db, opts)
+	status.waitFor("online again", func() bool { st, ok := status.lastStatus(); return ok && st.Online })
+	if got, want := c.send(envelope.CmdCatalog, `{"id":"c1","body":{"version":7,"full":true,"products":[]}}`), `{"id":"c1","name":"catalog","ok":true,"result":{"applied":"catalog"}}`; got != want {
+		t.Errorf("repeat after restart: reply %s; want %s", got, want)
+	}
+	if n := h.count("c1"); n != 1 {
+		t.Errorf("handler calls for c1 after restart = %d; want 1", n)
+	}
+}
+
+func TestCommandsWithoutHandler(t *testing.T) {
+	b := testbroker.Start(t)
+	db, _ := newDB(t)
+	status := subscribe(t, b.URL(), envelope.StatusTopic("C2"), subOpts{})
+	startPublisher(t, db, baseOptions(t, b.URL(), "C2"))
+	status.waitFor("online", func() bool { st, ok := status.lastStatus(); return ok && st.Online })
+	c := &commander{t: t, url: b.URL(), serial: "C2", replies: subscribe(t, b.URL(), envelope.ReplyTopic("C2"), subOpts{})}
+	want := `{"id":"x1","name":"block","ok":false,"error":"` + telemetry.ErrNoHandler.Error() + `"}`
+	if got := c.send(envelope.CmdBlock, `{"id":"x1","body":{}}`); got != want {
+		t.Errorf("reply %s; want %s", got, want)
+	}
+}

@@ -1,0 +1,74 @@
+// Package telemetry hands everything the machine records to the fleet over
+// MQTT (CONTRACTS.md section 5) and takes the fleet's commands, through every
+// outage: a broker that is down for a day, a power cut mid-send, a paho token
+// that reports success it did not get.
+//
+// The ledger appends each event to the SQLite outbox (package outbox) in the
+// same transaction as the fact it reports. A [Publisher] drains that outbox
+// in sequence order with QoS 1 and removes a record only once the broker's
+// PUBACK for it arrived on the connection it was sent on. After every
+// (re)connect it sends every remaining record again, from the first
+// unacknowledged one, so a consumer sees each seq at least once and in
+// order; repeats carry the same id, and consumers de-duplicate on id.
+//
+// # Usage
+//
+//	p, err := telemetry.NewPublisher(db, telemetry.Options{
+//		Broker: "ssl://mqtt.example:8883", Serial: "A1",
+//		Username: "A1", Password: pw, TLS: tlsCfg,
+//		StatusFunc: ctrl.Status, Commands: ctrl,
+//		HeartbeatFunc: ctrl.Heartbeat,
+//	})
+//	go p.Run(ctx)      // connects, drains, reconnects with backoff
+//	ledger.OnCommit(p.Notify)
+//	...
+//	err = p.Drain(ctx) // every record acknowledged (rvmd simulate -mqtt)
+//
+// [OverBudget] tells the controller when the outbox holds more than its
+// disk budget; the controller then blocks intake rather than drop a money
+// event, and its status says so.
+//
+// # Connections and epochs
+//
+// Each connection is its own paho client (AutoReconnect off). paho completes
+// a QoS 1 token with a nil error when it resends a stored message after a
+// reconnect, without any PUBACK (paho README; issue 563): with a fresh
+// client per connection, tokens of a dead connection can never complete
+// that way, and each connection has an epoch number; a completion is only
+// trusted from the epoch that is current. The persistent session
+// (CleanSession false, client id "rvm-SERIAL") keeps the command
+// subscription and queued commands at the broker while the machine is away.
+//
+// # Status, last will and heartbeats
+//
+// The retained rvm/SERIAL/status carries [Options.StatusFunc]'s status with
+// online, machine, firmware, outbox depth and ts filled in; it is published
+// on every connect and after [Publisher.StatusChanged]. The last will sets
+// it offline when the connection dies; a clean shutdown (Run's context
+// ends) publishes offline itself, because a clean DISCONNECT does not fire
+// the will.
+//
+// Heartbeats go through the outbox like every other event: the contract
+// wants seq to count up per machine without gaps, and only the outbox hands
+// out seq. They are small (about 100 bytes, 1,440 a day), so a day offline
+// costs little disk, and the fleet learns afterwards how the machine fared.
+//
+// # Commands
+//
+// Commands on rvm/SERIAL/cmd/NAME are queued by paho's handler and applied
+// one at a time by a worker goroutine, in arrival order, through
+// [Options.Commands]. Each reply is kept in the cmd_log table under the
+// command's id, so a repeated id (the broker redelivering, the cloud
+// retrying) gets the same reply again without the handler acting twice.
+// A malformed command gets an error reply and changes nothing. The status
+// command is answered by the publisher itself, fresh every time.
+//
+// A handler that applied a command and a crash before cmd_log was written
+// would see the command again after restart; handlers whose effect must not
+// repeat (a voucher top-up) should themselves be idempotent on cmd.ID.
+//
+// # Concurrency
+//
+// A Publisher's methods are safe for concurrent use. Run must be called
+// once. Notify, StatusChanged and Stats never block.
+package telemetry

@@ -1,0 +1,564 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/outbox"
+)
+
+// Sentinel errors.
+var (
+	// ErrConfig is wrapped by NewPublisher's errors about its Options.
+	ErrConfig = errors.New("telemetry: bad options")
+	// ErrRunning is returned by a second call of Run.
+	ErrRunning = errors.New("telemetry: publisher already running")
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultWindow     = 64
+	DefaultBackoffMin = 500 * time.Millisecond
+	// DefaultBackoffMax keeps a machine's reconnect within a few seconds
+	// of the broker's return (a day's outbox is then delivered within 5 s);
+	// the jitter spreads a fleet's reconnects over half of it.
+	DefaultBackoffMax        = 4 * time.Second
+	DefaultHeartbeatInterval = 60 * time.Second
+)
+
+const (
+	// batchSize bounds the records read per query, so memory does not grow
+	// with the outbox depth.
+	batchSize = 256
+	// ackBatch bounds the records removed per SQLite transaction.
+	ackBatch = 512
+	// pollInterval catches records appended without Notify (another
+	// process on the same file).
+	pollInterval = 5 * time.Second
+	// shutdownWait bounds how long a clean shutdown waits for the broker to
+	// take the offline status.
+	shutdownWait   = 3 * time.Second
+	connectTimeout = 10 * time.Second
+	// writeTimeout bounds a Publish that raced a dying connection (paho
+	// then blocks on a channel nobody reads).
+	writeTimeout = 5 * time.Second
+	keepAlive    = 30 * time.Second
+)
+
+// Options configure a Publisher.
+type Options struct {
+	Broker             string      // tcp://host:1883, ssl://host:8883
+	Serial             string      // the machine's serial; topics rvm/SERIAL/..., client id rvm-SERIAL
+	Username, Password string      // per-machine credentials, if the broker wants them
+	TLS                *tls.Config // for ssl:// brokers; see TLSConfig
+	Firmware           string      // reported in the status
+	Clock              clock.Clock // default clock.Real
+	Logger             *slog.Logger
+	// Backoff bounds the jittered wait between connection attempts
+	// (defaults DefaultBackoffMin, DefaultBackoffMax).
+	Backoff struct{ Min, Max time.Duration }
+	// Window is the most QoS 1 publishes awaiting PUBACK at once
+	// (default DefaultWindow).
+	Window int
+	// StatusFunc returns the machine's current status; the publisher fills
+	// in online, machine, firmware, outbox depth and ts. May be nil.
+	StatusFunc func() envelope.Status
+	// Commands applies commands; nil answers every command but status with
+	// an error.
+	Commands CommandHandler
+	// HeartbeatFunc returns the machine's health for a heartbeat event,
+	// appended every HeartbeatInterval (default DefaultHeartbeatInterval).
+	// Nil means no heartbeats.
+	HeartbeatInterval time.Duration
+	HeartbeatFunc     func() envelope.Heartbeat
+}
+
+// CommandHandler applies a command from the fleet. It runs on the
+// publisher's command worker, one command at a time. A non-nil error is
+// sent back as the reply's error; result, if not nil, is marshalled into
+// the reply's result.
+type CommandHandler interface {
+	HandleCommand(ctx context.Context, name string, cmd envelope.Command) (result any, err error)
+}
+
+// Stats count what the publisher did since it was created.
+type Stats struct {
+	Sent      uint64 // event publishes handed to paho, resends included
+	Acked     uint64 // records removed from the outbox after their PUBACK
+	Resent    uint64 // publishes of a seq that had been sent before
+	Epoch     uint64 // connections made so far; the current one's number
+	Connected bool
+}
+
+// Publisher drains the outbox to the broker and serves commands.
+type Publisher struct {
+	// Immutable.
+	db       *sql.DB
+	opts     Options
+	log      *slog.Logger
+	notify   chan struct{} // Notify: the outbox grew
+	statusCh chan struct{} // StatusChanged
+	cmds     cmdQueue
+
+	// Mutable, guarded by mu.
+	mu        sync.Mutex
+	running   bool
+	epoch     uint64
+	client    mqtt.Client // of the current epoch; nil while disconnected
+	connected bool
+	sent      uint64
+	acked     uint64
+	resent    uint64
+	maxSent   int64
+	progress  chan struct{} // closed (and replaced) after records were removed
+}
+
+// NewPublisher checks opts and prepares db (the ledger's SQLite, which holds
+// the outbox) with the outbox and cmd_log tables. It does not connect.
+func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("%w: no database", ErrConfig)
+	case opts.Broker == "":
+		return nil, fmt.Errorf("%w: no broker URL", ErrConfig)
+	case opts.Serial == "" || strings.ContainsAny(opts.Serial, "/+#"):
+		return nil, fmt.Errorf("%w: serial %q must be non-empty without / + #", ErrConfig, opts.Serial)
+	case opts.Window < 0 || opts.Backoff.Min < 0 || opts.Backoff.Max < 0 || opts.HeartbeatInterval < 0:
+		return nil, fmt.Errorf("%w: negative window, backoff or heartbeat interval", ErrConfig)
+	case opts.Backoff.Max != 0 && opts.Backoff.Max < opts.Backoff.Min:
+		return nil, fmt.Errorf("%w: backoff max %v below min %v", ErrConfig, opts.Backoff.Max, opts.Backoff.Min)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Window == 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.Backoff.Min == 0 {
+		opts.Backoff.Min = DefaultBackoffMin
+	}
+	if opts.Backoff.Max == 0 {
+		opts.Backoff.Max = max(DefaultBackoffMax, opts.Backoff.Min)
+	}
+	if opts.HeartbeatInterval == 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	ctx := context.Background()
+	if err := outbox.Init(ctx, db); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, cmdLogSchema); err != nil {
+		return nil, fmt.Errorf("telemetry: create cmd_log: %w", err)
+	}
+	return &Publisher{
+		db:       db,
+		opts:     opts,
+		log:      opts.Logger.With("machine", opts.Serial),
+		notify:   make(chan struct{}, 1),
+		statusCh: make(chan struct{}, 1),
+		cmds:     cmdQueue{signal: make(chan struct{}, 1)},
+		progress: make(chan struct{}),
+	}, nil
+}
+
+// Notify tells the publisher that records were appended. The ledger calls
+// it after each commit that appended any; it never blocks.
+func (p *Publisher) Notify() { signal(p.notify) }
+
+// StatusChanged asks for the retained status to be published again.
+func (p *Publisher) StatusChanged() { signal(p.statusCh) }
+
+// Stats returns the counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{Sent: p.sent, Acked: p.acked, Resent: p.resent, Epoch: p.epoch, Connected: p.connected}
+}
+
+// Drain blocks until the outbox is empty, which means every record was
+// acknowledged by the broker, or ctx ends. Run must be running meanwhile.
+func (p *Publisher) Drain(ctx context.Context) error {
+	p.Notify()
+	for {
+		p.mu.Lock()
+		progress := p.progress
+		p.mu.Unlock()
+		rows, _, err := outbox.Depth(ctx, p.db)
+		if err != nil {
+			return fmt.Errorf("telemetry: drain: %w", err)
+		}
+		if rows == 0 {
+			return nil
+		}
+		t := time.NewTimer(pollInterval)
+		select {
+		case <-progress:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("telemetry: drain: %d records not acknowledged: %w", rows, ctx.Err())
+		}
+		t.Stop()
+	}
+}
+
+// Run connects to the broker, drains the outbox, serves commands and
+// reconnects with backoff until ctx ends. It then publishes the offline
+// status, disconnects and returns nil.
+func (p *Publisher) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.running {
+		p.mu.Unlock()
+		return ErrRunning
+	}
+	p.running = true
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { p.commandWorker(ctx) })
+	if p.opts.HeartbeatFunc != nil {
+		wg.Go(func() { p.heartbeats(ctx) })
+	}
+
+	var attempt int
+	for {
+		c, epoch, lost, ready, err := p.connect(ctx)
+		if err == nil {
+			attempt = 0
+			p.session(ctx, c, epoch, lost, ready)
+			p.setClient(nil, epoch)
+			if ctx.Err() != nil {
+				p.shutdown(c)
+				return nil
+			}
+			// The dead client's tokens are orphaned; Disconnect fails
+			// them with an error, never with success.
+			c.Disconnect(0)
+		} else if ctx.Err() == nil {
+			p.log.Warn("telemetry: connect failed", "broker", p.opts.Broker, "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		attempt++
+		if !sleep(ctx, backoff(attempt, p.opts.Backoff.Min, p.opts.Backoff.Max, randFloat())) {
+			return nil
+		}
+	}
+}
+
+// connect makes a new paho client, the next epoch, and connects it.
+// lost is closed when that connection dies.
+// ready is closed once the command subscription was answered (or failed).
+func (p *Publisher) connect(ctx context.Context) (c mqtt.Client, epoch uint64, lost, ready <-chan struct{}, err error) {
+	p.mu.Lock()
+	p.epoch++
+	epoch = p.epoch
+	p.mu.Unlock()
+
+	lostCh, readyCh := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	will, err := p.statusPayload(ctx, false)
+	if err != nil {
+		return nil, 0, nil, nil, err
+	}
+	o := mqtt.NewClientOptions().
+		AddBroker(p.opts.Broker).
+		SetClientID("rvm-"+p.opts.Serial).
+		SetCleanSession(false).
+		SetOrderMatters(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetResumeSubs(false).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(writeTimeout).
+		SetKeepAlive(keepAlive).
+		SetBinaryWill(envelope.StatusTopic(p.opts.Serial), will, 1, true).
+		// Commands queued in the persistent session may arrive before
+		// OnConnect subscribed; without a default handler paho would not
+		// acknowledge them.
+		SetDefaultPublishHandler(p.onMessage).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			p.log.Warn("telemetry: connection lost", "epoch", epoch, "err", err)
+			once.Do(func() { close(lostCh) })
+		}).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// paho calls this on its own goroutine: waiting here is fine.
+			defer close(readyCh)
+			t := c.Subscribe(envelope.CommandTopic(p.opts.Serial, "+"), 1, p.onMessage)
+			if !t.WaitTimeout(connectTimeout) {
+				p.log.Warn("telemetry: subscribe to commands: no answer")
+			} else if err := t.Error(); err != nil {
+				p.log.Warn("telemetry: subscribe to commands failed", "err", err)
+			}
+		})
+	if p.opts.Username != "" {
+		o.SetUsername(p.opts.Username).SetPassword(p.opts.Password)
+	}
+	if p.opts.TLS != nil {
+		o.SetTLSConfig(p.opts.TLS)
+	}
+	c = mqtt.NewClient(o)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		// paho's own ConnectTimeout ends the attempt.
+		go func() { <-tok.Done(); c.Disconnect(0) }()
+		return nil, 0, nil, nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, 0, nil, nil, fmt.Errorf("telemetry: connect %s: %w", p.opts.Broker, err)
+	}
+	p.setClient(c, epoch)
+	p.log.Info("telemetry: connected", "broker", p.opts.Broker, "epoch", epoch)
+	return c, epoch, lostCh, readyCh, nil
+}
+
+func (p *Publisher) setClient(c mqtt.Client, epoch uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch != epoch {
+		return
+	}
+	p.client, p.connected = c, c != nil
+}
+
+// currentClient returns the connected client, or nil.
+func (p *Publisher) currentClient() mqtt.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.client
+}
+
+// inflight is a publish awaiting its PUBACK.
+type inflight struct {
+	seq   int64
+	epoch uint64
+	tok   mqtt.Token
+}
+
+// session drains the outbox over one connection until it dies or ctx ends.
+func (p *Publisher) session(ctx context.Context, c mqtt.Client, epoch uint64, lost, ready <-chan struct{}) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+
+	window := make(chan struct{}, p.opts.Window)
+	queue := make(chan inflight, p.opts.Window)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.ackLoop(sctx, epoch, queue, window, cancel) })
+	wg.Go(func() { p.statusLoop(sctx, c, ready) })
+	if err := p.sendLoop(sctx, c, epoch, queue, window); err != nil {
+		p.log.Error("telemetry: send", "err", err)
+	}
+	cancel()
+	wg.Wait()
+}
+
+// sendLoop publishes every record from the first one still in the outbox,
+// in seq order, keeping at most Window unacknowledged.
+func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, queue chan<- inflight, window chan struct{}) error {
+	var after int64
+	var buf []byte
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	for {
+		recs, err := outbox.Pending(ctx, p.db, after, batchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		if len(recs) == 0 {
+			select {
+			case <-p.notify:
+			case <-poll.C:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		for _, r := range recs {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			buf = encodeEnvelope(buf[:0], p.opts.Serial, r)
+			// paho keeps the payload until the PUBACK: hand it a copy.
+			payload := append([]byte(nil), buf...)
+			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
+			p.countSent(r.Seq)
+			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it
+			after = r.Seq
+		}
+	}
+}
+
+func (p *Publisher) countSent(seq int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent++
+	if seq <= p.maxSent {
+		p.resent++
+	} else {
+		p.maxSent = seq
+	}
+}
+
+// ackLoop waits for each publish's completion in send order and removes the
+// acknowledged records in batches. A failed publish ends the session: the
+// next connection sends everything still in the outbox again.
+func (p *Publisher) ackLoop(ctx context.Context, epoch uint64, queue <-chan inflight, window <-chan struct{}, fail func()) {
+	var held *inflight
+	seqs := make([]int64, 0, ackBatch)
+	for {
+		m := held
+		held = nil
+		if m == nil {
+			select {
+			case x := <-queue:
+				m = &x
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-m.tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		seqs = seqs[:0]
+		ok := p.completed(*m, window, &seqs)
+		// Take every publish that completed meanwhile into the same
+		// SQLite transaction.
+	gather:
+		for ok && len(seqs) < ackBatch {
+			var x inflight
+			select {
+			case x = <-queue:
+			default:
+				break gather
+			}
+			select {
+			case <-x.tok.Done():
+				ok = p.completed(x, window, &seqs)
+			default:
+				held = &x
+				break gather
+			}
+		}
+		if len(seqs) > 0 {
+			if err := p.ack(ctx, seqs); err != nil {
+				if ctx.Err() == nil {
+					p.log.Error("telemetry: ack", "err", err)
+				}
+				fail()
+				return
+			}
+		}
+		if !ok {
+			fail()
+			return
+		}
+	}
+}
+
+// completed frees m's window slot and, when its PUBACK arrived on the
+// current connection, adds its seq to seqs. It reports false when the
+// connection can no longer be trusted.
+func (p *Publisher) completed(m inflight, window <-chan struct{}, seqs *[]int64) bool {
+	<-window
+	if err := m.tok.Error(); err != nil {
+		p.log.Warn("telemetry: publish failed", "seq", m.seq, "epoch", m.epoch, "err", err)
+		return false
+	}
+	p.mu.Lock()
+	current := p.epoch == m.epoch
+	p.mu.Unlock()
+	if !current {
+		return false
+	}
+	*seqs = append(*seqs, m.seq)
+	return true
+}
+
+// ack removes records in one transaction and wakes Drain.
+func (p *Publisher) ack(ctx context.Context, seqs []int64) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("telemetry: ack: %w", err)
+	}
+	defer tx.Rollback()
+	if err := outbox.Ack(ctx, tx, seqs...); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("telemetry: ack: %w", err)
+	}
+	p.mu.Lock()
+	p.acked += uint64(len(seqs))
+	close(p.progress)
+	p.progress = make(chan struct{})
+	p.mu.Unlock()
+	return nil
+}
+
+// shutdown publishes the offline status and disconnects cleanly.
+func (p *Publisher) shutdown(c mqtt.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	payload, err := p.statusPayload(ctx, false)
+	if err == nil {
+		t := c.Publish(envelope.StatusTopic(p.opts.Serial), 1, true, payload)
+		if !t.WaitTimeout(shutdownWait) || t.Error() != nil {
+			p.log.Warn("telemetry: offline status not acknowledged", "err", t.Error())
+		}
+	}
+	c.Disconnect(250)
+	p.log.Info("telemetry: disconnected")
+}
+
+// signal wakes whoever waits on ch, without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

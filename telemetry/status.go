@@ -1,0 +1,129 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
+
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/outbox"
+)
+
+// status is the machine's status with the publisher's part filled in.
+func (p *Publisher) status(ctx context.Context, online bool) (envelope.Status, error) {
+	var st envelope.Status
+	if p.opts.StatusFunc != nil {
+		st = p.opts.StatusFunc()
+	}
+	st.Online = online
+	st.Machine = p.opts.Serial
+	if st.Firmware == "" {
+		st.Firmware = p.opts.Firmware
+	}
+	rows, bytes, err := outbox.Depth(ctx, p.db)
+	if err != nil {
+		return st, fmt.Errorf("telemetry: status: %w", err)
+	}
+	st.OutboxDepth, st.OutboxBytes = rows, bytes
+	st.TS = p.opts.Clock.Now().UTC().Format(time.RFC3339)
+	return st, nil
+}
+
+func (p *Publisher) statusPayload(ctx context.Context, online bool) ([]byte, error) {
+	st, err := p.status(ctx, online)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: status: %w", err)
+	}
+	return b, nil
+}
+
+// statusLoop publishes the retained status once the command subscription
+// is in place (so "online" means the machine hears commands) and after
+// every StatusChanged, until the connection ends. It does not wait for
+// PUBACKs: a status lost with its connection is published again on the
+// next.
+func (p *Publisher) statusLoop(ctx context.Context, c mqtt.Client, ready <-chan struct{}) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	for {
+		payload, err := p.statusPayload(ctx, true)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Error("telemetry: status", "err", err)
+		} else {
+			c.Publish(envelope.StatusTopic(p.opts.Serial), 1, true, payload)
+		}
+		select {
+		case <-p.statusCh:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Heartbeat appends a heartbeat event with HeartbeatFunc's health to the
+// outbox now. Run calls it every HeartbeatInterval; tests call it directly.
+func (p *Publisher) Heartbeat(ctx context.Context) error {
+	if p.opts.HeartbeatFunc == nil {
+		return fmt.Errorf("%w: no HeartbeatFunc", ErrConfig)
+	}
+	body, err := json.Marshal(p.opts.HeartbeatFunc())
+	if err != nil {
+		return fmt.Errorf("telemetry: heartbeat: %w", err)
+	}
+	var rvmID string
+	if p.opts.StatusFunc != nil {
+		rvmID = p.opts.StatusFunc().RvmID
+	}
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("telemetry: heartbeat: %w", err)
+	}
+	defer tx.Rollback()
+	_, err = outbox.Append(ctx, tx, outbox.Record{
+		ID:    uuid.NewString(),
+		Kind:  envelope.KindHeartbeat,
+		TS:    p.opts.Clock.Now(),
+		RvmID: rvmID,
+		Body:  body,
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry: heartbeat: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("telemetry: heartbeat: %w", err)
+	}
+	p.Notify()
+	// The status carries the outbox depth; a heartbeat is a good moment
+	// to refresh it.
+	p.StatusChanged()
+	return nil
+}
+
+func (p *Publisher) heartbeats(ctx context.Context) {
+	t := time.NewTicker(p.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := p.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("telemetry: heartbeat", "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
