@@ -226,7 +226,9 @@ func parseLine(line []byte) (Step, error) {
 			f.err = fmt.Errorf(`%w "ean" (only a "missing" barcode has none)`, ErrMissing)
 		}
 	case OpFinish:
-		f.required("payout")
+		// A customer who just walks up and presses "finish" gets the
+		// printed voucher: payout defaults to "voucher".
+		st.Payout = PayoutVoucher
 		f.enum("payout", &st.Payout, PayoutVoucher, PayoutDonation, PayoutDigital)
 		f.str("phone", &st.Phone)
 		if f.err == nil {
@@ -374,13 +376,10 @@ func (f *fieldReader) enum(key string, dst *string, values ...string) {
 }
 
 // phone checks that a digital payout has a nine-digit Polish mobile number
-// (where the code is sent by SMS) and that no other payout has one.
+// (where the code is sent by SMS).
 func (f *fieldReader) phone(payout, phone string) {
 	if payout != PayoutDigital {
-		if phone != "" {
-			f.fail(fmt.Errorf(`%w: field "phone" only goes with payout "digital", not %q`, ErrValue, payout))
-		}
-		return
+		return // a phone number given with a printed voucher is not used
 	}
 	if _, err := strconv.ParseUint(phone, 10, 64); len(phone) != 9 || err != nil {
 		f.fail(fmt.Errorf(`%w: field "phone": %q is not nine digits (payout "digital" sends the code by SMS)`, ErrValue, phone))
