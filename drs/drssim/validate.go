@@ -95,14 +95,18 @@ func (c *checker) array(obj map[string]json.RawMessage, key, prefix string, rows
 }
 
 // decode unmarshals body into v, recording a type mismatch with its field.
-func (c *checker) decode(body []byte, v any) {
+func (c *checker) decode(body []byte, v any) { c.decodeRow(body, "", nil, v) }
+
+// decodeRow unmarshals one list element (at rows, under prefix) into v, so
+// that a type mismatch is reported with its row.
+func (c *checker) decodeRow(body []byte, prefix string, rows []int, v any) {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			c.add(drsapi.CodeIncorrectFormat, te.Field, nil, te.Value+" is not "+te.Type.String())
+			c.add(drsapi.CodeIncorrectFormat, join(prefix, te.Field), rows, te.Value+" is not "+te.Type.String())
 			return
 		}
-		c.add(drsapi.CodeIncorrectFormat, "", nil, err.Error())
+		c.add(drsapi.CodeIncorrectFormat, prefix, rows, err.Error())
 	}
 }
 
@@ -175,8 +179,12 @@ func checkTransaction(body []byte) (drsapi.Transaction, *checker) {
 	if obj == nil {
 		return t, c
 	}
+	// Best effort, so that even a body refused early names its transaction.
+	_ = json.Unmarshal(obj["id"], &t.ID)
 	for i, raw := range c.array(obj, "containers", "", nil) {
-		c.object(raw, "containers", []int{i}, containerShape)
+		if c.object(raw, "containers", []int{i}, containerShape) != nil {
+			c.decodeRow(raw, "containers", []int{i}, new(drsapi.Container))
+		}
 	}
 	if v, ok := obj["voucher"]; ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 		c.object(v, "voucher", nil, voucherBaseShape)
@@ -275,7 +283,9 @@ func checkReplacement(body []byte) (drsapi.BagReplacement, *checker) {
 		return r, c
 	}
 	for i, raw := range c.array(obj, "containers", "", nil) {
-		c.object(raw, "containers", []int{i}, containerFullShape)
+		if c.object(raw, "containers", []int{i}, containerFullShape) != nil {
+			c.decodeRow(raw, "containers", []int{i}, new(drsapi.ContainerFull))
+		}
 	}
 	if !c.ok() {
 		return r, c
@@ -347,7 +357,9 @@ func checkMachine(body []byte) (drsapi.MachineUpdate, *checker) {
 		return m, c
 	}
 	for i, raw := range c.array(obj, "bins", "", nil) {
-		c.object(raw, "bins", []int{i}, binShape)
+		if c.object(raw, "bins", []int{i}, binShape) != nil {
+			c.decodeRow(raw, "bins", []int{i}, new(drsapi.BinPost))
+		}
 	}
 	if !c.ok() {
 		return m, c
