@@ -99,6 +99,10 @@ CREATE TABLE IF NOT EXISTS faults (
 	cleared_at TEXT,
 	cleared_by TEXT
 );
+CREATE TABLE IF NOT EXISTS catalog_products (
+	ean  TEXT PRIMARY KEY,
+	body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS calibrations (
 	n              INTEGER PRIMARY KEY,
 	cell           TEXT NOT NULL,
@@ -322,6 +326,14 @@ func (w *writer) append(ctx context.Context, tx *sql.Tx, r outbox.Record) error 
 // write runs f in one IMMEDIATE transaction and commits it durably; then it
 // advances the id counter and calls the hook with the appended records.
 func (l *Ledger) write(ctx context.Context, f func(tx *sql.Tx, w *writer) error) error {
+	// A money write that has begun is finished, not abandoned half-way
+	// because a caller's context ended (SQLite would roll it back anyway);
+	// a context without cancellation also spares database/sql a watcher
+	// per transaction.
+	if ctx.Err() != nil {
+		return fmt.Errorf("ledger: %w", ctx.Err())
+	}
+	ctx = context.WithoutCancel(ctx)
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("ledger: begin: %w", err)

@@ -3,12 +3,16 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/outbox"
 )
 
 // Session is an open customer session.
@@ -33,12 +37,14 @@ type Container struct {
 }
 
 // RecordContainer durably records a decided container: Rejected for a
-// rejection, InTransit for an accepted one. When s.ID is empty this is the
-// session's first container: the session is created and s.ID set. confirm
-// lists in-transit containers the bag has confirmed since the last commit;
-// they are marked Credited in the same transaction. The container gets its
-// id in c.ID.
-func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container, confirm []int64) error {
+// rejection, InTransit for an accepted one, with a "container" event in the
+// outbox. When s.ID is empty this is the session's first container: the
+// session is created and s.ID set. The container gets its id in c.ID.
+//
+// Credits confirmed by the bag are persisted when the session finishes
+// (Finish.Confirm): until then an accepted container stays InTransit in the
+// file, and a restart settles it against the bag scale.
+func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container) error {
 	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
 		if s.ID == "" {
 			id := w.newID()
@@ -50,9 +56,6 @@ func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container, 
 			s.ID = id
 		}
 		c.SessionID = s.ID
-		if err := markCredited(ctx, tx, confirm); err != nil {
-			return err
-		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO containers (session_id, bag_id, ean, cause, weight_mg, deposit, state, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.SessionID, c.BagID, c.EAN, c.Cause, c.WeightMg, int64(c.Deposit), c.State, ts(c.DecidedAt))
@@ -64,10 +67,13 @@ func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container, 
 			TransactionID: c.SessionID, EAN: c.EAN, RejectionCauseCode: c.Cause,
 			WeightMg: c.WeightMg, DepositGrosze: int64(c.Deposit),
 		}
-		r, err := record(w, envelope.KindContainer, c.DecidedAt, s.RvmID, ev)
+		b, err := json.Marshal(ev)
 		if err != nil {
-			return err
+			return fmt.Errorf("ledger: encode container: %w", err)
 		}
+		// The event id needs no draw from the id sequence: the row id is
+		// unique for ever in this ledger.
+		r := outbox.Record{ID: s.ID + "-c" + strconv.FormatInt(c.ID, 10), Kind: envelope.KindContainer, TS: c.DecidedAt, RvmID: s.RvmID, Body: b}
 		return w.append(ctx, tx, r)
 	})
 }
@@ -85,10 +91,18 @@ func (l *Ledger) MarkRejected(ctx context.Context, id int64, cause int) error {
 }
 
 func markCredited(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE containers SET state = ? WHERE id = ? AND state = ?`, Credited, id, InTransit); err != nil {
-			return fmt.Errorf("ledger: credit container %d: %w", id, err)
+	for len(ids) > 0 {
+		n := min(len(ids), 200)
+		args := make([]any, 0, n+2)
+		args = append(args, Credited, InTransit)
+		for _, id := range ids[:n] {
+			args = append(args, id)
 		}
+		q := `UPDATE containers SET state = ? WHERE state = ? AND id IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("ledger: credit containers: %w", err)
+		}
+		ids = ids[n:]
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ type Controller struct {
 	// Session and bag state. Mutable, loop only.
 	session    *ledger.Session
 	containers []ledger.Container
-	confirm    []int64 // credited in memory, persisted with the next commit
+	confirm    []int64 // credited in memory, persisted when the session finishes
 	lastInsert time.Time
 	warnCross  bool // the session crossed the bag warning level
 	bag        ledger.Bag
@@ -437,10 +437,9 @@ func (c *Controller) decide(ctx context.Context) error {
 	} else {
 		c.fire(fsm.Reject)
 	}
-	if err := c.led.RecordContainer(ctx, c.session, &t.rec, c.confirm); err != nil {
+	if err := c.led.RecordContainer(ctx, c.session, &t.rec); err != nil {
 		return c.fatal(ctx, err)
 	}
-	c.confirm = c.confirm[:0]
 	c.containers = append(c.containers, t.rec)
 	return nil
 }

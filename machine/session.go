@@ -10,6 +10,7 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
+	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/fsm"
@@ -472,4 +473,30 @@ func (c *Controller) ReplaceSeal(ctx context.Context, old, seal, staff string) (
 		return drsapi.BagSeal{}, fmt.Errorf("%w: %q", ErrSealFormat, seal)
 	}
 	return c.led.ReplaceSeal(ctx, old, seal, staff, c.now(), c.opts.RvmID)
+}
+
+// SetCatalog replaces the product catalogue; the next container is judged
+// by it.
+func (c *Controller) SetCatalog(cat *catalog.Catalog) {
+	c.cat = cat
+	c.publishStatus("")
+}
+
+// Catalog is the catalogue in use.
+func (c *Controller) Catalog() *catalog.Catalog { return c.cat }
+
+// SetRvmID sets the machine's operator id (after registration); sessions
+// started from now on carry it.
+func (c *Controller) SetRvmID(id string) {
+	c.opts.RvmID = id
+	c.publishStatus("")
+}
+
+// SetOptions changes the configurable thresholds (a config command). The
+// clock, logger, catalogue and rvmId stay.
+func (c *Controller) SetOptions(o Options) {
+	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision
+	o.defaults()
+	c.opts = o
+	c.publishStatus("")
 }

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS outbox_counter (
 	bytes INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO outbox_counter (one, seq, rows, bytes) VALUES (1, 0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS outbox_added AFTER INSERT ON outbox BEGIN
+	UPDATE outbox_counter SET seq = NEW.seq, rows = rows + 1, bytes = bytes + length(NEW.body) WHERE one = 1;
+END;
 CREATE TRIGGER IF NOT EXISTS outbox_gone AFTER DELETE ON outbox BEGIN
 	UPDATE outbox_counter SET rows = rows - 1, bytes = bytes - length(OLD.body) WHERE one = 1;
 END;
@@ -58,16 +61,14 @@ func Init(ctx context.Context, db DBTX) error {
 // Append adds r to the outbox with the next sequence number and returns it.
 // Call it inside the transaction that records the fact r reports.
 func Append(ctx context.Context, tx DBTX, r Record) (int64, error) {
+	// One statement: the seq comes from the counter row (never from
+	// max(seq), which falls when records are acked) and a trigger moves the
+	// counter on.
 	var seq int64
 	err := tx.QueryRowContext(ctx,
-		`UPDATE outbox_counter SET seq = seq + 1, rows = rows + 1, bytes = bytes + ? WHERE one = 1 RETURNING seq`,
-		len(r.Body)).Scan(&seq)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: next seq: %w", err)
-	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO outbox (seq, id, kind, ts, rvm_id, body) VALUES (?, ?, ?, ?, ?, ?)`,
-		seq, r.ID, r.Kind, r.TS.UTC().Format(time.RFC3339Nano), r.RvmID, []byte(r.Body))
+		`INSERT INTO outbox (seq, id, kind, ts, rvm_id, body)
+		 VALUES ((SELECT seq + 1 FROM outbox_counter WHERE one = 1), ?, ?, ?, ?, ?) RETURNING seq`,
+		r.ID, r.Kind, r.TS.UTC().Format(time.RFC3339Nano), r.RvmID, []byte(r.Body)).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: append %s %s: %w", r.Kind, r.ID, err)
 	}

@@ -177,3 +177,45 @@ func contains(ss []string, s string) bool {
 
 // liveStaff is the simulated staff member who swaps bags in live runs.
 const liveStaff = "5b0c8e57-7d53-4a34-9f61-0c7a3f1e2d10"
+
+// Fast runs simulated customers on virtual time, as fast as the machine
+// goes, until ctx ends; staff exchange the bag when it is full. Crash tests
+// kill a process running it at random instants.
+func (r *Runner) Fast(ctx context.Context, cu *Customers, acts <-chan Act) error {
+	at := r.clk.Now()
+	for ctx.Err() == nil {
+		select {
+		case act := <-acts:
+			act(ctx, r.ctrl)
+			continue
+		default:
+		}
+		if cu == nil {
+			select {
+			case <-ctx.Done():
+			case act := <-acts:
+				act(ctx, r.ctrl)
+			}
+			continue
+		}
+		if contains(r.ctrl.Status().Blocked, machine.BlockBagFull) {
+			cu.seals++
+			seal := fmt.Sprintf("%d%04d", at.UnixNano()/1e6, cu.seals%10000)
+			st := scenario.Step{Op: scenario.OpBagExchange, Seal: seal, Staff: liveStaff}
+			var err error
+			if at, err = r.step(ctx, st, at); err != nil {
+				return err
+			}
+			continue
+		}
+		st := cu.next()
+		if st.Op == scenario.OpWait {
+			st.Wait = 31 * time.Second
+		}
+		var err error
+		if at, err = r.step(ctx, st, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -45,6 +45,12 @@ type Options struct {
 	Timing  *sim.Timing     // nil: sim.DefaultTiming()
 	Out     io.Writer       // the JSON lines; nil discards them
 	Logger  *slog.Logger
+	// Start sets the clock's start when the scenario has no start line
+	// (live runs start at the wall clock).
+	Start time.Time
+	// SimState is the simulated machine's journal of physical truth; a
+	// restarted process that names the same file sees the same bag.
+	SimState string
 	// OnCommit is called after each commit that appended outbox records
 	// (all kinds), e.g. to wake an MQTT publisher.
 	OnCommit func([]outbox.Record)
@@ -89,6 +95,9 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	}
 	r := &Runner{opts: opts, out: bufio.NewWriter(out), log: opts.Logger, seed: 1}
 	start := DefaultStart
+	if !opts.Start.IsZero() {
+		start = opts.Start
+	}
 	if len(steps) > 0 && steps[0].Op == scenario.OpStart {
 		if !steps[0].At.IsZero() {
 			start = steps[0].At
@@ -112,6 +121,7 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	if opts.Timing != nil {
 		cfg.Timing = *opts.Timing
 	}
+	cfg.StatePath = opts.SimState
 	var err error
 	if r.sim, err = sim.New(r.clk, cfg); err != nil {
 		return nil, fmt.Errorf("simrun: %w", err)
@@ -269,8 +279,4 @@ func grams(g float64) physic.Mass {
 // mm converts scenario millimetres to a distance, to the micrometre.
 func mm(v float64) physic.Distance {
 	return physic.Distance(math.Round(v*1000)) * physic.MicroMetre
-}
-
-func reopen(ctx context.Context, path string) (*ledger.Ledger, error) {
-	return ledger.Open(path)
 }

@@ -1,0 +1,15 @@
+// Package daemon wires the controller daemon (rvmd run) together: the
+// simulated or real machine under one event loop, the ledger, the MQTT
+// publisher (package telemetry) with its commands, heartbeats and retained
+// status, and the outbox disk budget that blocks intake when the broker has
+// been away too long.
+//
+// # Commands
+//
+// Commands from the fleet arrive on the publisher's worker goroutine;
+// [Daemon.HandleCommand] hands each to the loop as an act and waits for its
+// result, so the controller is only ever touched by the loop. A catalogue
+// update is applied atomically (copy-on-write) and persisted in the ledger
+// before it is acknowledged; so are voucher codes, configuration changes,
+// blocks and the rvmId.
+package daemon
