@@ -1,11 +1,11 @@
 // Command drs-sim runs the stand-in for the deposit-system operator's RVM
 // API (package drs/drssim) for demos and tests.
 //
-//	drs-sim -listen ADDR -catalog FILE [-db FILE] [-token TOKEN]
+//	drs-sim -listen ADDR [-catalog FILE] [-db FILE] [-token TOKEN]
 //	        [-latency DUR] [-error-rate F] [-outage FROM-TO] [-seed N]
 //
 // -listen, -db and -token default to $RVM_LISTEN, $RVM_DB and
-// $RVM_DRS_TOKEN.
+// $RVM_DRS_TOKEN; -catalog to the bundled sample (package catalog/sample).
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deposit-rvm/rvm/catalog/sample"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 )
 
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("drs-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", envOr(getenv, "RVM_LISTEN", "127.0.0.1:8081"), "address to listen on ($RVM_LISTEN)")
-	catalogFile := fs.String("catalog", "", "product catalogue file: a JSON array of products or a GET /product page (required)")
+	catalogFile := fs.String("catalog", "", "product catalogue file: a JSON array of products or a GET /product page (default: the bundled sample)")
 	db := fs.String("db", getenv("RVM_DB"), "SQLite file; empty keeps everything in memory ($RVM_DB)")
 	token := fs.String("token", getenv("RVM_DRS_TOKEN"), "bearer token every call must carry; empty accepts any ($RVM_DRS_TOKEN)")
 	latency := fs.Duration("latency", 0, "delay added to every operator call")
@@ -54,16 +55,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *catalogFile == "" {
-		return errors.New("-catalog is required")
-	}
-	data, err := os.ReadFile(*catalogFile)
-	if err != nil {
-		return err
+	data, name := sample.SampleJSON, "bundled sample catalogue"
+	if *catalogFile != "" {
+		var err error
+		if data, err = os.ReadFile(*catalogFile); err != nil {
+			return err
+		}
+		name = *catalogFile
 	}
 	products, err := drssim.ParseCatalog(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *catalogFile, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	window, err := drssim.ParseOutage(*outage, time.Now())
 	if err != nil {
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	fmt.Fprintf(stderr, "drs-sim listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stderr, "drs-sim: %d products from the %s\n", len(products), name)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

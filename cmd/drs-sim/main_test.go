@@ -34,37 +34,53 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func TestRunServesUntilCancelled(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "drs.db")
+// start runs the command in the background until the test ends, and
+// returns its address and stderr.
+func start(t *testing.T, args []string, vars map[string]string) (string, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stderr syncBuffer
+	stderr := &syncBuffer{}
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-catalog", catalogFile, "-seed", "5"},
-			env(map[string]string{"RVM_DB": db, "RVM_DRS_TOKEN": "envtok"}), &stderr, func(a string) { addrc <- a })
+		done <- run(ctx, args, env(vars), stderr, func(a string) { addrc <- a })
 	}()
-	var addr string
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run after cancel = %v; want nil", err)
+		}
+	})
 	select {
-	case addr = <-addrc:
+	case addr := <-addrc:
+		return addr, stderr
 	case err := <-done:
+		done <- err
 		t.Fatalf("run = %v before listening", err)
+		return "", nil
 	}
+}
+
+func get(t *testing.T, addr, path, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRunServesUntilCancelled(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "drs.db")
+	addr, stderr := start(t, []string{"-listen", "127.0.0.1:0", "-catalog", catalogFile, "-seed", "5"},
+		map[string]string{"RVM_DB": db, "RVM_DRS_TOKEN": "envtok"})
 	if want := "drs-sim listening on http://" + addr + "\n"; !strings.HasPrefix(stderr.String(), want) {
 		t.Errorf("stderr = %q; want it to start with %q", stderr.String(), want)
-	}
-	get := func(path, tok string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
 	}
 	tests := []struct {
 		path, tok string
@@ -73,16 +89,23 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		{"/product", "", 401},
 		{"/product", "envtok", 200},
 		{"/product/5900449000287", "envtok", 200},
+		{"/product/5900541000178", "envtok", 404}, // only in the bundled sample
 		{"/_sim/transactions", "", 200},
 	}
 	for _, tt := range tests {
-		if got := get(tt.path, tt.tok); got != tt.want {
+		if got := get(t, addr, tt.path, tt.tok); got != tt.want {
 			t.Errorf("GET %s with token %q = %d; want %d", tt.path, tt.tok, got, tt.want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run after cancel = %v; want nil", err)
+}
+
+func TestRunDefaultsToTheBundledSample(t *testing.T) {
+	addr, stderr := start(t, nil, map[string]string{"RVM_LISTEN": "127.0.0.1:0"})
+	if got := get(t, addr, "/product/5900541000178", ""); got != 200 {
+		t.Errorf("GET a sample product = %d; want 200", got)
+	}
+	if !strings.Contains(stderr.String(), "from the bundled sample catalogue") {
+		t.Errorf("stderr = %q; want it to name the bundled sample", stderr.String())
 	}
 }
 
@@ -91,7 +114,6 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-listen", "127.0.0.1:0"}, "-catalog is required"},
 		{[]string{"-catalog", "nope.json"}, "nope.json"},
 		{[]string{"-catalog", catalogFile, "-outage", "soon"}, "outage"},
 		{[]string{"-catalog", catalogFile, "-error-rate", "2"}, "error rate"},
