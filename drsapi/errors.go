@@ -124,7 +124,10 @@ func (e *ApiException) String() string {
 			}
 		}
 		if m.ErrorMsgLabel != "" {
-			b.WriteString(": " + m.ErrorMsgLabel)
+			if b.Len() > 0 {
+				b.WriteString(": ")
+			}
+			b.WriteString(m.ErrorMsgLabel)
 		}
 		if len(m.ErrorMsgArgs) > 0 {
 			b.WriteString(" (" + strings.Join(m.ErrorMsgArgs, ", ") + ")")
