@@ -30,7 +30,7 @@ func (l *Ledger) EnsureBag(ctx context.Context, bin int, tareMg int64, at time.T
 	if err != nil || ok {
 		return b, err
 	}
-	err = l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		b = Bag{ID: w.newID(), Bin: bin, OpenedAt: at, TareMg: tareMg}
 		return insertBag(ctx, tx, b)
 	})
@@ -83,7 +83,7 @@ type Exchange struct {
 func (l *Ledger) ExchangeBag(ctx context.Context, ex Exchange) (drsapi.BagReplacement, Bag, error) {
 	var rep drsapi.BagReplacement
 	var nb Bag
-	err := l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		if err := sealFree(ctx, tx, ex.Seal); err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func sealFree(ctx context.Context, tx *sql.Tx, seal string) error {
 // same bag, and appends a bag-seal report for the new seal.
 func (l *Ledger) ReplaceSeal(ctx context.Context, old, seal, staff string, at time.Time, rvmID string) (drsapi.BagSeal, error) {
 	var bs drsapi.BagSeal
-	err := l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		var bagID string
 		var oldStaff sql.NullString
 		var replaced sql.NullString
@@ -223,7 +223,7 @@ func (l *Ledger) ReplaceSeal(ctx context.Context, old, seal, staff string, at ti
 // RaiseFault latches a fault and appends a fault event. A fault already
 // latched is not raised again.
 func (l *Ledger) RaiseFault(ctx context.Context, kind string, at time.Time, rvmID string) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM faults WHERE cleared_at IS NULL`).Scan(&n); err != nil {
 			return fmt.Errorf("ledger: faults: %w", err)
@@ -244,7 +244,7 @@ func (l *Ledger) RaiseFault(ctx context.Context, kind string, at time.Time, rvmI
 
 // ClearFault clears the latched fault (a technician's act).
 func (l *Ledger) ClearFault(ctx context.Context, by string, at time.Time, rvmID string) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		var kind string
 		err := tx.QueryRowContext(ctx, `SELECT kind FROM faults WHERE cleared_at IS NULL ORDER BY id LIMIT 1`).Scan(&kind)
 		if err == sql.ErrNoRows {
@@ -276,7 +276,7 @@ type Cal struct {
 // SetCalibration stores a new calibration for a cell; older ones stay as
 // the audit trail.
 func (l *Ledger) SetCalibration(ctx context.Context, cell string, c Cal, note string) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calibrations (cell, offset_counts, counts_per_kg, resolution_mg, at, by, note) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			cell, c.Offset, c.CountsPerKg, c.ResolutionMg, ts(c.At), c.By, note)

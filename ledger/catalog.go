@@ -12,7 +12,7 @@ import (
 // replaces every product, a delta upserts and removes. Products are the
 // operator's JSON objects keyed by their normalized EAN.
 func (l *Ledger) SaveCatalog(ctx context.Context, version int64, full bool, upsert map[string]json.RawMessage, remove []string) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		if full {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM catalog_products`); err != nil {
 				return fmt.Errorf("ledger: catalogue: %w", err)

@@ -252,7 +252,7 @@ func (l *Ledger) Meta(ctx context.Context, key string) (string, bool, error) {
 
 // SetMeta sets a meta value durably.
 func (l *Ledger) SetMeta(ctx context.Context, key, value string) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error { return setMeta(ctx, tx, key, value) })
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error { return setMeta(ctx, tx, key, value) })
 }
 
 func setMeta(ctx context.Context, tx *sql.Tx, key, value string) error {
@@ -325,21 +325,18 @@ func (w *writer) append(ctx context.Context, tx *sql.Tx, r outbox.Record) error 
 
 // write runs f in one IMMEDIATE transaction and commits it durably; then it
 // advances the id counter and calls the hook with the appended records.
-func (l *Ledger) write(ctx context.Context, f func(tx *sql.Tx, w *writer) error) error {
-	// A money write that has begun is finished, not abandoned half-way
-	// because a caller's context ended (SQLite would roll it back anyway);
-	// a context without cancellation also spares database/sql a watcher
-	// per transaction.
-	if ctx.Err() != nil {
-		return fmt.Errorf("ledger: %w", ctx.Err())
-	}
+func (l *Ledger) write(ctx context.Context, f func(ctx context.Context, tx *sql.Tx, w *writer) error) error {
+	// A fact is recorded whole even when the caller's context ends: the
+	// container is already on its way to the bag, the customer already saw
+	// the session end. Without cancellation database/sql also spares a
+	// watcher per transaction.
 	ctx = context.WithoutCancel(ctx)
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("ledger: begin: %w", err)
 	}
 	w := &writer{l: l}
-	if err := f(tx, w); err != nil {
+	if err := f(ctx, tx, w); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -45,7 +45,7 @@ type Container struct {
 // (Finish.Confirm): until then an accepted container stays InTransit in the
 // file, and a restart settles it against the bag scale.
 func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		if s.ID == "" {
 			id := w.newID()
 			if _, err := tx.ExecContext(ctx,
@@ -81,7 +81,7 @@ func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container) 
 // MarkRejected turns a recorded container into a rejection with the given
 // cause (an accepted container that was pulled back: cause 1).
 func (l *Ledger) MarkRejected(ctx context.Context, id int64, cause int) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		_, err := tx.ExecContext(ctx, `UPDATE containers SET state = ?, cause = ? WHERE id = ?`, Rejected, cause, id)
 		if err != nil {
 			return fmt.Errorf("ledger: reject container %d: %w", id, err)
@@ -111,7 +111,7 @@ func markCredited(ctx context.Context, tx *sql.Tx, ids []int64) error {
 // bag scale shows in the bag, delete those that never got there (they were
 // handed back and appear in no record).
 func (l *Ledger) Settle(ctx context.Context, credit, drop []int64) error {
-	return l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		if err := markCredited(ctx, tx, credit); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ type Finish struct {
 func (l *Ledger) FinishSession(ctx context.Context, f Finish) (drsapi.Transaction, *Voucher, error) {
 	var body drsapi.Transaction
 	var voucher *Voucher
-	err := l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		body, voucher = drsapi.Transaction{}, nil
 		if err := markCredited(ctx, tx, f.Confirm); err != nil {
 			return err
@@ -313,7 +313,7 @@ func drsTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // already known are ignored. It returns how many were new.
 func (l *Ledger) AddVouchers(ctx context.Context, vs []envelope.BufferedVoucher) (int, error) {
 	added := 0
-	err := l.write(ctx, func(tx *sql.Tx, w *writer) error {
+	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		added = 0
 		for _, v := range vs {
 			var exists int

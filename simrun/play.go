@@ -120,7 +120,7 @@ type fatalError struct{ error }
 
 func (r *Runner) insert(ctx context.Context, st scenario.Step) error {
 	if !r.ctrl.IntakeOpen() {
-		r.log.Info("insert refused at the chute", "line", st.Line, "state", r.ctrl.State())
+		r.log.Info("insert refused at the chute", "line", st.Line, "state", r.ctrl.State(), "blocked", r.ctrl.Status().Blocked, "fault", r.ctrl.Status().Fault)
 		return nil
 	}
 	c := sim.Container{Code: st.EAN, CutAt: cutPhase(st.CutAt), Pullback: st.Pullback}
