@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/money"
+)
+
+// quarantineKeep bounds the payload kept of an oversized event: enough to
+// see what it was, not enough to fill the database.
+const quarantineKeep = 4 << 10
+
+// forwardKinds are the events the operator receives.
+var forwardKinds = map[string]bool{
+	envelope.KindTransaction:    true,
+	envelope.KindBagFillStatus:  true,
+	envelope.KindBagReplacement: true,
+	envelope.KindBagSeal:        true,
+	envelope.KindRegistration:   true,
+}
+
+// EventFilter is the shared subscription of the replicas in group.
+func EventFilter(group string) string { return "$share/" + group + "/rvm/+/evt/#" }
+
+// StatusFilter is every machine's retained status; each replica reads all.
+const StatusFilter = "rvm/+/status"
+
+func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
+	// The handler only hands the message to a worker: paho must not be
+	// held up, and the worker acknowledges after the commit.
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case g.in <- m:
+		case <-ctx.Done():
+			// Not acknowledged: the broker redelivers it to the session.
+		}
+	}
+	subs := map[string]byte{EventFilter(g.o.Group): 1, StatusFilter: 1}
+	opts := mqtt.NewClientOptions().
+		AddBroker(g.o.MQTTURL).
+		SetClientID(g.o.ClientID).
+		SetUsername(g.o.MQTTUser).
+		SetPassword(g.o.MQTTPassword).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(false).
+		SetAutoAckDisabled(true).
+		// A persistent session delivers what was queued for it as soon as
+		// the connection is up, before OnConnect has subscribed again; the
+		// default handler catches those (without one paho drops them unacked).
+		SetDefaultPublishHandler(handler).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			g.log.Info("gateway: connected to broker", slog.String("broker", g.o.MQTTURL), slog.String("clientId", g.o.ClientID))
+			t := c.SubscribeMultiple(subs, handler)
+			go func() {
+				if t.WaitTimeout(30*time.Second) && t.Error() != nil {
+					g.log.Error("gateway: subscribe", slog.String("err", t.Error().Error()))
+				}
+			}()
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			g.log.Warn("gateway: broker connection lost", slog.String("err", err.Error()))
+		})
+	c := mqtt.NewClient(opts)
+	for topic := range subs {
+		c.AddRoute(topic, handler)
+	}
+	t := c.Connect()
+	// With ConnectRetry the token completes only when connected; the
+	// context bounds the wait.
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return nil, fmt.Errorf("gateway: connect %s: %w", g.o.MQTTURL, err)
+		}
+	case <-ctx.Done():
+		c.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	g.mu.Lock()
+	g.client = c
+	g.mu.Unlock()
+	return c, nil
+}
+
+// consume stores what the handler queued, a batch per commit, and
+// acknowledges each message only once its batch is committed.
+func (g *Gateway) consume(ctx context.Context) {
+	batch := make([]mqtt.Message, 0, g.o.BatchMax)
+	for {
+		batch = batch[:0]
+		select {
+		case m := <-g.in:
+			batch = append(batch, m)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < g.o.BatchMax {
+			select {
+			case m := <-g.in:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if !g.storeBatch(ctx, batch) {
+			return
+		}
+		for _, m := range batch {
+			m.Ack()
+		}
+	}
+}
+
+// storeBatch commits batch, retrying while the database is unavailable.
+// It returns false when ctx ended first; the messages stay unacknowledged.
+func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
+	now := g.clk.Now()
+	var b store.Batch
+	for _, m := range msgs {
+		ev, q, st := g.classify(m.Topic(), m.Payload(), now)
+		switch {
+		case ev != nil:
+			b.Events = append(b.Events, *ev)
+		case q != nil:
+			b.Quarantine = append(b.Quarantine, *q)
+			g.log.Warn("gateway: quarantined", slog.String("topic", q.Topic), slog.String("reason", q.Reason))
+		case st != nil:
+			b.Statuses = append(b.Statuses, *st)
+		}
+	}
+	wait := 50 * time.Millisecond
+	for {
+		res, err := g.st.SaveBatch(ctx, b)
+		if err == nil {
+			g.met.saved(res)
+			if res.Forward {
+				g.wakeForwarder()
+			}
+			for _, st := range b.Statuses {
+				if st.Online {
+					g.machineOnline(st.Serial)
+				}
+			}
+			return true
+		}
+		g.log.Error("gateway: store batch", slog.Int("events", len(msgs)), slog.String("err", err.Error()))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// classify turns one MQTT message into exactly one of: an event to store,
+// a quarantine entry, or a status update. It returns all nil for a message
+// to acknowledge and drop (a retained status being cleared).
+func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.Event, *store.Quarantined, *store.StatusUpdate) {
+	quarantine := func(reason string) (*store.Event, *store.Quarantined, *store.StatusUpdate) {
+		keep := payload
+		if len(keep) > g.o.MaxPayload {
+			keep = keep[:quarantineKeep]
+		}
+		return nil, &store.Quarantined{Topic: topic, Payload: append([]byte(nil), keep...), Size: int64(len(payload)), Reason: reason, ReceivedAt: now}, nil
+	}
+	if len(payload) > g.o.MaxPayload {
+		return quarantine(fmt.Sprintf("oversized: %d bytes, limit %d", len(payload), g.o.MaxPayload))
+	}
+	if serial, ok := statusSerial(topic); ok {
+		if len(payload) == 0 {
+			return nil, nil, nil
+		}
+		var s envelope.Status
+		if err := json.Unmarshal(payload, &s); err != nil {
+			return quarantine("malformed status JSON: " + err.Error())
+		}
+		if s.Machine != "" && s.Machine != serial {
+			return quarantine(fmt.Sprintf("topic serial %q differs from status machine %q", serial, s.Machine))
+		}
+		return nil, nil, &store.StatusUpdate{Serial: serial, Online: s.Online, RvmID: s.RvmID, Fault: s.Fault, Raw: append([]byte(nil), payload...), At: now}
+	}
+	serial, kind, ok := envelope.ParseEventTopic(topic)
+	if !ok {
+		return quarantine("not an event topic rvm/SERIAL/evt/KIND")
+	}
+	var env envelope.Envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return quarantine("malformed JSON: " + err.Error())
+	}
+	if err := env.Validate(); err != nil {
+		return quarantine(err.Error())
+	}
+	if env.Machine != serial {
+		return quarantine(fmt.Sprintf("topic serial %q differs from envelope machine %q", serial, env.Machine))
+	}
+	if env.Kind != kind {
+		return quarantine(fmt.Sprintf("topic kind %q differs from envelope kind %q", kind, env.Kind))
+	}
+	ev := &store.Event{
+		ID: env.ID, Machine: env.Machine, RvmID: strings.ToLower(env.RvmID), Seq: env.Seq, Kind: env.Kind, TS: env.TS,
+		Body: []byte(env.Body), Forward: forwardKinds[env.Kind], ReceivedAt: now,
+	}
+	switch env.Kind {
+	case envelope.KindTransaction:
+		var t drsapi.Transaction
+		if err := json.Unmarshal(env.Body, &t); err != nil {
+			return quarantine("transaction body: " + err.Error())
+		}
+		if t.Voucher != nil && t.Voucher.ID != "" {
+			v := store.Voucher{Code: t.Voucher.ID, TransactionID: t.ID}
+			if t.Voucher.Redeemed || t.Voucher.RedeemType != drsapi.RedeemValid {
+				v.Status, v.RedeemType = store.VoucherRedeemed, t.Voucher.RedeemType
+				v.RedeemedAt = parseTime(t.TransactionEndTime)
+			}
+			ev.Vouchers = append(ev.Vouchers, v)
+		}
+	case envelope.KindVoucher:
+		var vb envelope.Voucher
+		if err := json.Unmarshal(env.Body, &vb); err != nil || vb.ID == "" {
+			return quarantine(fmt.Sprintf("voucher body without id: %v", err))
+		}
+		var amount money.Grosze
+		if len(vb.Amount) > 0 {
+			if err := amount.UnmarshalJSON(vb.Amount); err != nil {
+				return quarantine("voucher amount: " + err.Error())
+			}
+		}
+		ev.Vouchers = append(ev.Vouchers, store.Voucher{
+			Code: vb.ID, TransactionID: vb.TransactionID, Amount: amount, HasAmount: true, Currency: vb.Currency,
+			PrintType: vb.PrintType, IssuedAt: parseTime(vb.IssuedAt), ValidUntil: parseTime(vb.ValidUntil),
+		})
+		ev.VoucherUse = 1
+	case envelope.KindContainer:
+		var c envelope.ContainerEvent
+		if err := json.Unmarshal(env.Body, &c); err == nil && c.Credited {
+			ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
+		}
+	}
+	return ev, nil, nil
+}
+
+func statusSerial(topic string) (string, bool) {
+	p := strings.Split(topic, "/")
+	if len(p) == 3 && p[0] == "rvm" && p[2] == "status" && p[1] != "" {
+		return p[1], true
+	}
+	return "", false
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}

@@ -1,0 +1,50 @@
+// Package gateway is the RVM cloud: it takes every event the fleet
+// publishes over MQTT, hands the operator (the DRS) what it must receive,
+// keeps machines supplied with the catalogue and voucher codes, lets the
+// store's POS redeem vouchers, and shows the fleet.
+//
+// # Usage
+//
+//	g, err := gateway.New(gateway.Options{
+//		MQTTURL: "tcp://127.0.0.1:1883", ClientID: "gw-1",
+//		DRSURL: "https://drs.example/api/rvm", DRSToken: token,
+//		DB: "gateway.db", // or "postgres://..."
+//	})
+//	defer g.Close()
+//	go http.Serve(ln, g.Handler())
+//	err = g.Run(ctx)
+//
+// # The path of an event
+//
+// The consumer subscribes to $share/GROUP/rvm/+/evt/# at QoS 1 with a
+// persistent session and acknowledges a message only after the commit that
+// stored it (paho's auto-ack is off), so a crash loses nothing: the broker
+// hands unacknowledged messages out again, and the store drops them as
+// duplicates of their envelope id. Messages are stored in batches, one
+// commit per batch, by a worker; paho's goroutine only queues them. A
+// message that is oversized, not JSON, fails [envelope.Envelope.Validate],
+// or whose topic names another machine or kind than its envelope, is
+// quarantined with its raw payload and reason, and acknowledged.
+//
+// The forwarder delivers the operator's kinds (transaction,
+// bag-fill-status, bag-replacement, bag-seal, registration) per machine in
+// seq order. A transient failure (429, 5xx, timeouts, a refused token)
+// parks that machine alone with jittered backoff, honouring Retry-After. A
+// refusal for good (400, 404, 409 other than "already delivered", 422)
+// moves the event to the failure report, so that the machine's later
+// events go on; staff retry or dismiss it over the API or the CLI, and it
+// is purged after 30 days. A 409 on a transaction means delivered.
+//
+// # Concurrency and replicas
+//
+// Several replicas may share one PostgreSQL database and one shared
+// subscription: each event is stored by whichever replica received it
+// (once, by id), and each machine's queue is delivered by one replica at a
+// time under a lease (see package store). A replica that dies between the
+// operator's answer and the commit leaves the event pending; the next
+// delivery gets a 409, which counts as delivered. The periodic jobs
+// (catalogue pulls and pushes, voucher top-ups, the purge) run on the
+// replica holding the "jobs" lease.
+//
+// A [Gateway]'s methods are safe for concurrent use; Run is called once.
+package gateway

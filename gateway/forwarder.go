@@ -1,0 +1,285 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/deposit-rvm/rvm/drs"
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/gateway/store"
+)
+
+// forward claims machines whose operator queue is due and drains each in
+// its own goroutine, so that a machine waiting out a backoff holds up no
+// other machine.
+func (g *Gateway) forward(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	active := 0
+	done := make(chan struct{}, g.o.Concurrency)
+	tick := time.NewTicker(g.o.PollInterval)
+	defer tick.Stop()
+	for {
+		mu.Lock()
+		free := g.o.Concurrency - active
+		mu.Unlock()
+		if free > 0 {
+			claims, err := g.st.ClaimMachines(ctx, g.owner, g.clk.Now(), g.o.Lease, free)
+			if err != nil && ctx.Err() == nil {
+				g.log.Error("gateway: claim machines", slog.String("err", err.Error()))
+			}
+			for _, c := range claims {
+				mu.Lock()
+				active++
+				mu.Unlock()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					g.drain(ctx, c)
+					mu.Lock()
+					active--
+					mu.Unlock()
+					select {
+					case done <- struct{}{}:
+					default:
+					}
+				}()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.wake:
+		case <-done:
+		case <-tick.C:
+		}
+	}
+}
+
+// outcome of one delivery attempt.
+type outcome int
+
+const (
+	delivered outcome = iota
+	transient
+	refused
+)
+
+// drain delivers a claimed machine's pending events in seq order until
+// none is left, a transient failure parks the machine, or the lease is lost.
+func (g *Gateway) drain(ctx context.Context, c store.Claim) {
+	fails := c.Fails
+	nextAt := time.Time{}
+	renewAt := g.clk.Now().Add(g.o.Lease / 2)
+	defer func() {
+		// Releasing must happen even when ctx is done: otherwise the
+		// machine waits out the lease after a clean restart.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := g.st.ReleaseMachine(rctx, c.Machine, g.owner, nextAt, fails); err != nil {
+			g.log.Error("gateway: release", slog.String("machine", c.Machine), slog.String("err", err.Error()))
+		}
+	}()
+	for ctx.Err() == nil {
+		if now := g.clk.Now(); !now.Before(renewAt) {
+			ok, err := g.st.RenewLease(ctx, c.Machine, g.owner, now.Add(g.o.Lease))
+			if err != nil || !ok {
+				return
+			}
+			renewAt = now.Add(g.o.Lease / 2)
+		}
+		ev, ok, err := g.st.NextPending(ctx, c.Machine)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Error("gateway: next pending", slog.String("machine", c.Machine), slog.String("err", err.Error()))
+				nextAt = g.clk.Now().Add(g.backoff(1))
+			}
+			return
+		}
+		if !ok {
+			fails = 0
+			return
+		}
+		res, retryAfter := g.deliver(ctx, ev)
+		if ctx.Err() != nil {
+			return
+		}
+		if res == transient {
+			fails++
+			wait := max(g.backoff(fails), retryAfter)
+			nextAt = g.clk.Now().Add(wait)
+			return
+		}
+		fails = 0
+	}
+}
+
+// backoff is the jittered wait after the n-th consecutive failure,
+// uniformly in [d/2, d] with d doubling from BaseBackoff up to MaxBackoff,
+// so that machines failing together do not come back together.
+func (g *Gateway) backoff(n int) time.Duration {
+	d := g.o.BaseBackoff
+	for i := 1; i < n && d < g.o.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, g.o.MaxBackoff)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// deliver hands one event to the operator and records the result.
+func (g *Gateway) deliver(ctx context.Context, ev store.Event) (outcome, time.Duration) {
+	response, err := g.call(ctx, ev)
+	now := g.clk.Now()
+	if ctx.Err() != nil {
+		return transient, 0
+	}
+	switch {
+	case err == nil || errors.Is(err, drs.ErrAlreadyDelivered):
+		if err != nil {
+			response, _ = json.Marshal(map[string]string{"result": "already delivered (409)"})
+		}
+		if _, merr := g.st.MarkDelivered(ctx, ev.ID, now, response); merr != nil {
+			g.log.Error("gateway: record delivery", slog.String("id", ev.ID), slog.String("err", merr.Error()))
+			return transient, 0
+		}
+		g.met.forwarded(ev.Kind, now.Sub(ev.ReceivedAt))
+		return delivered, 0
+	case isTransient(err):
+		var ae *drs.APIError
+		var retryAfter time.Duration
+		if errors.As(err, &ae) {
+			retryAfter = ae.RetryAfter
+		}
+		g.log.Warn("gateway: delivery failed, will retry", slog.String("id", ev.ID), slog.String("machine", ev.Machine),
+			slog.String("kind", ev.Kind), slog.String("err", err.Error()))
+		if merr := g.st.MarkAttempt(ctx, ev.ID, now, err.Error()); merr != nil {
+			g.log.Error("gateway: record attempt", slog.String("id", ev.ID), slog.String("err", merr.Error()))
+		}
+		g.met.retried(ev.Kind)
+		return transient, retryAfter
+	default:
+		f := store.Failure{EventID: ev.ID, Machine: ev.Machine, Kind: ev.Kind, Reason: err.Error(), LastTry: now}
+		var ae *drs.APIError
+		if errors.As(err, &ae) {
+			f.HTTPStatus = ae.Status
+			f.Code = ae.Exception.Code()
+			f.Message = ae.Exception.String()
+			if f.Message == "" {
+				f.Message = ae.Body
+			}
+		}
+		g.log.Warn("gateway: operator refused event", slog.String("id", ev.ID), slog.String("machine", ev.Machine),
+			slog.String("kind", ev.Kind), slog.String("err", err.Error()))
+		if merr := g.st.MarkFailed(ctx, f); merr != nil {
+			g.log.Error("gateway: record failure", slog.String("id", ev.ID), slog.String("err", merr.Error()))
+			return transient, 0
+		}
+		g.met.failed(ev.Kind)
+		return refused, 0
+	}
+}
+
+// isTransient says whether err may go away by itself. A rejected token
+// is one: it is the gateway's configuration, not the event, that is wrong,
+// and parking every event in the failure report would bury the real ones.
+func isTransient(err error) bool {
+	var pe *errBody
+	if errors.As(err, &pe) {
+		return false
+	}
+	return drs.Retryable(err) || errors.Is(err, drs.ErrUnauthorized)
+}
+
+// errBody marks an event the gateway itself cannot send (a body that does
+// not decode, a kind not for the operator): no retry helps.
+type errBody struct{ err error }
+
+func (e *errBody) Error() string { return "gateway: cannot send: " + e.err.Error() }
+func (e *errBody) Unwrap() error { return e.err }
+
+// call performs the operator call of one event and returns the operator's
+// answer to record.
+func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
+	switch ev.Kind {
+	case envelope.KindTransaction:
+		var t drsapi.Transaction
+		if err := json.Unmarshal(ev.Body, &t); err != nil {
+			return nil, &errBody{err}
+		}
+		v, err := g.fwdDRS.PostTransaction(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if v.ID != "" {
+			// The operator may issue the code itself (the machine sent none);
+			// the POS must know it either way.
+			vu := store.Voucher{Code: v.ID, Machine: ev.Machine, RvmID: t.RvmID, TransactionID: t.ID,
+				PrintType: v.PrintType, IssuedAt: parseTime(v.IssuedAt), ValidUntil: parseTime(v.ValidUntil)}
+			if err := g.st.PutVoucher(ctx, vu); err != nil {
+				return nil, err
+			}
+		}
+		return json.Marshal(v)
+	case envelope.KindBagFillStatus:
+		var b drsapi.BagFillStatus
+		if err := json.Unmarshal(ev.Body, &b); err != nil {
+			return nil, &errBody{err}
+		}
+		r, err := g.fwdDRS.BagFillStatus(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(r)
+	case envelope.KindBagReplacement:
+		var b drsapi.BagReplacement
+		if err := json.Unmarshal(ev.Body, &b); err != nil {
+			return nil, &errBody{err}
+		}
+		return []byte(`{}`), g.fwdDRS.PostBagReplacement(ctx, b)
+	case envelope.KindBagSeal:
+		var b drsapi.BagSeal
+		if err := json.Unmarshal(ev.Body, &b); err != nil {
+			return nil, &errBody{err}
+		}
+		return []byte(`{}`), g.fwdDRS.PostBagSeal(ctx, b)
+	case envelope.KindRegistration:
+		return g.register(ctx, ev)
+	}
+	return nil, &errBody{fmt.Errorf("kind %q is not for the operator", ev.Kind)}
+}
+
+// register performs a machine's registration request: POST /machine, then
+// the rvmId goes back to the machine as a set-rvm-id command. A publish
+// that fails makes the whole step transient: the operator answers a repeated
+// registration of the same serial with the same id.
+func (g *Gateway) register(ctx context.Context, ev store.Event) ([]byte, error) {
+	var m drsapi.MachineUpdate
+	if err := json.Unmarshal(ev.Body, &m); err != nil {
+		return nil, &errBody{err}
+	}
+	if m.SerialNumber == "" {
+		m.SerialNumber = ev.Machine
+	}
+	id, err := g.fwdDRS.RegisterMachine(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.st.SetRvmID(ctx, ev.Machine, id); err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(map[string]string{"rvmId": id})
+	cmd, _ := json.Marshal(envelope.Command{ID: "set-rvm-id-" + ev.ID, TS: g.clk.Now().UTC().Format(time.RFC3339), Body: body})
+	if err := g.publish(ctx, envelope.CommandTopic(ev.Machine, envelope.CmdSetRvmID), cmd); err != nil {
+		return nil, err
+	}
+	return json.Marshal(drsapi.MachineID{ID: id})
+}

@@ -1,0 +1,309 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
+
+	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/drs"
+	"github.com/deposit-rvm/rvm/gateway/store"
+)
+
+// Options configure a [Gateway]. MQTTURL, DRSURL and DB (or Store) are
+// needed; zero values of the rest mean their defaults.
+type Options struct {
+	// MQTTURL is the broker ("tcp://127.0.0.1:1883").
+	MQTTURL string
+	// MQTTUser and MQTTPassword authenticate to the broker, when set.
+	MQTTUser, MQTTPassword string
+	// ClientID is the stable MQTT client id of this replica: the broker
+	// keeps its persistent session (and the events queued for it while it
+	// is away) under this id. Default "rvm-gateway-HOSTNAME".
+	ClientID string
+	// Group is the shared-subscription group of the replicas. Default
+	// "rvm-gateway".
+	Group string
+
+	// DRSURL is the base URL the operator's paths hang off; DRSToken its
+	// bearer token.
+	DRSURL, DRSToken string
+	// HTTPClient calls the operator. Default: 30 s timeout.
+	HTTPClient *http.Client
+
+	// DB is the DSN: a SQLite path or a postgres:// URL. Ignored when Store
+	// is set.
+	DB string
+	// Store is an open store to use instead of DB; the Gateway does not
+	// close it.
+	Store *store.Store
+
+	// APIToken, when set, is the bearer token the POS, fleet and operator
+	// callers of Handler must present.
+	APIToken string
+
+	Clock  clock.Clock
+	Logger *slog.Logger
+
+	// MaxPayload is the largest event accepted, in bytes. Default 256 KiB.
+	MaxPayload int
+	// BatchMax bounds the events stored in one commit. Default 512.
+	BatchMax int
+	// Workers store events in parallel (PostgreSQL only; SQLite has one
+	// writer). Default 1 for SQLite, 4 for PostgreSQL.
+	Workers int
+
+	// PollInterval is how often the forwarder looks for due work when
+	// nothing woke it. Default 250 ms.
+	PollInterval time.Duration
+	// Lease is how long a replica holds a machine's queue without renewing
+	// it; after a crash, the machine waits this long. Default 60 s.
+	Lease time.Duration
+	// Concurrency bounds the machines this replica delivers at once.
+	// Default 32.
+	Concurrency int
+	// BaseBackoff and MaxBackoff bound the per-machine wait after a
+	// transient failure (doubling, jittered). Defaults 1 s and 5 min. A
+	// Retry-After from the operator is honoured even when longer.
+	BaseBackoff, MaxBackoff time.Duration
+
+	// FailureRetention is how long the failure report keeps an entry.
+	// Default 30 days.
+	FailureRetention time.Duration
+	// JobInterval is how often the periodic jobs (catalogue, voucher
+	// top-up, purge) check whether they are due. Default 30 s; negative
+	// disables them (tests call the jobs directly).
+	JobInterval time.Duration
+	// CatalogFullEvery and CatalogIncrementalEvery space the catalogue
+	// pulls. Defaults 24 h and 15 min.
+	CatalogFullEvery, CatalogIncrementalEvery time.Duration
+	// VoucherLow is the voucher buffer under which a machine is topped up
+	// to VoucherTarget codes. Defaults 20 and 50.
+	VoucherLow, VoucherTarget int
+}
+
+// Defaults.
+const (
+	DefaultGroup            = "rvm-gateway"
+	DefaultMaxPayload       = 256 << 10
+	DefaultBatchMax         = 512
+	DefaultPollInterval     = 250 * time.Millisecond
+	DefaultLease            = 60 * time.Second
+	DefaultConcurrency      = 32
+	DefaultBaseBackoff      = time.Second
+	DefaultMaxBackoff       = 5 * time.Minute
+	DefaultFailureRetention = 30 * 24 * time.Hour
+	DefaultJobInterval      = 30 * time.Second
+)
+
+// ErrOptions is wrapped by New's errors about its options.
+var ErrOptions = errors.New("gateway: bad options")
+
+// Gateway is the RVM cloud: it consumes the fleet's events, forwards the
+// operator's share of them, and serves the POS, fleet and operator APIs.
+type Gateway struct {
+	// Immutable after New.
+	o        Options
+	st       *store.Store
+	ownStore bool
+	clk      clock.Clock
+	log      *slog.Logger
+	fwdDRS   *drs.Client // one try per call: the forwarder schedules retries itself
+	drs      *drs.Client // a few quick tries: a person (the POS) is waiting
+	owner    string      // this process's lease owner id
+	met      *metrics
+	wake     chan struct{}
+	in       chan mqtt.Message
+	pushSem  chan struct{} // bounds the catalogue pushes to machines coming online
+
+	mu     sync.Mutex
+	client mqtt.Client // guarded by mu; nil before Run connects
+}
+
+// New checks o, opens the store and returns a Gateway ready to Run. Its
+// Handler serves at once, from the store.
+func New(o Options) (*Gateway, error) {
+	if o.Store == nil && o.DB == "" {
+		return nil, fmt.Errorf("%w: no database", ErrOptions)
+	}
+	if o.DRSURL == "" {
+		return nil, fmt.Errorf("%w: no operator URL", ErrOptions)
+	}
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if o.ClientID == "" {
+		h, _ := os.Hostname()
+		o.ClientID = "rvm-gateway-" + h
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = DefaultMaxPayload
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = DefaultBatchMax
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = DefaultBaseBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.BaseBackoff)
+	if o.FailureRetention <= 0 {
+		o.FailureRetention = DefaultFailureRetention
+	}
+	if o.JobInterval == 0 {
+		o.JobInterval = DefaultJobInterval
+	}
+	if o.CatalogFullEvery <= 0 {
+		o.CatalogFullEvery = 24 * time.Hour
+	}
+	if o.CatalogIncrementalEvery <= 0 {
+		o.CatalogIncrementalEvery = 15 * time.Minute
+	}
+	if o.VoucherLow <= 0 {
+		o.VoucherLow = 20
+	}
+	if o.VoucherTarget <= o.VoucherLow {
+		o.VoucherTarget = max(50, o.VoucherLow*2)
+	}
+	g := &Gateway{
+		o:       o,
+		st:      o.Store,
+		clk:     o.Clock,
+		log:     o.Logger,
+		owner:   o.ClientID + "/" + uuid.NewString(),
+		wake:    make(chan struct{}, 1),
+		pushSem: make(chan struct{}, 4),
+		in:      make(chan mqtt.Message, 4*o.BatchMax),
+	}
+	if g.st == nil {
+		st, err := store.Open(context.Background(), o.DB)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		g.st, g.ownStore = st, true
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+		if g.st.Postgres() {
+			o.Workers = 4
+		}
+		g.o.Workers = o.Workers
+	}
+	g.fwdDRS = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 1, Logger: o.Logger})
+	g.drs = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 3,
+		BaseBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Logger: o.Logger})
+	g.met = newMetrics(g.st)
+	return g, nil
+}
+
+// Store returns the gateway's store.
+func (g *Gateway) Store() *store.Store { return g.st }
+
+// Close closes the store if New opened it. Call it after Run returned.
+func (g *Gateway) Close() error {
+	if g.ownStore {
+		return g.st.Close()
+	}
+	return nil
+}
+
+// Run connects to the broker and consumes, forwards and runs the periodic
+// jobs until ctx is done. It returns nil on a clean stop.
+func (g *Gateway) Run(ctx context.Context) error {
+	if g.o.MQTTURL == "" {
+		return fmt.Errorf("%w: no broker URL", ErrOptions)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < g.o.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.consume(ctx)
+		}()
+	}
+	c, err := g.connect(ctx)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.forward(ctx)
+	}()
+	if g.o.JobInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.jobs(ctx)
+		}()
+	}
+	<-ctx.Done()
+	// Disconnect first: messages not yet stored stay unacknowledged and
+	// the broker hands them out again.
+	c.Disconnect(250)
+	wg.Wait()
+	return nil
+}
+
+// wakeForwarder tells the forwarder that new work arrived.
+func (g *Gateway) wakeForwarder() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *Gateway) mqttClient() mqtt.Client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.client
+}
+
+// publish sends a command to a machine at QoS 1 and waits for the broker.
+func (g *Gateway) publish(ctx context.Context, topic string, payload []byte) error {
+	c := g.mqttClient()
+	if c == nil {
+		return errors.New("gateway: not connected to the broker")
+	}
+	t := c.Publish(topic, 1, false, payload)
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("gateway: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("gateway: publish %s: no acknowledgement in 10s", topic)
+	}
+}

@@ -1,0 +1,27 @@
+// Package store is the gateway's durable state: the events received from
+// the fleet, the quarantine of events refused at the door, the forwarding
+// queue with its per-machine leases, the failure report, the vouchers the
+// POS redeems, the catalogue, and what the fleet view shows.
+//
+// One schema runs on two databases: SQLite (a file path, the single-node
+// default: WAL, synchronous FULL, one writer connection, immediate
+// transactions) and PostgreSQL (a postgres:// URL, for several replicas).
+// Queries are written with ? placeholders and rebound for PostgreSQL. Times
+// are stored as Unix milliseconds so that both compare them the same way.
+//
+// # Usage
+//
+//	st, err := store.Open(ctx, "gateway.db") // or "postgres://..."
+//	defer st.Close()
+//	res, err := st.SaveBatch(ctx, batch)      // commit, then ack the MQTT messages
+//	ms, err := st.ClaimMachines(ctx, owner, now, lease, 16)
+//
+// # Concurrency
+//
+// A [Store] is safe for concurrent use. Replicas sharing one PostgreSQL
+// database coordinate through it alone: a machine's forwarding queue is
+// claimed with SELECT ... FOR UPDATE SKIP LOCKED and a lease, so that only
+// one replica delivers a machine's events at a time; a replica that dies
+// mid-delivery leaves a lease that expires, and the operator's 409 on a
+// repeated transaction id makes the second delivery harmless.
+package store

@@ -1,0 +1,392 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/deposit-rvm/rvm/money"
+)
+
+// Event states.
+const (
+	StatePending   = "pending"   // waits for the forwarder
+	StateDelivered = "delivered" // the operator has it
+	StateFailed    = "failed"    // refused for good; in the failure report
+	StateDismissed = "dismissed" // refused, and staff decided to let it be
+	StateStored    = "stored"    // kept, not for the operator (container, heartbeat, ...)
+)
+
+// Event is one envelope as stored.
+type Event struct {
+	ID      string
+	Machine string
+	RvmID   string
+	Seq     int64
+	Kind    string
+	TS      string
+	Body    []byte
+	// Forward puts the event in the operator queue (state pending).
+	Forward    bool
+	ReceivedAt time.Time
+
+	// Side effects applied only when the event is new (not a duplicate).
+	Vouchers   []Voucher    // vouchers the event issues or names
+	Containers int64        // credited containers, for today's count
+	Deposits   money.Grosze // credited deposits, for today's sum
+	VoucherUse int64        // buffer codes the machine used up
+
+	// Delivery state, filled when read back.
+	State       string
+	Attempts    int
+	DeliveredAt time.Time
+	Response    string
+	LastError   string
+	ConfirmedAt time.Time
+}
+
+// Quarantined is an event refused at the door, kept with its raw payload.
+type Quarantined struct {
+	ID         int64     `json:"id"`
+	Topic      string    `json:"topic"`
+	Payload    []byte    `json:"payload"`
+	Size       int64     `json:"size"`
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// StatusUpdate is a machine's retained status as received.
+type StatusUpdate struct {
+	Serial string
+	Online bool
+	RvmID  string
+	Fault  string
+	Raw    []byte
+	At     time.Time
+}
+
+// Batch is what one commit stores: the consumer acknowledges its MQTT
+// messages only after SaveBatch returned nil.
+type Batch struct {
+	Events     []Event
+	Quarantine []Quarantined
+	Statuses   []StatusUpdate
+}
+
+// SaveResult counts what a batch did.
+type SaveResult struct {
+	Inserted, Duplicates, Quarantined int
+	// Kinds counts the new events by kind.
+	Kinds map[string]int
+	// Forward is true when a new event joined the operator queue.
+	Forward bool
+}
+
+// SaveBatch stores b in one transaction. An event whose id is already
+// stored is a duplicate: it is counted and has no effect.
+func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
+	// Rows are touched in key order so that two replicas' batches cannot
+	// deadlock on each other in PostgreSQL.
+	evs := append([]Event(nil), b.Events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].ID < evs[j].ID })
+	sts := append([]StatusUpdate(nil), b.Statuses...)
+	sort.SliceStable(sts, func(i, j int) bool { return sts[i].Serial < sts[j].Serial })
+	var res SaveResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res = SaveResult{Kinds: map[string]int{}}
+		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`))
+		if err != nil {
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		defer ins.Close()
+		seen := map[string]time.Time{}
+		fwd := map[string]bool{}
+		days := map[[2]string][2]int64{}
+		used := map[string]int64{}
+		var vouchers []Voucher
+		for _, e := range evs {
+			state := StateStored
+			if e.Forward {
+				state = StatePending
+			}
+			r, err := ins.ExecContext(ctx, e.ID, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state)
+			if err != nil {
+				return fmt.Errorf("store: insert event %s: %w", e.ID, err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				res.Duplicates++
+				continue
+			}
+			res.Inserted++
+			res.Kinds[e.Kind]++
+			if e.ReceivedAt.After(seen[e.Machine]) {
+				seen[e.Machine] = e.ReceivedAt
+			}
+			if e.Forward {
+				fwd[e.Machine] = true
+				res.Forward = true
+			}
+			if e.Containers != 0 || e.Deposits != 0 {
+				k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
+				d := days[k]
+				days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
+			}
+			used[e.Machine] += e.VoucherUse
+			for _, v := range e.Vouchers {
+				v.Machine, v.RvmID = e.Machine, e.RvmID
+				vouchers = append(vouchers, v)
+			}
+		}
+		for _, m := range sortedKeys(seen) {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, last_seen, vouchers_used) VALUES (?, ?, ?)
+				ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
+				vouchers_used = machines.vouchers_used + excluded.vouchers_used`),
+				m, ms(seen[m]), used[m]); err != nil {
+				return fmt.Errorf("store: machine %s: %w", m, err)
+			}
+		}
+		for _, m := range sortedKeys(fwd) {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING`), m); err != nil {
+				return fmt.Errorf("store: queue %s: %w", m, err)
+			}
+		}
+		dk := make([][2]string, 0, len(days))
+		for k := range days {
+			dk = append(dk, k)
+		}
+		sort.Slice(dk, func(i, j int) bool { return dk[i][0]+dk[i][1] < dk[j][0]+dk[j][1] })
+		for _, k := range dk {
+			d := days[k]
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_days(machine, day, containers, deposits) VALUES (?, ?, ?, ?)
+				ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
+				deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
+				return fmt.Errorf("store: day counts: %w", err)
+			}
+		}
+		sort.SliceStable(vouchers, func(i, j int) bool { return vouchers[i].Code < vouchers[j].Code })
+		for _, v := range vouchers {
+			if err := s.upsertVoucher(ctx, tx, v); err != nil {
+				return err
+			}
+		}
+		for _, q := range b.Quarantine {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO quarantine(topic, payload, size, reason, received_at) VALUES (?, ?, ?, ?, ?)`),
+				q.Topic, q.Payload, q.Size, q.Reason, ms(q.ReceivedAt)); err != nil {
+				return fmt.Errorf("store: quarantine: %w", err)
+			}
+			res.Quarantined++
+		}
+		for _, st := range sts {
+			online := 0
+			if st.Online {
+				online = 1
+			}
+			seenAt := int64(0)
+			if st.Online {
+				seenAt = ms(st.At)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id, online, status, status_at, last_seen, fault) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT(serial) DO UPDATE SET online = excluded.online, status = excluded.status, status_at = excluded.status_at,
+				fault = excluded.fault,
+				rvm_id = CASE WHEN excluded.rvm_id <> '' THEN excluded.rvm_id ELSE machines.rvm_id END,
+				last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END`),
+				st.Serial, st.RvmID, online, string(st.Raw), ms(st.At), seenAt, st.Fault); err != nil {
+				return fmt.Errorf("store: status %s: %w", st.Serial, err)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// Claim is a machine's operator queue leased to one replica.
+type Claim struct {
+	Machine string
+	// Fails counts the consecutive transient failures so far, for backoff.
+	Fails int
+}
+
+// ClaimMachines leases up to limit machines whose operator queue has an
+// event due, for owner until now+lease. A machine leased by anyone whose
+// lease has not expired is skipped; in PostgreSQL rows another replica is
+// claiming at the same moment are skipped too (SKIP LOCKED), so replicas
+// never wait on each other here.
+func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Claim, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []Claim
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		query := `SELECT f.machine, f.fails FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
+			AND EXISTS (SELECT 1 FROM events e WHERE e.machine = f.machine AND e.state = 'pending')
+			ORDER BY f.next_at, f.machine LIMIT ?`
+		if s.pg {
+			query += ` FOR UPDATE OF f SKIP LOCKED`
+		}
+		rows, err := tx.QueryContext(ctx, s.q(query), ms(now), ms(now), limit)
+		if err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		for rows.Next() {
+			var c Claim
+			if err := rows.Scan(&c.Machine, &c.Fails); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: claim: %w", err)
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		for _, c := range out {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = ?, lease_until = ? WHERE machine = ?`),
+				owner, ms(now.Add(lease)), c.Machine); err != nil {
+				return fmt.Errorf("store: lease %s: %w", c.Machine, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RenewLease extends owner's lease on machine; false when owner lost it.
+func (s *Store) RenewLease(ctx context.Context, machine, owner string, until time.Time) (bool, error) {
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_until = ? WHERE machine = ? AND lease_owner = ?`), ms(until), machine, owner)
+	if err != nil {
+		return false, fmt.Errorf("store: renew lease %s: %w", machine, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseMachine ends owner's lease on machine. The queue is next due at
+// nextAt (zero: at once), after fails consecutive transient failures.
+func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0, next_at = ?, fails = ?
+		WHERE machine = ? AND lease_owner = ?`), ms(nextAt), fails, machine, owner)
+	if err != nil {
+		return fmt.Errorf("store: release %s: %w", machine, err)
+	}
+	return nil
+}
+
+// QueueState is a machine's forwarding queue as the fleet view shows it.
+type QueueState struct {
+	Pending    int
+	NextAt     time.Time
+	Fails      int
+	LeaseOwner string
+}
+
+// Queue returns machine's forwarding queue state.
+func (s *Store) Queue(ctx context.Context, machine string) (QueueState, error) {
+	var q QueueState
+	var next int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT next_at, fails, lease_owner FROM fwd WHERE machine = ?`), machine).Scan(&next, &q.Fails, &q.LeaseOwner)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return q, fmt.Errorf("store: queue %s: %w", machine, err)
+	}
+	q.NextAt = fromMS(next)
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
+		return q, fmt.Errorf("store: queue %s: %w", machine, err)
+	}
+	return q, nil
+}
+
+const eventCols = `id, machine, rvm_id, seq, kind, ts, body, received_at, state, attempts, delivered_at, response, last_error, confirmed_at`
+
+func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
+	var e Event
+	var body string
+	var rec, del, conf int64
+	err := sc.Scan(&e.ID, &e.Machine, &e.RvmID, &e.Seq, &e.Kind, &e.TS, &body, &rec, &e.State, &e.Attempts, &del, &e.Response, &e.LastError, &conf)
+	e.Body = []byte(body)
+	e.ReceivedAt, e.DeliveredAt, e.ConfirmedAt = fromMS(rec), fromMS(del), fromMS(conf)
+	e.Forward = e.State != StateStored
+	return e, err
+}
+
+// NextPending returns machine's pending event with the lowest seq.
+func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, error) {
+	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events
+		WHERE machine = ? AND state = 'pending' ORDER BY seq, id LIMIT 1`), machine))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("store: next pending of %s: %w", machine, err)
+	}
+	return e, true, nil
+}
+
+// Event returns one stored event.
+func (s *Store) Event(ctx context.Context, id string) (Event, error) {
+	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, fmt.Errorf("%w: event %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("store: event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// EventCounts returns how many events are in each state.
+func (s *Store) EventCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM events GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("store: count events: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// MarkDelivered records the operator's acceptance of a pending event, with
+// its answer. It reports false when the event was no longer pending
+// (another replica recorded it first, or staff confirmed it).
+func (s *Store) MarkDelivered(ctx context.Context, id string, at time.Time, response []byte) (bool, error) {
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE events SET state = 'delivered', delivered_at = ?, response = ?,
+		attempts = attempts + 1, last_attempt_at = ?, last_error = '',
+		first_attempt_at = CASE WHEN first_attempt_at = 0 THEN ? ELSE first_attempt_at END
+		WHERE id = ? AND state = 'pending'`), ms(at), string(response), ms(at), ms(at), id)
+	if err != nil {
+		return false, fmt.Errorf("store: mark %s delivered: %w", id, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, nil
+}
+
+// MarkAttempt records a transient failure of a pending event.
+func (s *Store) MarkAttempt(ctx context.Context, id string, at time.Time, errText string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE events SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
+		first_attempt_at = CASE WHEN first_attempt_at = 0 THEN ? ELSE first_attempt_at END
+		WHERE id = ? AND state = 'pending'`), ms(at), errText, ms(at), id)
+	if err != nil {
+		return fmt.Errorf("store: mark attempt on %s: %w", id, err)
+	}
+	return nil
+}

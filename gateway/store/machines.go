@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/deposit-rvm/rvm/money"
+)
+
+// Machine is one machine as the fleet view shows it.
+type Machine struct {
+	Serial          string
+	RvmID           string
+	Online          bool
+	Status          json.RawMessage // the retained status as received
+	StatusAt        time.Time
+	LastSeen        time.Time
+	Fault           string
+	CatalogVersion  int64
+	VouchersSent    int64
+	VouchersUsed    int64
+	VoucherTopUpAt  time.Time
+	ContainersToday int64
+	DepositsToday   money.Grosze
+	Pending         int
+	Registration    json.RawMessage // the body of POST /machine the operator sent us
+}
+
+const machineCols = `m.serial, m.rvm_id, m.online, m.status, m.status_at, m.last_seen, m.fault, m.catalog_version,
+	m.vouchers_sent, m.vouchers_used, m.voucher_topup_at, m.registration,
+	COALESCE(d.containers, 0), COALESCE(d.deposits, 0)`
+
+func scanMachine(sc interface{ Scan(...any) error }) (Machine, error) {
+	var m Machine
+	var online int
+	var status, reg string
+	var statusAt, seen, topup, deposits int64
+	err := sc.Scan(&m.Serial, &m.RvmID, &online, &status, &statusAt, &seen, &m.Fault, &m.CatalogVersion,
+		&m.VouchersSent, &m.VouchersUsed, &topup, &reg, &m.ContainersToday, &deposits)
+	m.Online = online == 1
+	if status != "" {
+		m.Status = json.RawMessage(status)
+	}
+	if reg != "" {
+		m.Registration = json.RawMessage(reg)
+	}
+	m.StatusAt, m.LastSeen, m.VoucherTopUpAt = fromMS(statusAt), fromMS(seen), fromMS(topup)
+	m.DepositsToday = money.Grosze(deposits)
+	return m, err
+}
+
+// Machines lists every machine known, by serial, with the counts of day
+// ("2006-01-02", UTC) and its operator queue length.
+func (s *Store) Machines(ctx context.Context, day string) ([]Machine, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
+		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ? ORDER BY m.serial`), day)
+	if err != nil {
+		return nil, fmt.Errorf("store: machines: %w", err)
+	}
+	out := []Machine{}
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: machines: %w", err)
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: machines: %w", err)
+	}
+	pending, err := s.pendingByMachine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Pending = pending[out[i].Serial]
+	}
+	return out, nil
+}
+
+func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT machine, count(*) FROM events WHERE state = 'pending' GROUP BY machine`)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var m string
+		var n int
+		if err := rows.Scan(&m, &n); err != nil {
+			return nil, fmt.Errorf("store: pending: %w", err)
+		}
+		out[m] = n
+	}
+	return out, rows.Err()
+}
+
+// Machine returns one machine by serial number or rvmId.
+func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
+	m, err := scanMachine(s.db.QueryRowContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
+		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ?
+		WHERE m.serial = ? OR (m.rvm_id <> '' AND m.rvm_id = ?) LIMIT 1`), day, key, strings.ToLower(key)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Machine{}, fmt.Errorf("%w: machine %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return Machine{}, fmt.Errorf("store: machine %s: %w", key, err)
+	}
+	q, err := s.Queue(ctx, m.Serial)
+	if err != nil {
+		return Machine{}, err
+	}
+	m.Pending = q.Pending
+	return m, nil
+}
+
+// OnlineCount returns how many machines' retained status says online.
+func (s *Store) OnlineCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM machines WHERE online = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: online count: %w", err)
+	}
+	return n, nil
+}
+
+// SetRvmID records the operator's id of a machine.
+func (s *Store) SetRvmID(ctx context.Context, serial, rvmID string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id) VALUES (?, ?)
+		ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id`), serial, strings.ToLower(rvmID))
+	if err != nil {
+		return fmt.Errorf("store: set rvmId of %s: %w", serial, err)
+	}
+	return nil
+}
+
+// PutRegistration records a machine the operator registered with us
+// (POST /machine on our API): its serial, its id and the body.
+func (s *Store) PutRegistration(ctx context.Context, serial, rvmID string, body []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id, registration) VALUES (?, ?, ?)
+		ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id, registration = excluded.registration`),
+		serial, strings.ToLower(rvmID), string(body))
+	if err != nil {
+		return fmt.Errorf("store: register %s: %w", serial, err)
+	}
+	return nil
+}
+
+// DeleteMachine forgets a machine's registration with the operator (its
+// events stay). It fails with [ErrNotFound] for an unknown key.
+func (s *Store) DeleteMachine(ctx context.Context, key string) error {
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET rvm_id = '', registration = '' WHERE serial = ? OR (rvm_id <> '' AND rvm_id = ?)`),
+		key, strings.ToLower(key))
+	if err != nil {
+		return fmt.Errorf("store: delete machine %s: %w", key, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: machine %s", ErrNotFound, key)
+	}
+	return nil
+}
+
+// SetMachineCatalog records the catalogue version pushed to a machine.
+func (s *Store) SetMachineCatalog(ctx context.Context, serial string, version int64) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET catalog_version = ? WHERE serial = ?`), version, serial)
+	if err != nil {
+		return fmt.Errorf("store: catalogue version of %s: %w", serial, err)
+	}
+	return nil
+}
+
+// AddVouchersSent records n buffer codes pushed to a machine at now.
+func (s *Store) AddVouchersSent(ctx context.Context, serial string, n int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET vouchers_sent = vouchers_sent + ?, voucher_topup_at = ? WHERE serial = ?`),
+		n, ms(now), serial)
+	if err != nil {
+		return fmt.Errorf("store: vouchers sent to %s: %w", serial, err)
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no such event, failure, voucher, machine or transaction.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyRedeemed: the voucher was redeemed, or a till is redeeming it now.
+	ErrAlreadyRedeemed = errors.New("store: voucher already redeemed")
+	// ErrExpired: the voucher's validity ended.
+	ErrExpired = errors.New("store: voucher expired")
+)
+
+// Store is the gateway's database. It is safe for concurrent use.
+type Store struct {
+	// Immutable.
+	db *sql.DB
+	pg bool
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database rather than a
+// SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens (creating if needed) the database dsn names and brings its
+// schema up to date.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("store: no database given")
+	}
+	s := &Store{pg: IsPostgres(dsn)}
+	var err error
+	if s.pg {
+		s.db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			s.db.SetMaxOpenConns(16)
+			s.db.SetMaxIdleConns(16)
+		}
+	} else {
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on")
+		if err == nil {
+			// One connection: SQLite has one writer anyway, and a second
+			// connection would only turn contention into SQLITE_BUSY.
+			s.db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Postgres reports whether the store runs on PostgreSQL.
+func (s *Store) Postgres() bool { return s.pg }
+
+// schema is shared by both databases; {{id}} and {{blob}} are the two
+// types they spell differently.
+const schema = `
+CREATE TABLE IF NOT EXISTS events (
+	id TEXT PRIMARY KEY,
+	machine TEXT NOT NULL,
+	rvm_id TEXT NOT NULL DEFAULT '',
+	seq BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	ts TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL,
+	received_at BIGINT NOT NULL,
+	state TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	first_attempt_at BIGINT NOT NULL DEFAULT 0,
+	last_attempt_at BIGINT NOT NULL DEFAULT 0,
+	delivered_at BIGINT NOT NULL DEFAULT 0,
+	response TEXT NOT NULL DEFAULT '',
+	last_error TEXT NOT NULL DEFAULT '',
+	confirmed_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(machine, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, received_at);
+CREATE TABLE IF NOT EXISTS fwd (
+	machine TEXT PRIMARY KEY,
+	next_at BIGINT NOT NULL DEFAULT 0,
+	fails INTEGER NOT NULL DEFAULT 0,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS machines (
+	serial TEXT PRIMARY KEY,
+	rvm_id TEXT NOT NULL DEFAULT '',
+	online INTEGER NOT NULL DEFAULT 0,
+	status TEXT NOT NULL DEFAULT '',
+	status_at BIGINT NOT NULL DEFAULT 0,
+	last_seen BIGINT NOT NULL DEFAULT 0,
+	fault TEXT NOT NULL DEFAULT '',
+	catalog_version BIGINT NOT NULL DEFAULT 0,
+	vouchers_sent BIGINT NOT NULL DEFAULT 0,
+	vouchers_used BIGINT NOT NULL DEFAULT 0,
+	voucher_topup_at BIGINT NOT NULL DEFAULT 0,
+	registration TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS machine_days (
+	machine TEXT NOT NULL,
+	day TEXT NOT NULL,
+	containers BIGINT NOT NULL DEFAULT 0,
+	deposits BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (machine, day)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+	id {{id}},
+	topic TEXT NOT NULL,
+	payload {{blob}} NOT NULL,
+	size BIGINT NOT NULL,
+	reason TEXT NOT NULL,
+	received_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+	event_id TEXT PRIMARY KEY,
+	machine TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	http_status INTEGER NOT NULL DEFAULT 0,
+	code TEXT NOT NULL DEFAULT '',
+	message TEXT NOT NULL DEFAULT '',
+	first_attempt_at BIGINT NOT NULL,
+	last_attempt_at BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vouchers (
+	code TEXT PRIMARY KEY,
+	machine TEXT NOT NULL DEFAULT '',
+	rvm_id TEXT NOT NULL DEFAULT '',
+	transaction_id TEXT NOT NULL DEFAULT '',
+	amount BIGINT NOT NULL DEFAULT 0,
+	has_amount INTEGER NOT NULL DEFAULT 0,
+	currency TEXT NOT NULL DEFAULT '',
+	print_type INTEGER NOT NULL DEFAULT 0,
+	issued_at BIGINT NOT NULL DEFAULT 0,
+	valid_until BIGINT NOT NULL DEFAULT 0,
+	status TEXT NOT NULL DEFAULT 'valid',
+	redeem_type INTEGER NOT NULL DEFAULT 0,
+	pos_id TEXT NOT NULL DEFAULT '',
+	claimed_at BIGINT NOT NULL DEFAULT 0,
+	redeemed_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS vouchers_tx ON vouchers(transaction_id);
+CREATE TABLE IF NOT EXISTS products (
+	ean TEXT PRIMARY KEY,
+	body TEXT NOT NULL,
+	version BIGINT NOT NULL,
+	removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS kv (
+	name TEXT PRIMARY KEY,
+	value TEXT NOT NULL DEFAULT '',
+	owner TEXT NOT NULL DEFAULT '',
+	until BIGINT NOT NULL DEFAULT 0
+);
+`
+
+func (s *Store) migrate(ctx context.Context) error {
+	ddl := schema
+	if s.pg {
+		ddl = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{blob}}", "BYTEA").Replace(ddl)
+	} else {
+		ddl = strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{blob}}", "BLOB").Replace(ddl)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.pg {
+			// Replicas starting together would race on CREATE TABLE IF NOT
+			// EXISTS (a unique violation in pg_type): take turns.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7402331)`); err != nil {
+				return fmt.Errorf("store: migrate lock: %w", err)
+			}
+		}
+		for _, stmt := range strings.Split(ddl, ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("store: migrate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// q rebinds a query written with ? placeholders for the store's database.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// tx runs fn in a transaction, again when the database reports a deadlock,
+// a serialization failure or a busy file: those say "try again", and the
+// transaction had no effect.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		err = s.tryTx(ctx, fn)
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt+1) * 5 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func transient(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40P01" || pe.Code == "40001"
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// KV returns a named value ("" when unset).
+func (s *Store) KV(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM kv WHERE name = ?`), name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: read %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// SetKV sets a named value.
+func (s *Store) SetKV(ctx context.Context, name, value string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO kv(name, value) VALUES (?, ?)
+		ON CONFLICT(name) DO UPDATE SET value = excluded.value`), name, value)
+	if err != nil {
+		return fmt.Errorf("store: write %s: %w", name, err)
+	}
+	return nil
+}
+
+// TryLease takes or renews the lease called name for owner until now+d,
+// and reports whether owner holds it. Replicas use it to elect the one that
+// runs a periodic job (catalogue sync, voucher top-up, purge).
+func (s *Store) TryLease(ctx context.Context, name, owner string, now time.Time, d time.Duration) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO kv(name, owner, until) VALUES (?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE kv.owner = excluded.owner OR kv.until <= ?`),
+		"lease:"+name, owner, ms(now.Add(d)), ms(now))
+	if err != nil {
+		return false, fmt.Errorf("store: lease %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
