@@ -11,7 +11,9 @@ import (
 const MaxPageLength = 50
 
 // ProductQuery holds the query parameters of GET /product. StartIndex is the
-// 0-based index of the first product of the page. Zero times are left out.
+// 0-based index of the first product of the page. Zero times are left out;
+// others are sent in UTC, truncated to the second, so that an incremental
+// pull may fetch a product again but never misses one.
 type ProductQuery struct {
 	StartIndex   int
 	PageLength   int

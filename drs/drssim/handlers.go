@@ -446,10 +446,10 @@ func (s *Server) postSeal(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getVoucherBuffer(w http.ResponseWriter, r *http.Request) {
 	c := &checker{}
 	rvmID := r.URL.Query().Get("rvmId")
-	c.uuid(rvmID, "rvmId", nil, true)
 	if rvmID == "" {
-		c = &checker{}
 		c.add(drsapi.CodeRequired, "rvmId", nil)
+	} else {
+		c.uuid(rvmID, "rvmId", nil, true)
 	}
 	limit := queryInt(r, "limit", DefaultBufferLimit, c)
 	if c.ok() && limit < 1 {
