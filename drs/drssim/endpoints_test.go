@@ -167,7 +167,7 @@ func TestProductPaging(t *testing.T) {
 	e := newEnv(t, func(o *drssim.Options) { o.Catalog = ps })
 	ctx := context.Background()
 	tests := []struct {
-		start, length     int
+		start, length    int
 		first, n, pageNo int
 	}{
 		{0, 50, 0, 50, 0},

@@ -118,7 +118,11 @@ func TestTransactionValidation(t *testing.T) {
 			[]finding{{"ENUM_ERROR", "containers.rejectionCauseCode", 1}}},
 		{"count as string", func(m map[string]any) { row(m, "containers", 0)["count"] = "2" }, 400,
 			[]finding{{"INCORRECT_FORMAT", "containers.count", 0}}},
-		{"count zero", func(m map[string]any) { row(m, "containers", 1)["count"] = 0; m["totalRejected"] = 1; m["totalAmount"] = 3 }, 400,
+		{"count zero", func(m map[string]any) {
+			row(m, "containers", 1)["count"] = 0
+			m["totalRejected"] = 1
+			m["totalAmount"] = 3
+		}, 400,
 			[]finding{{"VALUE_TOO_LOW", "containers.count", 1}}},
 		{"negative weight", func(m map[string]any) { row(m, "containers", 1)["weight"] = -1 }, 400,
 			[]finding{{"VALUE_TOO_LOW", "containers.weight", 1}}},
@@ -180,7 +184,9 @@ func TestTransactionBodiesThatAreFine(t *testing.T) {
 		{"no totalAmount", func(m map[string]any) { delete(m, "totalAmount") }},
 		{"fractional seconds and offset", func(m map[string]any) { m["transactionEndTime"] = "2026-01-05T09:01:30.250+01:00" }},
 		{"donation", func(m map[string]any) { m["voucher"] = map[string]any{"redeemed": true, "redeemType": 3} }},
-		{"operator example voucher", func(m map[string]any) { m["voucher"] = map[string]any{"id": "string", "redeemed": true, "redeemType": 0} }},
+		{"operator example voucher", func(m map[string]any) {
+			m["voucher"] = map[string]any{"id": "string", "redeemed": true, "redeemType": 0}
+		}},
 		{"blocked", func(m map[string]any) { m["transactionBlocked"] = true }},
 	}
 	for i, tt := range tests {
