@@ -114,6 +114,9 @@ func (d *Daemon) apply(ctx context.Context, c *machine.Controller, name string, 
 			return nil, err
 		}
 		c.SetRvmID(b.RvmID)
+		if err := c.Unblock(ctx, machine.BlockUnregistered); err != nil {
+			return nil, err
+		}
 		return map[string]string{"rvmId": b.RvmID}, nil
 	case envelope.CmdStatus:
 		return d.status(), nil

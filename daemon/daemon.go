@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/config"
+	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/ledger"
@@ -118,6 +119,11 @@ func Run(ctx context.Context, opts Options) error {
 	if restored.After(r.Clock().Now()) {
 		r.Clock().Set(restored)
 	}
+	if opts.MQTT != "" && so.Machine.RvmID == "" {
+		if err := d.register(ctx); err != nil {
+			return err
+		}
+	}
 	if opts.MQTT != "" {
 		pub, err := telemetry.NewPublisher(r.Ledger().DB(), telemetry.Options{
 			Broker: opts.MQTT, Serial: d.serial, Username: opts.Username, Password: opts.Password, TLS: opts.TLS,
@@ -175,6 +181,24 @@ func Run(ctx context.Context, opts Options) error {
 		loopErr = err
 	}
 	return loopErr
+}
+
+// register asks the operator for the machine's rvmId through the gateway
+// (a "registration" event) and keeps intake blocked until the answer comes
+// back as a set-rvm-id command: transactions under a provisional id would
+// be refused.
+func (d *Daemon) register(ctx context.Context) error {
+	c := d.runner.Controller()
+	if err := c.Block(ctx, machine.BlockUnregistered); err != nil {
+		return err
+	}
+	bins := []drsapi.BinPost{{WasteType: d.cfg.WasteTypes, Litrage: d.cfg.BagLitrage}}
+	req := drsapi.MachineUpdate{
+		SerialNumber: d.cfg.Serial, Name: d.cfg.Name, Bins: bins, Model: d.cfg.Model,
+		Manufacturer: d.cfg.Manufacturer, DrsCpNo: d.cfg.DrsCpNo,
+	}
+	d.log.Info("asking the operator for an rvmId", "serial", d.cfg.Serial)
+	return d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", req)
 }
 
 // restore applies what commands persisted in the ledger: configuration

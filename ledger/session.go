@@ -352,3 +352,15 @@ func (l *Ledger) BufferedVouchers(ctx context.Context) (int, error) {
 	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM voucher_buffer WHERE used = 0`).Scan(&n)
 	return n, err
 }
+
+// AppendEvent appends one event to the outbox on its own (a registration
+// request, say), durably.
+func (l *Ledger) AppendEvent(ctx context.Context, kind string, at time.Time, rvmID string, body any) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
+		r, err := record(w, kind, at, rvmID, body)
+		if err != nil {
+			return err
+		}
+		return w.append(ctx, tx, r)
+	})
+}

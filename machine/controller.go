@@ -111,6 +111,9 @@ const (
 	BlockService  = "service"
 	BlockOutbox   = "outbox full"
 	BlockOperator = "operator"
+	// BlockUnregistered: the operator has not given the machine its rvmId
+	// yet, so its transactions would be refused.
+	BlockUnregistered = "unregistered"
 )
 
 // ErrBusy is returned by operator acts that need the machine at rest while a
@@ -257,7 +260,7 @@ func (c *Controller) publishStatus(msg string) {
 	if c.cat != nil {
 		s.CatalogVer = c.cat.Version()
 	}
-	for _, r := range []string{BlockBagFull, BlockService, BlockOutbox, BlockOperator} {
+	for _, r := range []string{BlockBagFull, BlockService, BlockOutbox, BlockOperator, BlockUnregistered} {
 		if c.blocks[r] {
 			s.Blocked = append(s.Blocked, r)
 		}
