@@ -412,12 +412,13 @@ func adminPublish(t testing.TB, url, user, pass, topic string, retained bool, pa
 // proxy is a TCP relay the test can cut, like a network outage between
 // the machine and the broker.
 type proxy struct {
-	t      testing.TB
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	up     bool
-	conns  map[net.Conn]struct{}
+	t       testing.TB
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	up      bool
+	stalled bool // machine-to-broker bytes are swallowed
+	conns   map[net.Conn]struct{}
 }
 
 func newProxy(t testing.TB, target string) *proxy {
@@ -454,15 +455,39 @@ func (p *proxy) serve() {
 		}
 		p.conns[c], p.conns[b] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		go p.pipe(c, b)
-		go p.pipe(b, c)
+		go p.pipe(b, c, true)
+		go p.pipe(c, b, false)
 	}
 }
 
-func (p *proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+func (p *proxy) pipe(dst, src net.Conn, upstream bool) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		swallow := upstream && p.stalled
+		p.mu.Unlock()
+		if swallow {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// stall swallows whatever the machine sends on its current connections:
+// its publishes leave the machine but never reach the broker, so no PUBACK
+// comes back. A stalled connection is never healed, only cut.
+func (p *proxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
 }
 
 // setUp(false) cuts every relayed connection and refuses new ones.
@@ -470,6 +495,7 @@ func (p *proxy) setUp(up bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.up = up
+	p.stalled = false
 	if !up {
 		for c := range p.conns {
 			c.Close()

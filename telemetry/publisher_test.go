@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
@@ -297,4 +298,51 @@ func openHelperDB(path string) (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(1)
 	return db, nil
+}
+
+// Publishes that never got their PUBACK stay in the outbox, however paho
+// completes their tokens, and go out again on the next connection.
+func TestNoPubackNoAck(t *testing.T) {
+	b := testbroker.Start(t)
+	link := newProxy(t, b.Addr())
+	db, _ := newDB(t)
+	sub := subscribe(t, b.URL(), "rvm/P1/#", subOpts{})
+	opts := baseOptions(t, link.url(), "P1")
+	opts.Window = 8
+	p := startPublisher(t, db, opts)
+	sub.waitFor("online", func() bool { st, ok := sub.lastStatus(); return ok && st.Online })
+
+	link.stall()
+	want := fill(t, db, transactions(0, 50)...)
+	p.Notify()
+	waitUntil(t, "a full window sent", func() bool { return p.Stats().Sent >= 8 })
+	st := p.Stats()
+	rows, _, _ := outbox.Depth(context.Background(), db)
+	if st.Acked != 0 || rows != 50 {
+		t.Fatalf("without PUBACKs: Stats() = %+v, outbox depth %d; want nothing acked, 50 waiting", st, rows)
+	}
+	if st.Sent != 8 {
+		t.Errorf("Stats().Sent = %d without PUBACKs; want the window, 8", st.Sent)
+	}
+
+	link.setUp(false)
+	link.setUp(true)
+	drain(t, p)
+	sub.waitEvents(len(want))
+	checkDelivery(t, sub.messages(), "P1", want)
+	if st := p.Stats(); st.Resent < 8 || st.Acked != 50 {
+		t.Errorf("Stats() = %+v; want the 8 unacknowledged resent, 50 acked", st)
+	}
+}
+
+// waitUntil polls cond; for conditions no channel announces.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %v", what, patience)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
