@@ -115,7 +115,16 @@ func Median(raws []int32) int32 {
 	if n == 0 {
 		return 0
 	}
-	s := slices.Clone(raws)
+	// Readings come a handful at a time: sort a copy on the stack, so the
+	// hot path of every weighing allocates nothing.
+	var buf [16]int32
+	var s []int32
+	if n <= len(buf) {
+		s = buf[:n]
+		copy(s, raws)
+	} else {
+		s = slices.Clone(raws)
+	}
 	slices.Sort(s)
 	if n%2 == 1 {
 		return s[n/2]

@@ -497,18 +497,7 @@ func (c *Controller) weighDrop(ctx context.Context) error {
 	c.bagCount++
 	c.bagMass += t.reading.Mass
 	c.fire(fsm.Credit)
-	c.showCredit()
 	return c.checkBag(ctx)
-}
-
-func (c *Controller) showCredit() {
-	var sum money.Grosze
-	for _, ct := range c.containers {
-		if ct.State == ledger.Credited {
-			sum += ct.Deposit
-		}
-	}
-	c.log.Debug("credit", "total", sum.String())
 }
 
 // fatal handles a ledger failure: the machine cannot record money, so it

@@ -58,17 +58,21 @@ func Init(ctx context.Context, db DBTX) error {
 	return nil
 }
 
-// Append adds r to the outbox with the next sequence number and returns it.
-// Call it inside the transaction that records the fact r reports.
+// Append adds r to the outbox with the next sequence number and returns it
+// (r.Seq is ignored). Call it inside the transaction that records the fact
+// r reports.
 func Append(ctx context.Context, tx DBTX, r Record) (int64, error) {
 	// One statement: the seq comes from the counter row (never from
 	// max(seq), which falls when records are acked) and a trigger moves the
-	// counter on.
-	var seq int64
-	err := tx.QueryRowContext(ctx,
+	// counter on. seq is the rowid, so the insert reports it.
+	res, err := tx.ExecContext(ctx,
 		`INSERT INTO outbox (seq, id, kind, ts, rvm_id, body)
-		 VALUES ((SELECT seq + 1 FROM outbox_counter WHERE one = 1), ?, ?, ?, ?, ?) RETURNING seq`,
-		r.ID, r.Kind, r.TS.UTC().Format(time.RFC3339Nano), r.RvmID, []byte(r.Body)).Scan(&seq)
+		 VALUES ((SELECT seq + 1 FROM outbox_counter WHERE one = 1), ?, ?, ?, ?, ?)`,
+		r.ID, r.Kind, r.TS.UTC().Format(time.RFC3339Nano), r.RvmID, []byte(r.Body))
+	if err != nil {
+		return 0, fmt.Errorf("outbox: append %s %s: %w", r.Kind, r.ID, err)
+	}
+	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("outbox: append %s %s: %w", r.Kind, r.ID, err)
 	}

@@ -185,7 +185,7 @@ func (m *Machine) Pop() (ev hal.Event, cut Cut, ok bool) {
 	defer m.mu.Unlock()
 	for len(m.q) > 0 {
 		it := m.q[0]
-		m.q = m.q[1:]
+		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
 		m.clk.Set(it.at)
 		ev, cut := it.fire()
 		if ev.Kind != 0 || cut != CutNone {
@@ -377,7 +377,7 @@ func (m *Machine) catchUp() {
 	now := m.clk.Now()
 	for len(m.q) > 0 && !m.q[0].at.After(now) && !m.delivers(m.q[0]) {
 		it := m.q[0]
-		m.q = m.q[1:]
+		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
 		it.fire()
 	}
 }
