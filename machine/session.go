@@ -127,7 +127,6 @@ func (c *Controller) transaction(s *ledger.Session, end time.Time, payout string
 	}
 	idx := map[key]int{}
 	rowMg := []int64{}
-	var acceptedMg int64
 	for _, ct := range c.containers {
 		if ct.State == ledger.InTransit {
 			continue
@@ -144,16 +143,19 @@ func (c *Controller) transaction(s *ledger.Session, end time.Time, payout string
 		rowMg[i] += ct.WeightMg
 		if ct.Cause == drsapi.CauseOK {
 			t.TotalAccepted++
-			acceptedMg += ct.WeightMg
 		} else {
 			t.TotalRejected++
 		}
 	}
+	// totalWeight is the sum of the accepted rows as sent, so the
+	// operator's cross-check of rows against totals always holds.
 	for i := range t.Containers {
 		t.Containers[i].Weight = grams(rowMg[i])
+		if t.Containers[i].RejectionCauseCode == drsapi.CauseOK {
+			t.TotalWeight += t.Containers[i].Weight
+		}
 	}
 	t.TotalAmount = t.TotalAccepted + t.TotalRejected
-	t.TotalWeight = grams(acceptedMg)
 	if v != nil {
 		t.Voucher = &drsapi.VoucherBase{ID: v.ID, RedeemType: drsapi.RedeemValid}
 		if payout == PayoutDonation {

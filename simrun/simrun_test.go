@@ -92,10 +92,12 @@ func transactions(t *testing.T, ls []line) []drsapi.Transaction {
 func checkTotals(t *testing.T, tx drsapi.Transaction) {
 	t.Helper()
 	acc, rej, sum := 0, 0, 0
+	var weight int64
 	for _, c := range tx.Containers {
 		sum += c.Count
 		if c.RejectionCauseCode == 0 {
 			acc += c.Count
+			weight += c.Weight
 		} else {
 			rej += c.Count
 		}
@@ -106,6 +108,9 @@ func checkTotals(t *testing.T, tx drsapi.Transaction) {
 	if tx.TotalAccepted != acc || tx.TotalRejected != rej || tx.TotalAmount != sum || tx.TotalAmount != acc+rej {
 		t.Errorf("transaction %s totals: amount %d accepted %d rejected %d; rows give %d/%d/%d",
 			tx.ID, tx.TotalAmount, tx.TotalAccepted, tx.TotalRejected, sum, acc, rej)
+	}
+	if tx.TotalWeight != weight {
+		t.Errorf("transaction %s: totalWeight %d, accepted rows weigh %d", tx.ID, tx.TotalWeight, weight)
 	}
 	if acc == 0 && tx.Voucher != nil {
 		t.Errorf("transaction %s accepted nothing but has voucher %+v", tx.ID, tx.Voucher)
