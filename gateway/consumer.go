@@ -67,9 +67,15 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 			g.log.Info("gateway: connected to broker", slog.String("broker", g.o.MQTTURL), slog.String("clientId", g.o.ClientID))
 			t := c.SubscribeMultiple(subs, handler)
 			go func() {
-				if t.WaitTimeout(30*time.Second) && t.Error() != nil {
-					g.log.Error("gateway: subscribe", slog.String("err", t.Error().Error()))
+				if !t.WaitTimeout(30 * time.Second) {
+					g.log.Error("gateway: subscribe: no answer in 30s")
+					return
 				}
+				if err := t.Error(); err != nil {
+					g.log.Error("gateway: subscribe", slog.String("err", err.Error()))
+					return
+				}
+				g.readyOnce.Do(func() { close(g.ready) })
 			}()
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {

@@ -124,6 +124,9 @@ type Gateway struct {
 	in       chan mqtt.Message
 	pushSem  chan struct{} // bounds the catalogue pushes to machines coming online
 
+	ready     chan struct{} // closed once subscribed
+	readyOnce sync.Once
+
 	mu     sync.Mutex
 	client mqtt.Client // guarded by mu; nil before Run connects
 }
@@ -198,6 +201,7 @@ func New(o Options) (*Gateway, error) {
 		owner:   o.ClientID + "/" + uuid.NewString(),
 		wake:    make(chan struct{}, 1),
 		pushSem: make(chan struct{}, 4),
+		ready:   make(chan struct{}),
 		in:      make(chan mqtt.Message, 4*o.BatchMax),
 	}
 	if g.st == nil {
@@ -273,6 +277,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// Ready is closed once the gateway has subscribed to the fleet's events
+// for the first time: from then on the broker keeps what it publishes for
+// this replica's session.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
 
 // wakeForwarder tells the forwarder that new work arrived.
 func (g *Gateway) wakeForwarder() {
