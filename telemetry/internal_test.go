@@ -149,22 +149,20 @@ func TestCompletedTrustsOnlyTheCurrentEpoch(t *testing.T) {
 	}
 	p.epoch = 3
 	tests := []struct {
-		m    inflight
-		ok   bool
-		seqs []int64
+		m  inflight
+		ok bool
 	}{
-		{inflight{seq: 7, epoch: 3, tok: doneToken{}}, true, []int64{7}},
-		{inflight{seq: 7, epoch: 2, tok: doneToken{}}, false, nil},
-		{inflight{seq: 7, epoch: 3, tok: doneToken{errors.New("connection lost")}}, false, nil},
+		{inflight{seq: 7, epoch: 3, tok: doneToken{}}, true},
+		{inflight{seq: 7, epoch: 2, tok: doneToken{}}, false},
+		{inflight{seq: 7, epoch: 3, tok: doneToken{errors.New("connection lost")}}, false},
 	}
 	for _, tt := range tests {
 		window := make(chan struct{}, 1)
 		window <- struct{}{}
-		var seqs []int64
-		ok := p.completed(tt.m, window, &seqs)
-		if ok != tt.ok || len(seqs) != len(tt.seqs) || len(window) != 0 {
-			t.Errorf("completed(seq %d epoch %d err %v) = %v, seqs %v, window %d; want %v, %v, 0",
-				tt.m.seq, tt.m.epoch, tt.m.tok.Error(), ok, seqs, len(window), tt.ok, tt.seqs)
+		ok := p.completed(tt.m, window)
+		if ok != tt.ok || len(window) != 0 {
+			t.Errorf("completed(seq %d epoch %d err %v) = %v, window %d; want %v, 0 (slot freed)",
+				tt.m.seq, tt.m.epoch, tt.m.tok.Error(), ok, len(window), tt.ok)
 		}
 	}
 }

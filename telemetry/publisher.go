@@ -43,7 +43,13 @@ const (
 	// with the outbox depth.
 	batchSize = 256
 	// ackBatch bounds the records removed per SQLite transaction.
-	ackBatch = 512
+	ackBatch = 1024
+	// ackLinger is how long the remover gathers acknowledgements before a
+	// commit; Drain returns at most this much later.
+	ackLinger = 10 * time.Millisecond
+	// ackQueue bounds the acknowledged seqs waiting for removal; when the
+	// disk falls that far behind, the window waits for it.
+	ackQueue = 4096
 	// pollInterval catches records appended without Notify (another
 	// process on the same file).
 	pollInterval = 5 * time.Second
@@ -109,6 +115,7 @@ type Publisher struct {
 	opts     Options
 	log      *slog.Logger
 	notify   chan struct{} // Notify: the outbox grew
+	acks     chan int64    // acknowledged seqs, to remove
 	statusCh chan struct{} // StatusChanged
 	cmds     cmdQueue
 
@@ -170,6 +177,7 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		opts:     opts,
 		log:      opts.Logger.With("machine", opts.Serial),
 		notify:   make(chan struct{}, 1),
+		acks:     make(chan int64, ackQueue),
 		statusCh: make(chan struct{}, 1),
 		cmds:     cmdQueue{signal: make(chan struct{}, 1)},
 		progress: make(chan struct{}),
@@ -232,6 +240,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { p.commandWorker(ctx) })
+	wg.Go(func() { p.remover(ctx) })
 	if p.opts.HeartbeatFunc != nil {
 		wg.Go(func() { p.heartbeats(ctx) })
 	}
@@ -379,10 +388,46 @@ func (p *Publisher) session(ctx context.Context, c mqtt.Client, epoch uint64, lo
 }
 
 // sendLoop publishes every record from the first one still in the outbox,
-// in seq order, keeping at most Window unacknowledged.
+// in seq order, keeping at most Window unacknowledged. A reader goroutine
+// fetches the next batch while this one is being sent, so the window does
+// not run dry while SQLite is busy removing acknowledged records.
 func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, queue chan<- inflight, window chan struct{}) error {
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan []outbox.Record, 1)
+	readDone := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(readDone)
+		defer close(batches)
+		readErr = p.readLoop(rctx, batches)
+	}()
+	defer func() {
+		cancel()
+		<-readDone
+	}()
+
+	for recs := range batches {
+		for _, r := range recs {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			// paho keeps the payload until the PUBACK: a fresh slice each.
+			payload := encodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
+			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
+			p.countSent(r.Seq)
+			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it
+		}
+	}
+	<-readDone
+	return readErr
+}
+
+// readLoop hands out the outbox in seq order, batch by batch, waiting for
+// Notify (or a poll) when it has handed out everything.
+func (p *Publisher) readLoop(ctx context.Context, batches chan<- []outbox.Record) error {
 	var after int64
-	var buf []byte
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	for {
@@ -402,20 +447,12 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 			}
 			continue
 		}
-		for _, r := range recs {
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
-				return nil
-			}
-			buf = encodeEnvelope(buf[:0], p.opts.Serial, r)
-			// paho keeps the payload until the PUBACK: hand it a copy.
-			payload := append([]byte(nil), buf...)
-			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
-			p.countSent(r.Seq)
-			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it
-			after = r.Seq
+		select {
+		case batches <- recs:
+		case <-ctx.Done():
+			return nil
 		}
+		after = recs[len(recs)-1].Seq
 	}
 }
 
@@ -430,81 +467,108 @@ func (p *Publisher) countSent(seq int64) {
 	}
 }
 
-// ackLoop waits for each publish's completion in send order and removes the
-// acknowledged records in batches. A failed publish ends the session: the
-// next connection sends everything still in the outbox again.
+// ackLoop waits for each publish's completion in send order, frees its
+// window slot at once and hands the acknowledged seq to the remover, so
+// the window never waits for a disk commit. A failed publish ends the
+// session: the next connection sends everything still in the outbox again.
 func (p *Publisher) ackLoop(ctx context.Context, epoch uint64, queue <-chan inflight, window <-chan struct{}, fail func()) {
-	var held *inflight
-	seqs := make([]int64, 0, ackBatch)
 	for {
-		m := held
-		held = nil
-		if m == nil {
-			select {
-			case x := <-queue:
-				m = &x
-			case <-ctx.Done():
-				return
-			}
+		var m inflight
+		select {
+		case m = <-queue:
+		case <-ctx.Done():
+			return
 		}
 		select {
 		case <-m.tok.Done():
 		case <-ctx.Done():
 			return
 		}
-		seqs = seqs[:0]
-		ok := p.completed(*m, window, &seqs)
-		// Take every publish that completed meanwhile into the same
-		// SQLite transaction.
-	gather:
-		for ok && len(seqs) < ackBatch {
-			var x inflight
-			select {
-			case x = <-queue:
-			default:
-				break gather
-			}
-			select {
-			case <-x.tok.Done():
-				ok = p.completed(x, window, &seqs)
-			default:
-				held = &x
-				break gather
-			}
-		}
-		if len(seqs) > 0 {
-			if err := p.ack(ctx, seqs); err != nil {
-				if ctx.Err() == nil {
-					p.log.Error("telemetry: ack", "err", err)
-				}
-				fail()
-				return
-			}
-		}
-		if !ok {
+		if !p.completed(m, window) {
 			fail()
+			return
+		}
+		select {
+		case p.acks <- m.seq:
+		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-// completed frees m's window slot and, when its PUBACK arrived on the
-// current connection, adds its seq to seqs. It reports false when the
-// connection can no longer be trusted.
-func (p *Publisher) completed(m inflight, window <-chan struct{}, seqs *[]int64) bool {
+// completed frees m's window slot and reports whether its PUBACK arrived
+// on the current connection. False means the connection can no longer be
+// trusted.
+func (p *Publisher) completed(m inflight, window <-chan struct{}) bool {
 	<-window
 	if err := m.tok.Error(); err != nil {
 		p.log.Warn("telemetry: publish failed", "seq", m.seq, "epoch", m.epoch, "err", err)
 		return false
 	}
 	p.mu.Lock()
-	current := p.epoch == m.epoch
-	p.mu.Unlock()
-	if !current {
-		return false
+	defer p.mu.Unlock()
+	return p.epoch == m.epoch
+}
+
+// remover removes acknowledged records, as many per SQLite transaction as
+// arrived while the previous one committed: the slower the disk, the
+// bigger the batch. When ctx ends it removes what it already has.
+func (p *Publisher) remover(ctx context.Context) {
+	seqs := make([]int64, 0, ackBatch)
+	for {
+		seqs = seqs[:0]
+		select {
+		case seq := <-p.acks:
+			seqs = append(seqs, seq)
+		case <-ctx.Done():
+			p.flushAcks(seqs)
+			return
+		}
+		// Linger a little for more: each commit costs an fsync and holds
+		// the one SQLite connection the sender reads through.
+		linger := time.NewTimer(ackLinger)
+	more:
+		for len(seqs) < ackBatch {
+			select {
+			case seq := <-p.acks:
+				seqs = append(seqs, seq)
+			case <-linger.C:
+				break more
+			case <-ctx.Done():
+				break more
+			}
+		}
+		linger.Stop()
+		if err := p.ack(ctx, seqs); err != nil {
+			if ctx.Err() != nil {
+				p.flushAcks(seqs)
+				return
+			}
+			// The records stay and go out again; consumers de-duplicate.
+			p.log.Error("telemetry: ack", "err", err)
+		}
 	}
-	*seqs = append(*seqs, m.seq)
-	return true
+}
+
+// flushAcks removes seqs and whatever else is queued, on shutdown.
+func (p *Publisher) flushAcks(seqs []int64) {
+	for {
+		select {
+		case seq := <-p.acks:
+			seqs = append(seqs, seq)
+			continue
+		default:
+		}
+		break
+	}
+	if len(seqs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	if err := p.ack(ctx, seqs); err != nil {
+		p.log.Warn("telemetry: ack on shutdown; those records go out again", "err", err)
+	}
 }
 
 // ack removes records in one transaction and wakes Drain.
