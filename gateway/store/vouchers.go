@@ -45,9 +45,10 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 	if v.HasAmount {
 		has = 1
 	}
-	// A voucher event brings the amount and validity; a transaction only the
-	// link and the donated flag. Neither overwrites what the other knew, and
-	// no upsert takes a voucher back from redeemed.
+	// A voucher event brings the amount and validity as printed for the
+	// customer, and wins; a transaction brings the link and the donated flag,
+	// the operator's answer its validity where none was printed. None takes a
+	// voucher back from redeemed.
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO vouchers(code, machine, rvm_id, transaction_id, amount, has_amount, currency,
 		print_type, issued_at, valid_until, status, redeem_type, redeemed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(code) DO UPDATE SET
@@ -57,8 +58,10 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 		amount = CASE WHEN excluded.has_amount = 1 THEN excluded.amount ELSE vouchers.amount END,
 		currency = CASE WHEN excluded.has_amount = 1 THEN excluded.currency ELSE vouchers.currency END,
 		print_type = CASE WHEN excluded.has_amount = 1 THEN excluded.print_type ELSE vouchers.print_type END,
-		issued_at = CASE WHEN excluded.issued_at <> 0 THEN excluded.issued_at ELSE vouchers.issued_at END,
-		valid_until = CASE WHEN excluded.valid_until <> 0 THEN excluded.valid_until ELSE vouchers.valid_until END,
+		issued_at = CASE WHEN excluded.has_amount = 1 AND excluded.issued_at <> 0 THEN excluded.issued_at
+			WHEN vouchers.issued_at = 0 THEN excluded.issued_at ELSE vouchers.issued_at END,
+		valid_until = CASE WHEN excluded.has_amount = 1 AND excluded.valid_until <> 0 THEN excluded.valid_until
+			WHEN vouchers.valid_until = 0 THEN excluded.valid_until ELSE vouchers.valid_until END,
 		has_amount = CASE WHEN excluded.has_amount = 1 THEN 1 ELSE vouchers.has_amount END,
 		status = CASE WHEN excluded.status = 'redeemed' THEN 'redeemed' ELSE vouchers.status END,
 		redeem_type = CASE WHEN excluded.status = 'redeemed' THEN excluded.redeem_type ELSE vouchers.redeem_type END,

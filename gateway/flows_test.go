@@ -1,0 +1,269 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/gateway/store"
+)
+
+// machineSide records the commands the gateway sends to the fleet.
+type machineSide struct {
+	mu   sync.Mutex
+	cmds map[string][]envelope.Command // topic -> commands
+}
+
+func listen(t *testing.T, e *env) *machineSide {
+	t.Helper()
+	ms := &machineSide{cmds: map[string][]envelope.Command{}}
+	c := connect(t, e.broker.URL(), "machines", nil)
+	tok := c.Subscribe("rvm/+/cmd/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		var cmd envelope.Command
+		if err := json.Unmarshal(m.Payload(), &cmd); err != nil {
+			t.Errorf("command on %s: %v", m.Topic(), err)
+			return
+		}
+		ms.mu.Lock()
+		ms.cmds[m.Topic()] = append(ms.cmds[m.Topic()], cmd)
+		ms.mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	return ms
+}
+
+func (ms *machineSide) get(topic string) []envelope.Command {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return append([]envelope.Command(nil), ms.cmds[topic]...)
+}
+
+// A machine asks to be registered; the operator's id comes back to it.
+func TestRegistration(t *testing.T) {
+	e := newEnv(t, drssim.Options{})
+	side := listen(t, e)
+	r := e.startGateway(e.gatewayOptions(""))
+	e.publishEnvelope(e.envelopeFor("RVM-NEW", envelope.KindRegistration, "", drsapi.MachineUpdate{
+		SerialNumber: "RVM-NEW", Name: "Biedronka Mokotów", Bins: []drsapi.BinPost{{WasteType: []int{7, 3}, Litrage: 240}},
+		Model: "RV-1", Manufacturer: "deposit-rvm", DrsCpNo: "1100061-152",
+	}))
+	topic := envelope.CommandTopic("RVM-NEW", envelope.CmdSetRvmID)
+	waitFor(t, "set-rvm-id command", func() bool { return len(side.get(topic)) == 1 })
+	var body struct {
+		RvmID string `json:"rvmId"`
+	}
+	if err := json.Unmarshal(side.get(topic)[0].Body, &body); err != nil || len(body.RvmID) != 36 {
+		t.Fatalf("set-rvm-id body %s (%v); want an rvmId uuid", side.get(topic)[0].Body, err)
+	}
+	m, err := r.gw.Store().Machine(context.Background(), "RVM-NEW", time.Now().UTC().Format(time.DateOnly))
+	if err != nil || m.RvmID != body.RvmID {
+		t.Errorf("stored machine = %+v, %v; want rvmId %s", m, err, body.RvmID)
+	}
+	// The operator now knows the machine: its transactions go through.
+	e.rvm["RVM-NEW"] = body.RvmID
+	e.publishTx("RVM-NEW", e.transaction("RVM-NEW", eanOK, 1, nil))
+	waitFor(t, "the new machine's transaction", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 2 })
+}
+
+// The catalogue is pulled in full and incrementally, versioned, and pushed
+// to machines: a full snapshot first, then a delta.
+func TestCatalogSyncAndPush(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	side := listen(t, e)
+	o := e.gatewayOptions("")
+	o.CatalogIncrementalEvery = time.Nanosecond // every call is due
+	r := e.startGateway(o)
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-A", RvmID: e.rvm["RVM-A"]})
+	e.publishRaw(envelope.StatusTopic("RVM-A"), st, true)
+	waitFor(t, "the machine online", func() bool {
+		m, err := r.gw.Store().Machine(ctx, "RVM-A", "")
+		return err == nil && m.Online
+	})
+	if err := r.gw.SyncCatalog(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topic := envelope.CommandTopic("RVM-A", envelope.CmdCatalog)
+	waitFor(t, "the full catalogue", func() bool { return len(side.get(topic)) == 1 })
+	var cu envelope.CatalogUpdate
+	if err := json.Unmarshal(side.get(topic)[0].Body, &cu); err != nil {
+		t.Fatal(err)
+	}
+	if !cu.Full || cu.Version != 1 || len(cu.Products) != 2 {
+		t.Fatalf("first push: full %v version %d, %d products; want full, 1, 2", cu.Full, cu.Version, len(cu.Products))
+	}
+	// Nothing changed: no new version, nothing pushed.
+	if err := r.gw.SyncCatalog(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	p := testCatalog(t)[0]
+	p.Name = "Woda 0.5 l (nowa etykieta)"
+	e.sim.PutProduct(p)
+	if err := r.gw.SyncCatalog(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delta", func() bool { return len(side.get(topic)) == 2 })
+	cu = envelope.CatalogUpdate{}
+	if err := json.Unmarshal(side.get(topic)[1].Body, &cu); err != nil {
+		t.Fatal(err)
+	}
+	if cu.Full || cu.Version != 2 || len(cu.Products) != 1 || !strings.Contains(string(cu.Products[0]), "nowa etykieta") {
+		t.Errorf("second push: full %v version %d products %s; want a delta, version 2, the renamed product", cu.Full, cu.Version, cu.Products)
+	}
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(side.get(topic)); n != 2 {
+		t.Errorf("pushes after an idle push = %d; want 2", n)
+	}
+}
+
+// A registered machine with an empty buffer gets operator voucher codes.
+func TestVoucherTopUp(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	side := listen(t, e)
+	o := e.gatewayOptions("")
+	o.VoucherLow, o.VoucherTarget = 5, 12
+	r := e.startGateway(o)
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-A", RvmID: e.rvm["RVM-A"]})
+	e.publishRaw(envelope.StatusTopic("RVM-A"), st, true)
+	waitFor(t, "the machine's rvmId", func() bool {
+		m, err := r.gw.Store().Machine(ctx, "RVM-A", "")
+		return err == nil && m.RvmID != ""
+	})
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topic := envelope.CommandTopic("RVM-A", envelope.CmdVouchers)
+	waitFor(t, "a voucher top-up", func() bool { return len(side.get(topic)) == 1 })
+	var top envelope.VoucherTopUp
+	if err := json.Unmarshal(side.get(topic)[0].Body, &top); err != nil || len(top.Vouchers) != 12 {
+		t.Fatalf("top-up %s (%v); want 12 codes", side.get(topic)[0].Body, err)
+	}
+	// Full now: no second top-up.
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(side.get(topic)); n != 1 {
+		t.Errorf("top-ups with a full buffer = %d; want 1", n)
+	}
+}
+
+// The fleet view follows the retained status and the last will.
+func TestFleetStatusAndMetrics(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	r := e.startGateway(e.gatewayOptions(""))
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-A", BagFill: 0.42, BagCount: 168, OutboxDepth: 3, Fault: "jam"})
+	e.publishRaw(envelope.StatusTopic("RVM-A"), st, true)
+	var m gateway.MachineView
+	waitFor(t, "online", func() bool {
+		return call(t, "GET", r.api.URL+"/api/machines/RVM-A", "", "", &m) == http.StatusOK && m.Online
+	})
+	if m.BagFill != 0.42 || m.BagCount != 168 || m.OutboxDepth != 3 || m.Fault != "jam" || m.LastSeen == "" {
+		t.Errorf("machine = %+v; want bag 0.42/168, outbox 3, fault jam, last seen", m)
+	}
+	// The machine dies: the broker publishes its last will.
+	will, _ := json.Marshal(envelope.Status{Online: false, Machine: "RVM-A"})
+	e.publishRaw(envelope.StatusTopic("RVM-A"), will, true)
+	waitFor(t, "offline", func() bool {
+		return call(t, "GET", r.api.URL+"/api/machines/RVM-A", "", "", &m) == http.StatusOK && !m.Online
+	})
+	if code := call(t, "GET", r.api.URL+"/api/machines/NOPE", "", "", nil); code != http.StatusNotFound {
+		t.Errorf("unknown machine = %d; want 404", code)
+	}
+	e.publishTx("RVM-A", e.transaction("RVM-A", eanOK, 1, nil))
+	waitFor(t, "delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 1 })
+	resp, err := http.Get(r.api.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = io.Copy(&b, resp.Body)
+	for _, want := range []string{
+		`rvm_gateway_events_consumed_total{kind="transaction"} 1`,
+		`rvm_gateway_events_forwarded_total{kind="transaction"} 1`,
+		`rvm_gateway_machines_online 0`,
+		`rvm_gateway_delivery_latency_seconds_count 1`,
+		"# TYPE rvm_gateway_events_quarantined_total counter",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	resp2, err := http.Get(r.api.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	var page strings.Builder
+	_, _ = io.Copy(&page, resp2.Body)
+	if !strings.Contains(page.String(), "RVM-A") || !strings.Contains(page.String(), "offline") {
+		t.Errorf("dashboard lacks the machine: %s", page.String())
+	}
+}
+
+// The operator's lost-data sync: undelivered transactions are listed,
+// then confirmed.
+func TestLostDataSync(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	// The operator refuses everything for now: transactions stay
+	// undelivered (a 503 is transient).
+	e.front.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	o := e.gatewayOptions("")
+	o.APIToken = "drs-calls-us"
+	o.BaseBackoff, o.MaxBackoff = time.Hour, time.Hour
+	r := e.startGateway(o)
+	id := e.publishTx("RVM-A", e.transaction("RVM-A", eanOK, 2, nil))
+	waitFor(t, "an attempt", func() bool { return r.gw.Metrics().Retries[envelope.KindTransaction] > 0 })
+	var page gateway.TransactionPage
+	if code := call(t, "GET", r.api.URL+"/transaction?delivered=false", "", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("without token = %d; want 401", code)
+	}
+	if code := call(t, "GET", r.api.URL+"/transaction?delivered=false&startindex=0&pagelength=10", "drs-calls-us", "", &page); code != http.StatusOK {
+		t.Fatalf("GET /transaction = %d; want 200", code)
+	}
+	if page.TotalItemCount != 1 || len(page.Data) != 1 || page.Data[0].ID != id || page.Data[0].TotalAccepted != 2 {
+		t.Fatalf("undelivered = %+v; want the one transaction", page)
+	}
+	if code := call(t, "PUT", r.api.URL+"/transaction/"+id+"/confirmation", "drs-calls-us", "", nil); code != http.StatusOK {
+		t.Fatalf("confirm = %d; want 200", code)
+	}
+	if code := call(t, "PUT", r.api.URL+"/transaction/nope/confirmation", "drs-calls-us", "", nil); code != http.StatusNotFound {
+		t.Errorf("confirm unknown = %d; want 404", code)
+	}
+	call(t, "GET", r.api.URL+"/transaction?delivered=false", "drs-calls-us", "", &page)
+	if page.TotalItemCount != 0 {
+		t.Errorf("undelivered after confirmation = %d; want 0", page.TotalItemCount)
+	}
+	var tv gateway.TransactionView
+	if code := call(t, "GET", r.api.URL+"/transaction/"+id, "drs-calls-us", "", &tv); code != http.StatusOK || tv.ID != id {
+		t.Errorf("GET /transaction/{id} = %d %+v", code, tv)
+	}
+	if ev, _ := r.gw.Store().Event(context.Background(), id); ev.State != store.StateDelivered {
+		t.Errorf("confirmed event state = %q; want delivered (the forwarder stops)", ev.State)
+	}
+}
