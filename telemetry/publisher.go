@@ -61,6 +61,9 @@ const (
 	// then blocks on a channel nobody reads).
 	writeTimeout = 5 * time.Second
 	keepAlive    = 30 * time.Second
+	// stableSession is how long a connection must have lasted for the
+	// next reconnect to start again from the shortest backoff.
+	stableSession = 30 * time.Second
 )
 
 // Options configure a Publisher.
@@ -104,7 +107,7 @@ type Stats struct {
 	Sent      uint64 // event publishes handed to paho, resends included
 	Acked     uint64 // records removed from the outbox after their PUBACK
 	Resent    uint64 // publishes of a seq that had been sent before
-	Epoch     uint64 // connections made so far; the current one's number
+	Epoch     uint64 // connection attempts so far; the current connection's number
 	Connected bool
 }
 
@@ -249,8 +252,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		c, epoch, lost, ready, err := p.connect(ctx)
 		if err == nil {
-			attempt = 0
+			start := time.Now()
 			p.session(ctx, c, epoch, lost, ready)
+			// A broker that takes the connection and drops it at once
+			// (an ACL, a takeover) must not be hammered: only a session
+			// that lasted resets the backoff.
+			if time.Since(start) >= stableSession {
+				attempt = 0
+			}
 			p.setClient(nil, epoch)
 			if ctx.Err() != nil {
 				p.shutdown(c)
