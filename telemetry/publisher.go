@@ -265,8 +265,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				p.shutdown(c)
 				return nil
 			}
-			// The dead client's tokens are orphaned; Disconnect fails
-			// them with an error, never with success.
+			// The dead client is dropped with its tokens: nothing can
+			// complete them now, and their acker is gone. Disconnect
+			// only matters if paho had not noticed the loss yet.
 			c.Disconnect(0)
 		} else if ctx.Err() == nil {
 			p.log.Warn("telemetry: connect failed", "broker", p.opts.Broker, "err", err)
