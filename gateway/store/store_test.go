@@ -1,0 +1,247 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/deposit-rvm/rvm/gateway/store"
+)
+
+// postgresDSN returns a DSN for a fresh schema of the database named by
+// RVM_TEST_POSTGRES, dropped after the test, or "" when it is unset.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("RVM_TEST_POSTGRES")
+	if base == "" {
+		return ""
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schema := "t_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err == nil {
+			_, _ = a.Exec("DROP SCHEMA " + schema + " CASCADE")
+			a.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// each runs f on SQLite and, when RVM_TEST_POSTGRES is set, on PostgreSQL.
+func each(t *testing.T, f func(t *testing.T, st *store.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gw.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		f(t, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := postgresDSN(t)
+		if dsn == "" {
+			t.Skip("RVM_TEST_POSTGRES not set")
+		}
+		st, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		f(t, st)
+	})
+}
+
+var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+func ev(id, machine string, seq int64, kind string, forward bool) store.Event {
+	return store.Event{ID: id, Machine: machine, Seq: seq, Kind: kind, Body: []byte(`{}`), Forward: forward, ReceivedAt: t0}
+}
+
+func TestSaveBatchDeduplicates(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		res, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("a", "M1", 1, "transaction", true), ev("b", "M1", 2, "heartbeat", false), ev("a", "M1", 1, "transaction", true)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Inserted != 2 || res.Duplicates != 1 || !res.Forward {
+			t.Errorf("SaveBatch = %+v; want 2 inserted, 1 duplicate, forward", res)
+		}
+		res, err = st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("b", "M1", 2, "heartbeat", false)}})
+		if err != nil || res.Inserted != 0 || res.Duplicates != 1 || res.Forward {
+			t.Errorf("SaveBatch(again) = %+v, %v; want 1 duplicate", res, err)
+		}
+		c, err := st.EventCounts(ctx)
+		if err != nil || c[store.StatePending] != 1 || c[store.StateStored] != 1 {
+			t.Errorf("EventCounts = %v, %v; want 1 pending, 1 stored", c, err)
+		}
+	})
+}
+
+func TestClaimIsExclusiveAndOrdered(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("x2", "M1", 2, "transaction", true), ev("x1", "M1", 1, "transaction", true), ev("y1", "M2", 1, "transaction", true)}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := st.ClaimMachines(ctx, "A", t0, time.Minute, 1)
+		if err != nil || len(a) != 1 {
+			t.Fatalf("ClaimMachines(A) = %v, %v; want one", a, err)
+		}
+		b, err := st.ClaimMachines(ctx, "B", t0, time.Minute, 10)
+		if err != nil || len(b) != 1 || b[0].Machine == a[0].Machine {
+			t.Fatalf("ClaimMachines(B) = %v, %v; want the other machine than %v", b, err, a)
+		}
+		if c, _ := st.ClaimMachines(ctx, "C", t0.Add(59*time.Second), time.Minute, 10); len(c) != 0 {
+			t.Errorf("ClaimMachines(C) under lease = %v; want none", c)
+		}
+		if c, _ := st.ClaimMachines(ctx, "C", t0.Add(time.Minute), time.Minute, 10); len(c) != 2 {
+			t.Errorf("ClaimMachines(C) after expiry = %v; want both", c)
+		}
+		e, ok, err := st.NextPending(ctx, "M1")
+		if err != nil || !ok || e.ID != "x1" {
+			t.Errorf("NextPending(M1) = %v, %v, %v; want x1 (lowest seq)", e.ID, ok, err)
+		}
+		if ok, err := st.MarkDelivered(ctx, "x1", t0, []byte(`{"id":"V"}`)); !ok || err != nil {
+			t.Errorf("MarkDelivered(x1) = %v, %v; want true", ok, err)
+		}
+		if ok, _ := st.MarkDelivered(ctx, "x1", t0, nil); ok {
+			t.Errorf("MarkDelivered(x1) twice = true; want false")
+		}
+		if err := st.ReleaseMachine(ctx, "M1", "C", t0.Add(time.Hour), 3); err != nil {
+			t.Fatal(err)
+		}
+		q, err := st.Queue(ctx, "M1")
+		if err != nil || q.Pending != 1 || q.Fails != 3 || !q.NextAt.Equal(t0.Add(time.Hour)) || q.LeaseOwner != "" {
+			t.Errorf("Queue(M1) = %+v, %v; want 1 pending, 3 fails, next in an hour, released", q, err)
+		}
+	})
+}
+
+func TestClaimVoucherOnce(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		if err := st.PutVoucher(ctx, store.Voucher{Code: "V1", Amount: 150, HasAmount: true, ValidUntil: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		var wins, lost int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := st.ClaimVoucher(ctx, "V1", fmt.Sprint("till-", i), t0)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, store.ErrAlreadyRedeemed):
+					lost++
+				default:
+					t.Errorf("ClaimVoucher = %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || lost != 7 {
+			t.Errorf("claims: %d won, %d refused; want 1 and 7", wins, lost)
+		}
+		if err := st.ReleaseVoucher(ctx, "V1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ClaimVoucher(ctx, "V1", "t", t0.Add(time.Hour)); !errors.Is(err, store.ErrExpired) {
+			t.Errorf("ClaimVoucher after validity = %v; want ErrExpired", err)
+		}
+		if _, err := st.ClaimVoucher(ctx, "nope", "t", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ClaimVoucher(unknown) = %v; want ErrNotFound", err)
+		}
+		// A transaction naming the voucher later keeps the amount.
+		if err := st.PutVoucher(ctx, store.Voucher{Code: "V1", TransactionID: "T1"}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := st.Voucher(ctx, "V1")
+		if err != nil || v.Amount != 150 || v.TransactionID != "T1" || !v.ValidUntil.Equal(t0.Add(time.Hour)) {
+			t.Errorf("Voucher(V1) = %+v, %v; want amount 150, T1, validity kept", v, err)
+		}
+	})
+}
+
+func TestCatalogVersions(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := func(ean, name string) store.Product {
+			return store.Product{EAN: ean, Body: []byte(`{"ean":"` + ean + `","name":"` + name + `"}`)}
+		}
+		tests := []struct {
+			products    []store.Product
+			full        bool
+			wantVersion int64
+			wantChanged bool
+		}{
+			{[]store.Product{p("1", "a"), p("2", "b")}, true, 1, true},
+			{[]store.Product{p("1", "a"), p("2", "b")}, true, 1, false},
+			{[]store.Product{p("2", "B")}, false, 2, true},
+			{[]store.Product{p("2", "B"), p("3", "c")}, true, 3, true}, // 1 removed
+		}
+		for i, tt := range tests {
+			v, changed, err := st.ApplyProducts(ctx, tt.products, tt.full)
+			if err != nil || v != tt.wantVersion || changed != tt.wantChanged {
+				t.Errorf("ApplyProducts #%d = %d, %v, %v; want %d, %v", i, v, changed, err, tt.wantVersion, tt.wantChanged)
+			}
+		}
+		ups, removed, err := st.ProductsSince(ctx, 2)
+		if err != nil || len(ups) != 1 || ups[0].EAN != "3" || len(removed) != 1 || removed[0] != "1" {
+			t.Errorf("ProductsSince(2) = %v, %v, %v; want 3 added, 1 removed", ups, removed, err)
+		}
+		ups, removed, _ = st.ProductsSince(ctx, 0)
+		if len(ups) != 2 || len(removed) != 0 {
+			t.Errorf("ProductsSince(0) = %d products, %v removed; want 2, none", len(ups), removed)
+		}
+	})
+}
+
+func TestLease(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		tests := []struct {
+			owner string
+			at    time.Duration
+			want  bool
+		}{
+			{"A", 0, true}, {"B", time.Second, false}, {"A", 2 * time.Second, true}, {"B", 62 * time.Second, true}, {"A", 63 * time.Second, false},
+		}
+		for _, tt := range tests {
+			got, err := st.TryLease(ctx, "jobs", tt.owner, t0.Add(tt.at), time.Minute)
+			if err != nil || got != tt.want {
+				t.Errorf("TryLease(%q, +%v) = %v, %v; want %v", tt.owner, tt.at, got, err, tt.want)
+			}
+		}
+	})
+}
