@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/ean"
+	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/ledger"
+	"github.com/deposit-rvm/rvm/money"
+)
+
+// buildRvmd builds the real binary once per test run.
+func buildRvmd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rvmd")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestCrashKill runs a real rvmd on the simulated machine with simulated
+// customers, SIGKILLs it at random instants many times, restarts it on the
+// same ledger and machine journal, stops it cleanly at the end, and checks
+// the ledger against the physical truth of the machine: every container
+// that is in a bag is credited exactly once, nothing else is, every
+// session is closed with a transaction whose totals add up, and no voucher
+// is issued twice or for a wrong amount.
+func TestCrashKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: skipped with -short")
+	}
+	bin := buildRvmd(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ledger.db")
+	state := filepath.Join(dir, "machine.sim")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	args := []string{"run", "-sim", "-fast", "-db", db, "-sim-state", state, "-seed", "42"}
+	const kills = 12
+	for i := 0; i <= kills; i++ {
+		cmd := exec.Command(bin, args...)
+		logf, _ := os.Create(filepath.Join(dir, "rvmd.log"))
+		cmd.Stderr = logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
+		if i < kills {
+			cmd.Process.Signal(syscall.SIGKILL)
+		} else {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+		err := cmd.Wait()
+		logf.Close()
+		if i == kills && err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, "rvmd.log"))
+			t.Fatalf("clean stop: %v\n%s", err, log)
+		}
+	}
+	checkLedgerAgainstMachine(t, db, state)
+}
+
+func checkLedgerAgainstMachine(t *testing.T, db, state string) {
+	t.Helper()
+	_, dropped, err := sim.ReadJournal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) < 50 {
+		t.Fatalf("only %d containers reached a bag: the test exercised too little", len(dropped))
+	}
+	physical := map[string]int{}
+	for _, c := range dropped {
+		code, _, err := ean.Normalize(c.Code)
+		if err != nil {
+			t.Fatalf("container %d with invalid code %q is in a bag", c.ID, c.Code)
+		}
+		physical[code]++
+	}
+	led, err := ledger.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	ctx := context.Background()
+	tot, err := led.Totals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot.InTransit != 0 || tot.OpenSessions != 0 {
+		t.Errorf("after a clean stop: %d containers in transit, %d sessions open", tot.InTransit, tot.OpenSessions)
+	}
+	credited := map[string]int{}
+	rows, err := led.DB().Query(`SELECT ean, count(*) FROM containers WHERE state = ? GROUP BY ean`, ledger.Credited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e string
+		var n int
+		rows.Scan(&e, &n)
+		credited[e] = n
+	}
+	rows.Close()
+	for code, n := range physical {
+		if credited[code] != n {
+			t.Errorf("EAN %s: %d in bags, %d credited", code, n, credited[code])
+		}
+	}
+	for code, n := range credited {
+		if physical[code] == 0 {
+			t.Errorf("EAN %s: %d credited, none in any bag", code, n)
+		}
+	}
+	if tot.Credited != len(dropped) {
+		t.Errorf("%d credited, %d in bags", tot.Credited, len(dropped))
+	}
+	if tot.VoucherValue != tot.CreditedValue {
+		t.Errorf("vouchers worth %v for %v credited", tot.VoucherValue, tot.CreditedValue)
+	}
+	// Every closed session: its transaction body matches its containers
+	// and its voucher matches its credit.
+	srows, err := led.DB().Query(`SELECT s.id, s.body, coalesce(s.amount, 0), coalesce(v.amount, 0),
+		(SELECT count(*) FROM containers c WHERE c.session_id = s.id AND c.state = 2),
+		(SELECT coalesce(sum(deposit), 0) FROM containers c WHERE c.session_id = s.id AND c.state = 2)
+		FROM sessions s LEFT JOIN vouchers v ON v.transaction_id = s.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srows.Close()
+	n := 0
+	for srows.Next() {
+		var id string
+		var body []byte
+		var amount, vamount, dep int64
+		var cnt int
+		if err := srows.Scan(&id, &body, &amount, &vamount, &cnt, &dep); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		var tx drsapi.Transaction
+		if err := json.Unmarshal(body, &tx); err != nil {
+			t.Fatalf("session %s body: %v", id, err)
+		}
+		sum := 0
+		for _, c := range tx.Containers {
+			sum += c.Count
+		}
+		if tx.TotalAccepted != cnt || tx.TotalAmount != sum || tx.TotalAccepted+tx.TotalRejected != sum {
+			t.Errorf("session %s: body accepted %d of %d, ledger credited %d", id, tx.TotalAccepted, sum, cnt)
+		}
+		if money.Grosze(amount) != money.Grosze(dep) || (cnt > 0 && vamount != dep) {
+			t.Errorf("session %s: amount %d, voucher %d, deposits %d", id, amount, vamount, dep)
+		}
+	}
+	t.Logf("%d containers in bags, %d credited, %d sessions, %v paid out", len(dropped), tot.Credited, n, tot.VoucherValue)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/deposit-rvm/rvm/config"
+	"github.com/deposit-rvm/rvm/daemon"
+	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/scenario"
+	"github.com/deposit-rvm/rvm/simrun"
+	"github.com/deposit-rvm/rvm/telemetry"
+)
+
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rvmd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	simFlag := fs.Bool("sim", false, "run on the simulated machine (the only hardware this build drives from the command line)")
+	dbPath := fs.String("db", envOr("RVM_DB", "rvmd.db"), "ledger `file` (env RVM_DB)")
+	simState := fs.String("sim-state", "", "the simulated machine's journal `file` (default: DB.sim)")
+	catPath := fs.String("catalog", "", "product catalogue `file` used until the fleet sends one; default: the bundled sample")
+	cfgPath := fs.String("config", "", "configuration `file` (JSON)")
+	mqttURL := fs.String("mqtt", envOr("RVM_MQTT", ""), "broker `URL` (env RVM_MQTT); empty: no telemetry")
+	serial := fs.String("machine", "", "machine serial (overrides the config's serial)")
+	user := fs.String("mqtt-user", envOr("RVM_MQTT_USER", ""), "broker username (env RVM_MQTT_USER)")
+	pass := fs.String("mqtt-password", envOr("RVM_MQTT_PASSWORD", ""), "broker password (env RVM_MQTT_PASSWORD)")
+	ca := fs.String("mqtt-ca", "", "CA `file` for a TLS broker (ssl://)")
+	cert := fs.String("mqtt-cert", "", "client certificate `file` for a TLS broker")
+	key := fs.String("mqtt-key", "", "client key `file` for a TLS broker")
+	customers := fs.Bool("customers", true, "with -sim: simulated customers use the machine")
+	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
+	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
+	verbose := fs.Bool("v", false, "log debug detail")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*simFlag {
+		return fmt.Errorf("run: only -sim is supported from the command line; a Pi build wires hal/periph drivers in its own main")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *serial != "" {
+		cfg.Serial = *serial
+	}
+	cat, err := loadCatalog(*catPath)
+	if err != nil {
+		return err
+	}
+	if *simState == "" {
+		*simState = *dbPath + ".sim"
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	opts := daemon.Options{
+		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
+		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
+		Customers: *customers, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+	}
+	if *ca != "" || *cert != "" {
+		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
+			return err
+		}
+	}
+	return daemon.Run(ctx, opts)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// simulateMQTT runs a scenario and publishes every event; it returns once
+// the broker acknowledged all of them, or fails after drain.
+func simulateMQTT(ctx context.Context, steps []scenario.Step, opts simrun.Options, cfg config.Config, url, serial string, drain time.Duration) error {
+	if opts.DBPath == "" {
+		return fmt.Errorf("simulate: no database")
+	}
+	var pub *telemetry.Publisher
+	opts.OnCommit = func(recs []outbox.Record) {
+		if pub != nil {
+			pub.Notify()
+		}
+	}
+	r, err := simrun.Start(ctx, steps, opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	pub, err = telemetry.NewPublisher(r.Ledger().DB(), telemetry.Options{
+		Broker: url, Serial: serial, Username: os.Getenv("RVM_MQTT_USER"), Password: os.Getenv("RVM_MQTT_PASSWORD"),
+		Firmware: "rvmd " + Version, Logger: opts.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- pub.Run(pctx) }()
+	playErr := r.Play(ctx, steps)
+	var drainErr error
+	if playErr == nil {
+		dctx, cancel := context.WithTimeout(ctx, drain)
+		drainErr = pub.Drain(dctx)
+		cancel()
+		if drainErr != nil {
+			drainErr = fmt.Errorf("simulate: broker %s did not acknowledge every event within %v: %w", url, drain, drainErr)
+		}
+	}
+	stop()
+	<-done
+	if playErr != nil {
+		return playErr
+	}
+	if drainErr != nil {
+		return drainErr
+	}
+	return r.Close()
+}

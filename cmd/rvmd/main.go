@@ -1,0 +1,71 @@
+// Command rvmd is the reverse-vending machine's controller daemon.
+//
+//	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
+//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-listen ADDR]
+//	rvmd bench -containers N
+//	rvmd bench-mqtt -mqtt URL -events N
+//
+// See the README for what each does.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: rvmd COMMAND [flags]
+
+commands:
+  simulate    run a scenario file against the simulated machine (CONTRACTS.md section 4)
+  run         run the controller daemon (-sim: on the simulated machine with simulated customers)
+  bench       measure the intake pipeline: rvmd bench -containers N
+  bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
+  version     print the version
+
+Run "rvmd COMMAND -h" for a command's flags.
+`
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "rvmd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "simulate":
+		return runSimulate(ctx, rest, stdout, stderr)
+	case "run":
+		return runDaemon(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
+	case "bench-mqtt":
+		return runBenchMQTT(ctx, rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "rvmd", Version)
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

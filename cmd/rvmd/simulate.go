@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/deposit-rvm/rvm/catalog"
+	"github.com/deposit-rvm/rvm/catalog/sample"
+	"github.com/deposit-rvm/rvm/scenario"
+	"github.com/deposit-rvm/rvm/simrun"
+)
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rvmd simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	catPath := fs.String("catalog", "", "product catalogue `file` (CONTRACTS.md section 1); default: the bundled sample")
+	scenPath := fs.String("scenario", "", "scenario `file` (CONTRACTS.md section 2)")
+	dbPath := fs.String("db", "", "ledger `file`; default: a temporary file removed at exit")
+	cfgPath := fs.String("config", "", "configuration `file` (JSON)")
+	seed := fs.Uint64("seed", 0, "seed for generated ids (overrides the scenario's start line)")
+	mqttURL := fs.String("mqtt", "", "broker `URL`: also publish every event and wait for every PUBACK")
+	serial := fs.String("machine", "", "machine `serial` for MQTT topics")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "with -mqtt: fail when the broker has not acknowledged everything by then")
+	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *scenPath == "" {
+		return fmt.Errorf("simulate: -scenario is required")
+	}
+	log := newLogger(stderr, *verbose)
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(*catPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*scenPath)
+	if err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	steps, err := scenario.Parse(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("simulate: %s: %w", *scenPath, err)
+	}
+	db := *dbPath
+	if db == "" {
+		dir, err := os.MkdirTemp("", "rvmd-simulate-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		db = filepath.Join(dir, "ledger.db")
+	}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: machineOptions(cfg), Out: stdout, Logger: log}
+	if seedSet(fs) {
+		opts.Seed = seed
+	}
+	if *mqttURL != "" {
+		if *serial == "" {
+			*serial = cfg.Serial
+		}
+		return simulateMQTT(ctx, steps, opts, cfg, *mqttURL, *serial, *drain)
+	}
+	return simrun.Run(ctx, steps, opts)
+}
+
+func seedSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "seed" {
+			set = true
+		}
+	})
+	return set
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// loadCatalog reads a catalogue file, or the bundled sample when path is "".
+func loadCatalog(path string) (*catalog.Catalog, error) {
+	var ps []catalog.Product
+	var err error
+	if path == "" {
+		ps, err = catalog.Parse(bytes.Clone(sample.SampleJSON))
+	} else {
+		ps, err = catalog.Load(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return catalog.New(1, ps)
+}
