@@ -34,8 +34,10 @@ type Options struct {
 	Password string
 	TLS      *tls.Config
 	Firmware string
-	// Customers makes simulated customers use the machine.
-	Customers bool
+	// Customers makes simulated customers use the machine, arriving on
+	// average every CustomerGap (default 20 s).
+	Customers   bool
+	CustomerGap time.Duration
 	// Fast runs on virtual time as fast as the machine can go (crash
 	// tests); otherwise the simulated machine follows the wall clock.
 	Fast   bool
@@ -119,7 +121,8 @@ func Run(ctx context.Context, opts Options) error {
 	if restored.After(r.Clock().Now()) {
 		r.Clock().Set(restored)
 	}
-	if opts.MQTT != "" && so.Machine.RvmID == "" {
+	registering := opts.MQTT != "" && so.Machine.RvmID == ""
+	if registering {
 		if err := d.register(ctx); err != nil {
 			return err
 		}
@@ -138,12 +141,18 @@ func Run(ctx context.Context, opts Options) error {
 	var cu *simrun.Customers
 	if opts.Customers {
 		cu = simrun.NewCustomers(uint64(time.Now().UnixNano()), r.Controller().Catalog())
+		if opts.CustomerGap > 0 {
+			cu.MeanGap = opts.CustomerGap
+		}
 	}
 	pubDone := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	if d.pub != nil {
 		go func() { pubDone <- d.pub.Run(pubCtx) }()
 		go d.watchBudget(ctx)
+		if registering {
+			go d.reregister(ctx)
+		}
 	} else {
 		pubDone <- nil
 	}
@@ -192,14 +201,50 @@ func (d *Daemon) register(ctx context.Context) error {
 	if err := c.Block(ctx, machine.BlockUnregistered); err != nil {
 		return err
 	}
-	bins := []drsapi.BinPost{{WasteType: d.cfg.WasteTypes, Litrage: d.cfg.BagLitrage}}
-	req := drsapi.MachineUpdate{
-		SerialNumber: d.cfg.Serial, Name: d.cfg.Name, Bins: bins, Model: d.cfg.Model,
+	d.log.Info("asking the operator for an rvmId", "serial", d.cfg.Serial)
+	return d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+}
+
+func (d *Daemon) registration() drsapi.MachineUpdate {
+	return drsapi.MachineUpdate{
+		SerialNumber: d.cfg.Serial, Name: d.cfg.Name, Model: d.cfg.Model,
+		Bins:         []drsapi.BinPost{{WasteType: d.cfg.WasteTypes, Litrage: d.cfg.BagLitrage}},
 		Manufacturer: d.cfg.Manufacturer, DrsCpNo: d.cfg.DrsCpNo,
 	}
-	d.log.Info("asking the operator for an rvmId", "serial", d.cfg.Serial)
-	return d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", req)
 }
+
+// reregister repeats the registration request until the rvmId arrives: the
+// request or its answer may be lost while the gateway is away (an event
+// nobody subscribed to yet is dropped by the broker). The operator answers
+// a repeated serial number with the same id.
+func (d *Daemon) reregister(ctx context.Context) {
+	t := time.NewTicker(registerRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := d.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+			for _, b := range c.Status().Blocked {
+				if b == machine.BlockUnregistered {
+					return true, d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			d.log.Error("registration", "err", err)
+		}
+		if again, _ := v.(bool); !again && err == nil {
+			return
+		}
+	}
+}
+
+// registerRetry is how often an unregistered machine asks again.
+var registerRetry = 15 * time.Second
 
 // restore applies what commands persisted in the ledger: configuration
 // patch, catalogue, rvmId. It returns the latest time the ledger has seen.

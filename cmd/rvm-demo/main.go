@@ -73,7 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	mqttURL, stopBroker, err := broker.Start(ctx, "127.0.0.1:0", log.With("part", "broker"))
+	// The broker outlives everything that talks through it: it stops last,
+	// after the machines have published their offline status.
+	mqttURL, stopBroker, err := broker.Start(context.WithoutCancel(ctx), "127.0.0.1:0", log.With("part", "broker"))
 	if err != nil {
 		return err
 	}
@@ -146,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		db := filepath.Join(*dir, cfg.Serial+".db")
 		opts := daemon.Options{
 			Config: cfg, DBPath: db, SimState: db + ".sim", Catalog: initial, MQTT: mqttURL,
-			Firmware: "rvmd demo", Customers: true, Seed: uint64(i), Logger: log.With("part", cfg.Serial),
+			Firmware: "rvmd demo", Customers: true, CustomerGap: 6 * time.Second, Seed: uint64(i), Logger: log.With("part", cfg.Serial),
 		}
 		goRun(cfg.Serial, func() error { return daemon.Run(ctx, opts) })
 	}
