@@ -33,7 +33,7 @@ func child() int {
 		DRSURL: os.Getenv("RVM_DRS"), DRSToken: token, DB: os.Getenv("RVM_DB"),
 		PollInterval: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		// A short lease: the killed process's claims expire soon.
-		Lease: 2 * time.Second, JobInterval: -1, Logger: testLogger(),
+		Lease: 2 * time.Second, GapWait: 200 * time.Millisecond, JobInterval: -1, Logger: testLogger(),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -108,6 +108,15 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			fails = 0
 			return
 		}
+		if wait := g.gap(ctx, ev); wait > 0 {
+			nextAt = g.clk.Now().Add(wait)
+			return
+		}
+		// The missing predecessor may have been committed between the two
+		// reads: then it is the one to send first.
+		if again, ok, err := g.st.NextPending(ctx, c.Machine); err != nil || !ok || again.ID != ev.ID {
+			continue
+		}
 		res, retryAfter := g.deliver(ctx, ev)
 		if ctx.Err() != nil {
 			return
@@ -120,6 +129,25 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		}
 		fails = 0
 	}
+}
+
+// gap returns how long to hold ev back because an earlier event of its
+// machine has not arrived yet: with several replicas (or a redelivery after
+// a reconnect) a machine's events are not stored in seq order. A gap that
+// outlasts GapWait is given up on: the missing event may have been
+// quarantined, or published before this gateway existed (then a machine's
+// first event waits GapWait once).
+func (g *Gateway) gap(ctx context.Context, ev store.Event) time.Duration {
+	prev, ok, err := g.st.PrevSeq(ctx, ev.Machine, ev.Seq)
+	if err != nil {
+		g.log.Warn("gateway: previous seq", slog.String("machine", ev.Machine), slog.String("err", err.Error()))
+	}
+	// Seq starts at 1: a first event with a higher seq may have its
+	// predecessors still on the way.
+	if err != nil || (ok && prev == ev.Seq-1) || (!ok && ev.Seq == 1) {
+		return 0
+	}
+	return max(ev.ReceivedAt.Add(g.o.GapWait).Sub(g.clk.Now()), 0)
 }
 
 // backoff is the jittered wait after the n-th consecutive failure,

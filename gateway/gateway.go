@@ -74,6 +74,9 @@ type Options struct {
 	// transient failure (doubling, jittered). Defaults 1 s and 5 min. A
 	// Retry-After from the operator is honoured even when longer.
 	BaseBackoff, MaxBackoff time.Duration
+	// GapWait is how long an event is held back while an earlier seq of
+	// its machine is missing. Default 2 s.
+	GapWait time.Duration
 
 	// FailureRetention is how long the failure report keeps an entry.
 	// Default 30 days.
@@ -175,6 +178,9 @@ func New(o Options) (*Gateway, error) {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.BaseBackoff)
+	if o.GapWait <= 0 {
+		o.GapWait = 2 * time.Second
+	}
 	if o.FailureRetention <= 0 {
 		o.FailureRetention = DefaultFailureRetention
 	}

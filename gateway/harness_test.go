@@ -141,14 +141,14 @@ func (e *env) gatewayOptions(db string) gateway.Options {
 		MQTTURL: e.broker.URL(), ClientID: "gw-" + uuid.NewString()[:8],
 		DRSURL: e.simURL, DRSToken: token, DB: db,
 		PollInterval: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		JobInterval: -1, Logger: testLogger(),
+		GapWait: 200 * time.Millisecond, JobInterval: -1, Logger: testLogger(),
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 	}
 }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("GATEWAY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }

@@ -334,6 +334,17 @@ func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, e
 	return e, true, nil
 }
 
+// PrevSeq returns the highest seq below seq among machine's stored events
+// (in any state), and false when there is none.
+func (s *Store) PrevSeq(ctx context.Context, machine string, seq int64) (int64, bool, error) {
+	var prev sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT max(seq) FROM events WHERE machine = ? AND seq < ?`), machine, seq).Scan(&prev)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: previous seq of %s: %w", machine, err)
+	}
+	return prev.Int64, prev.Valid, nil
+}
+
 // Event returns one stored event.
 func (s *Store) Event(ctx context.Context, id string) (Event, error) {
 	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE id = ?`), id))

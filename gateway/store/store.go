@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(machine, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, received_at);
+CREATE INDEX IF NOT EXISTS events_machine_seq ON events(machine, seq);
 CREATE TABLE IF NOT EXISTS fwd (
 	machine TEXT PRIMARY KEY,
 	next_at BIGINT NOT NULL DEFAULT 0,
