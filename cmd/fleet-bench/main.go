@@ -1,0 +1,581 @@
+// Command fleet-bench drives a simulated fleet through mosquitto and the
+// gateway into the operator stand-in, and prints one JSON line of results.
+//
+//	fleet-bench [-machines 1000] [-conns 20] [-rate 2000] [-duration 20s]
+//	            [-tx-share 0.012] [-heartbeat 60s] [-flood 40000]
+//	            [-mqtt URL] [-drs URL -drs-token T] [-db DSN]
+//
+// Phase one publishes at -rate events a second for -duration: container
+// events, transactions (-tx-share of them) and a heartbeat from each
+// machine every -heartbeat, every machine with a gapless seq. It reports
+// the operator's receipt latency of the transactions (publish to POST
+// /transaction), p50 and p99. Phase two floods -flood events as fast as the
+// publishers go and reports the gateway's sustained storing rate and
+// mosquitto_sub's raw consumption rate of the same stream, measured in the
+// same run. Without -mqtt it starts its own mosquitto on a free loopback
+// port; without -drs it serves drs-sim in-process; without -db it uses a
+// SQLite file in a temporary directory.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
+
+	"github.com/deposit-rvm/rvm/drs"
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/gateway"
+)
+
+const benchEAN = "5901234123457"
+
+// Result is the bench's JSON line.
+type Result struct {
+	Machines        int     `json:"machines"`
+	Conns           int     `json:"conns"`
+	DB              string  `json:"db"`
+	TargetRate      float64 `json:"targetRateEps"`
+	AchievedRate    float64 `json:"achievedPublishRateEps"`
+	DurationS       float64 `json:"durationS"`
+	Published       int64   `json:"published"`
+	Transactions    int64   `json:"transactions"`
+	Delivered       int     `json:"transactionsAtOperator"`
+	OperatorPosts   int64   `json:"operatorTransactionPosts"`
+	P50ms           float64 `json:"p50Ms"`
+	P99ms           float64 `json:"p99Ms"`
+	MaxMs           float64 `json:"maxMs"`
+	DrainS          float64 `json:"drainAfterPublishS"`
+	FloodEvents     int64   `json:"floodEvents"`
+	FloodPublishEps float64 `json:"floodPublishRateEps"`
+	GatewayMaxEps   float64 `json:"gatewaySustainedStoreRateEps"`
+	MosqSubEps      float64 `json:"mosquittoSubRateEps"`
+	MosqSubLines    int64   `json:"mosquittoSubLines"`
+	Quarantined     float64 `json:"quarantined"`
+	Duplicates      float64 `json:"duplicatesAtGateway"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fleet-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	machines := flag.Int("machines", 1000, "simulated machines")
+	conns := flag.Int("conns", 20, "MQTT connections the machines are multiplexed over")
+	rate := flag.Float64("rate", 2000, "events a second in phase one, all machines together")
+	duration := flag.Duration("duration", 20*time.Second, "length of phase one")
+	txShare := flag.Float64("tx-share", 0.012, "fraction of phase one's events that are transactions (the rest are container events)")
+	heartbeat := flag.Duration("heartbeat", time.Minute, "heartbeat period of each machine")
+	flood := flag.Int64("flood", 40000, "events of phase two, published as fast as possible (0 skips it)")
+	mqttURL := flag.String("mqtt", "", "broker URL (default: start mosquitto on a free loopback port)")
+	drsURL := flag.String("drs", "", "operator URL (default: drs-sim in-process)")
+	drsToken := flag.String("drs-token", "bench", "operator token")
+	dsn := flag.String("db", "", "gateway database (default: SQLite in a temporary directory)")
+	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	verbose := flag.Bool("v", false, "log the gateway to stderr")
+	flag.Parse()
+	if *machines < 1 || *conns < 1 || *rate <= 0 || *txShare < 0 || *txShare > 1 {
+		return errors.New("bad flags")
+	}
+	*conns = min(*conns, *machines)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "fleet-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	broker := *mqttURL
+	if broker == "" {
+		stopBroker, url, err := startMosquitto(dir)
+		if err != nil {
+			return err
+		}
+		defer stopBroker()
+		broker = url
+	}
+
+	// The operator, with a wiretap recording when each transaction arrived.
+	tap := &tap{first: map[string]time.Time{}}
+	operator := *drsURL
+	if operator == "" {
+		accept := drsapi.StatusAccept
+		ps := []drsapi.Product{{EAN: benchEAN, Name: "Woda 0.5 l", Deposit: &drsapi.Deposit{Amount: 50, Currency: "PLN"}, CollectionStatusID: &accept}}
+		sim, err := drssim.New(drssim.Options{Catalog: ps, Token: *drsToken, DB: filepath.Join(dir, "drs.db")})
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		tap.next = sim
+		ts := httptest.NewServer(tap)
+		defer ts.Close()
+		operator = ts.URL
+	}
+	serials := make([]string, *machines)
+	rvm := make([]string, *machines)
+	dc := drs.New(operator, *drsToken, nil)
+	for i := range serials {
+		serials[i] = fmt.Sprintf("BENCH-%05d", i+1)
+		id, err := dc.RegisterMachine(ctx, drsapi.MachineUpdate{SerialNumber: serials[i], Bins: []drsapi.BinPost{{WasteType: []int{drsapi.WastePET}}}, DrsCpNo: "1100061-152"})
+		if err != nil {
+			return fmt.Errorf("register %s: %w", serials[i], err)
+		}
+		rvm[i] = id
+	}
+
+	db := *dsn
+	if db == "" {
+		db = filepath.Join(dir, "gateway.db")
+	}
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	g, err := gateway.New(gateway.Options{
+		MQTTURL: broker, ClientID: "bench-gw-" + uuid.NewString()[:8], DRSURL: operator, DRSToken: *drsToken, DB: db,
+		PollInterval: 50 * time.Millisecond, Concurrency: 64, BatchMax: 2048, JobInterval: -1, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	gctx, gcancel := context.WithCancel(ctx)
+	gdone := make(chan error, 1)
+	go func() { gdone <- g.Run(gctx) }()
+	defer func() {
+		gcancel()
+		<-gdone
+	}()
+	select {
+	case <-g.Ready():
+	case err := <-gdone:
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	sub, err := startSub(ctx, broker)
+	if err != nil {
+		return err
+	}
+	defer sub.stop()
+
+	fleet, err := newFleet(broker, serials, rvm, *conns)
+	if err != nil {
+		return err
+	}
+	defer fleet.close()
+
+	res := Result{Machines: *machines, Conns: *conns, DB: dbKind(db), TargetRate: *rate, DurationS: duration.Seconds()}
+	// Phase one: paced.
+	start := time.Now()
+	pubs, txs := fleet.paced(ctx, *rate, *duration, *txShare, *heartbeat)
+	elapsed := time.Since(start)
+	res.Published, res.Transactions = pubs, int64(len(txs))
+	res.AchievedRate = float64(pubs) / elapsed.Seconds()
+	if err := waitUntil(ctx, func() bool { return tap.count(txs) == len(txs) }); err != nil {
+		return fmt.Errorf("waiting for the operator to receive %d transactions (has %d): %w", len(txs), tap.count(txs), err)
+	}
+	res.DrainS = time.Since(start.Add(elapsed)).Seconds()
+	var lat []float64
+	for id, at := range txs {
+		lat = append(lat, float64(tap.at(id).Sub(at).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	res.Delivered = tap.count(txs)
+	res.P50ms, res.P99ms, res.MaxMs = quantile(lat, 0.5), quantile(lat, 0.99), lat[len(lat)-1]
+
+	// Phase two: flood.
+	if *flood > 0 {
+		before := stored(g)
+		subBefore := sub.lines.Load()
+		fstart := time.Now()
+		n, ftxs := fleet.flood(ctx, *flood)
+		res.FloodEvents = n
+		res.FloodPublishEps = float64(n) / time.Since(fstart).Seconds()
+		if err := waitUntil(ctx, func() bool { return stored(g)-before >= float64(n) }); err != nil {
+			return fmt.Errorf("waiting for the gateway to store the flood: %w", err)
+		}
+		res.GatewayMaxEps = float64(n) / time.Since(fstart).Seconds()
+		if err := waitUntil(ctx, func() bool { return sub.lines.Load()-subBefore >= n }); err == nil {
+			res.MosqSubEps = float64(n) / sub.lastAt().Sub(fstart).Seconds()
+		}
+		res.MosqSubLines = sub.lines.Load() - subBefore
+		_ = waitUntil(ctx, func() bool { return tap.count(ftxs) == len(ftxs) })
+		res.Transactions += int64(len(ftxs))
+		res.Delivered += tap.count(ftxs)
+	}
+	res.OperatorPosts = tap.posts.Load()
+	m := g.Metrics()
+	res.Quarantined, res.Duplicates = m.Quarantined, m.Duplicates
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func dbKind(dsn string) string {
+	if len(dsn) > 8 && dsn[:8] == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func stored(g *gateway.Gateway) float64 {
+	var n float64
+	for _, v := range g.Metrics().Consumed {
+		n += v
+	}
+	return n
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+}
+
+func waitUntil(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// tap records when the operator first received each transaction.
+type tap struct {
+	next  http.Handler
+	posts atomic.Int64
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == "/transaction" {
+		now := time.Now()
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var tx struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(body, &tx)
+		t.posts.Add(1)
+		t.mu.Lock()
+		if _, ok := t.first[tx.ID]; !ok {
+			t.first[tx.ID] = now
+		}
+		t.mu.Unlock()
+	}
+	t.next.ServeHTTP(w, r)
+}
+
+func (t *tap) count(ids map[string]time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for id := range ids {
+		if _, ok := t.first[id]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *tap) at(id string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first[id]
+}
+
+// fleet publishes for the machines over a few connections.
+type fleet struct {
+	serials, rvm []string
+	seq          []atomic.Int64
+	clients      []mqtt.Client
+}
+
+func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
+	f := &fleet{serials: serials, rvm: rvm, seq: make([]atomic.Int64, len(serials))}
+	for i := 0; i < conns; i++ {
+		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + strconv.Itoa(i)).
+			SetCleanSession(true).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second)
+		c := mqtt.NewClient(o)
+		if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			return nil, fmt.Errorf("connect fleet %d: %v", i, t.Error())
+		}
+		f.clients = append(f.clients, c)
+	}
+	return f, nil
+}
+
+func (f *fleet) close() {
+	for _, c := range f.clients {
+		c.Disconnect(100)
+	}
+}
+
+// publish sends one event of machine i on its connection. Events of one
+// machine are published by one goroutine, so seq order is publish order.
+func (f *fleet) publish(i int, kind, id string, body any) (mqtt.Token, time.Time) {
+	b, _ := json.Marshal(body)
+	now := time.Now()
+	env := envelope.Envelope{V: 1, ID: id, Machine: f.serials[i], RvmID: f.rvm[i], Seq: f.seq[i].Add(1),
+		TS: now.UTC().Format(time.RFC3339Nano), Kind: kind, Body: b}
+	p, _ := json.Marshal(env)
+	return f.clients[i%len(f.clients)].Publish(envelope.EventTopic(f.serials[i], kind), 1, false, p), now
+}
+
+func (f *fleet) transaction(i int) drsapi.Transaction {
+	end := time.Now().UTC().Truncate(time.Second)
+	n := 1 + rand.IntN(12)
+	return drsapi.Transaction{
+		ID: uuid.NewString(), RvmID: f.rvm[i], TotalAmount: n, TotalWeight: int64(24 * n),
+		TransactionStartTime: end.Add(-time.Minute).Format(time.RFC3339), TransactionEndTime: end.Format(time.RFC3339),
+		TotalAccepted: n, Containers: []drsapi.Container{{EAN: benchEAN, Count: n, Weight: int64(24 * n)}},
+	}
+}
+
+// event publishes the next event of machine i: a transaction with
+// probability txShare, else a container.
+func (f *fleet) event(i int, txShare float64, txs map[string]time.Time, mu *sync.Mutex) mqtt.Token {
+	if rand.Float64() < txShare {
+		tx := f.transaction(i)
+		t, at := f.publish(i, envelope.KindTransaction, tx.ID, tx)
+		mu.Lock()
+		txs[tx.ID] = at
+		mu.Unlock()
+		return t
+	}
+	t, _ := f.publish(i, envelope.KindContainer, uuid.NewString(), envelope.ContainerEvent{
+		TransactionID: uuid.NewString(), EAN: benchEAN, WeightMg: 24000, Credited: true, DepositGrosze: 50})
+	return t
+}
+
+// paced publishes at rate events a second for d, one goroutine per
+// connection, each owning the machines of its connection.
+func (f *fleet) paced(ctx context.Context, rate float64, d time.Duration, txShare float64, heartbeat time.Duration) (int64, map[string]time.Time) {
+	txs := map[string]time.Time{}
+	var mu sync.Mutex
+	var published atomic.Int64
+	var wg sync.WaitGroup
+	conns := len(f.clients)
+	perConn := rate / float64(conns)
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []int
+			for i := c; i < len(f.serials); i += conns {
+				mine = append(mine, i)
+			}
+			start := time.Now()
+			nextBeat := make([]time.Time, len(mine))
+			for k := range nextBeat {
+				nextBeat[k] = start.Add(time.Duration(rand.Int64N(int64(heartbeat))))
+			}
+			var sent int64
+			var last mqtt.Token
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for now := range tick.C {
+				if ctx.Err() != nil || now.Sub(start) >= d {
+					break
+				}
+				due := int64(perConn*now.Sub(start).Seconds()) - sent
+				for ; due > 0; due-- {
+					i := mine[rand.IntN(len(mine))]
+					last = f.event(i, txShare, txs, &mu)
+					sent++
+				}
+				for k, at := range nextBeat {
+					if now.After(at) {
+						last, _ = f.publish(mine[k], envelope.KindHeartbeat, uuid.NewString(), envelope.Heartbeat{PowerStatus: "on", Uptime: int64(now.Sub(start).Seconds())})
+						nextBeat[k] = at.Add(heartbeat)
+						published.Add(1)
+					}
+				}
+			}
+			if last != nil {
+				last.WaitTimeout(30 * time.Second)
+			}
+			published.Add(sent)
+		}()
+	}
+	wg.Wait()
+	return published.Load(), txs
+}
+
+// flood publishes n events as fast as the connections take them, with the
+// same transaction share as a busy fleet.
+func (f *fleet) flood(ctx context.Context, n int64) (int64, map[string]time.Time) {
+	txs := map[string]time.Time{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	conns := len(f.clients)
+	var sent atomic.Int64
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []int
+			for i := c; i < len(f.serials); i += conns {
+				mine = append(mine, i)
+			}
+			var pending []mqtt.Token
+			for ctx.Err() == nil && sent.Add(1) <= n {
+				pending = append(pending, f.event(mine[rand.IntN(len(mine))], 0.012, txs, &mu))
+				if len(pending) >= 500 {
+					// Bound what is in flight, so the flood measures the
+					// pipeline and not paho's memory.
+					for _, t := range pending {
+						t.WaitTimeout(30 * time.Second)
+					}
+					pending = pending[:0]
+				}
+			}
+			for _, t := range pending {
+				t.WaitTimeout(30 * time.Second)
+			}
+		}()
+	}
+	wg.Wait()
+	return min(sent.Load(), n), txs
+}
+
+// sub counts what mosquitto_sub receives of the same stream.
+type sub struct {
+	cmd   *exec.Cmd
+	lines atomic.Int64
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (s *sub) lastAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func startSub(ctx context.Context, broker string) (*sub, error) {
+	host, port, err := hostPort(broker)
+	if err != nil {
+		return nil, err
+	}
+	s := &sub{}
+	s.cmd = exec.CommandContext(ctx, "mosquitto_sub", "-h", host, "-p", port, "-t", "rvm/+/evt/#", "-q", "1", "-i", "bench-sub-"+uuid.NewString()[:8])
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("mosquitto_sub: %w", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			s.lines.Add(1)
+			now := time.Now()
+			s.mu.Lock()
+			s.last = now
+			s.mu.Unlock()
+		}
+	}()
+	// mosquitto_sub subscribes right after connecting; give it the moment.
+	time.Sleep(300 * time.Millisecond)
+	return s, nil
+}
+
+func (s *sub) stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+func hostPort(url string) (string, string, error) {
+	for _, p := range []string{"tcp://", "mqtt://"} {
+		if len(url) > len(p) && url[:len(p)] == p {
+			return net.SplitHostPort(url[len(p):])
+		}
+	}
+	return "", "", fmt.Errorf("broker URL %q: want tcp://HOST:PORT", url)
+}
+
+// startMosquitto runs a private mosquitto on a free loopback port, with no
+// inflight or queue limits (the defaults, 20 and 1000, would throttle or
+// drop the bench's stream).
+func startMosquitto(dir string) (func(), string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\nlog_dest none\n", port)
+	if os.Geteuid() == 0 {
+		conf = "user root\n" + conf
+	}
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return nil, "", err
+	}
+	bin := "/usr/sbin/mosquitto"
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		bin = p
+	}
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("mosquitto: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 200 {
+			stop()
+			return nil, "", fmt.Errorf("mosquitto not listening on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return stop, "tcp://" + addr, nil
+}
