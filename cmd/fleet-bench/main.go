@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -100,7 +101,19 @@ func run() error {
 	dsn := flag.String("db", "", "gateway database (default: SQLite in a temporary directory)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	verbose := flag.Bool("v", false, "log the gateway to stderr")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *machines < 1 || *conns < 1 || *rate <= 0 || *txShare < 0 || *txShare > 1 {
 		return errors.New("bad flags")
 	}

@@ -94,19 +94,29 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].ID < evs[j].ID })
 	sts := append([]StatusUpdate(nil), b.Statuses...)
 	sort.SliceStable(sts, func(i, j int) bool { return sts[i].Serial < sts[j].Serial })
+	// The fleet counters (last seen, today's containers and deposits,
+	// vouchers used) are written at most once a second, for all the batches
+	// of that second together: one row per machine per batch would cost
+	// more than the events themselves. A crash loses at most that second of
+	// counters; the events, the queue and the vouchers are never deferred.
+	var flush *tally
+	s.tallyMu.Lock()
+	if time.Since(s.flushedAt) >= tallyEvery {
+		flush, s.pending, s.flushedAt = s.pending, newTally(), time.Now()
+	}
+	s.tallyMu.Unlock()
 	var res SaveResult
+	var local *tally
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res = SaveResult{Kinds: map[string]int{}}
+		local = newTally()
 		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`))
 		if err != nil {
 			return fmt.Errorf("store: prepare: %w", err)
 		}
 		defer ins.Close()
-		seen := map[string]time.Time{}
 		fwd := map[string]bool{}
-		days := map[[2]string][2]int64{}
-		used := map[string]int64{}
 		var vouchers []Voucher
 		for _, e := range evs {
 			state := StateStored
@@ -123,48 +133,27 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 			}
 			res.Inserted++
 			res.Kinds[e.Kind]++
-			if e.ReceivedAt.After(seen[e.Machine]) {
-				seen[e.Machine] = e.ReceivedAt
-			}
+			local.add(e)
 			if e.Forward {
 				fwd[e.Machine] = true
 				res.Forward = true
 			}
-			if e.Containers != 0 || e.Deposits != 0 {
-				k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
-				d := days[k]
-				days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
-			}
-			used[e.Machine] += e.VoucherUse
 			for _, v := range e.Vouchers {
 				v.Machine, v.RvmID = e.Machine, e.RvmID
 				vouchers = append(vouchers, v)
 			}
 		}
-		for _, m := range sortedKeys(seen) {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, last_seen, vouchers_used) VALUES (?, ?, ?)
-				ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
-				vouchers_used = machines.vouchers_used + excluded.vouchers_used`),
-				m, ms(seen[m]), used[m]); err != nil {
-				return fmt.Errorf("store: machine %s: %w", m, err)
+		if flush != nil {
+			all := newTally()
+			all.merge(flush)
+			all.merge(local)
+			if err := s.writeTally(ctx, tx, all); err != nil {
+				return err
 			}
 		}
 		for _, m := range sortedKeys(fwd) {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING`), m); err != nil {
 				return fmt.Errorf("store: queue %s: %w", m, err)
-			}
-		}
-		dk := make([][2]string, 0, len(days))
-		for k := range days {
-			dk = append(dk, k)
-		}
-		sort.Slice(dk, func(i, j int) bool { return dk[i][0]+dk[i][1] < dk[j][0]+dk[j][1] })
-		for _, k := range dk {
-			d := days[k]
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_days(machine, day, containers, deposits) VALUES (?, ?, ?, ?)
-				ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
-				deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
-				return fmt.Errorf("store: day counts: %w", err)
 			}
 		}
 		sort.SliceStable(vouchers, func(i, j int) bool { return vouchers[i].Code < vouchers[j].Code })
@@ -200,7 +189,94 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 		}
 		return nil
 	})
+	s.tallyMu.Lock()
+	switch {
+	case err != nil && flush != nil:
+		s.pending.merge(flush)
+	case err == nil && flush == nil:
+		s.pending.merge(local)
+	}
+	s.tallyMu.Unlock()
 	return res, err
+}
+
+// tallyEvery spaces the writes of the fleet counters.
+const tallyEvery = time.Second
+
+// tally accumulates the fleet counters of new events until they are written.
+type tally struct {
+	seen map[string]int64       // machine -> last seen, ms
+	used map[string]int64       // machine -> vouchers used
+	days map[[2]string][2]int64 // (machine, day) -> (containers, deposits)
+}
+
+func newTally() *tally {
+	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}}
+}
+
+func (t *tally) add(e Event) {
+	if at := ms(e.ReceivedAt); at > t.seen[e.Machine] {
+		t.seen[e.Machine] = at
+	}
+	t.used[e.Machine] += e.VoucherUse
+	if e.Containers != 0 || e.Deposits != 0 {
+		k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
+		d := t.days[k]
+		t.days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
+	}
+}
+
+func (t *tally) merge(o *tally) {
+	for m, at := range o.seen {
+		t.seen[m] = max(t.seen[m], at)
+	}
+	for m, n := range o.used {
+		t.used[m] += n
+	}
+	for k, d := range o.days {
+		c := t.days[k]
+		t.days[k] = [2]int64{c[0] + d[0], c[1] + d[1]}
+	}
+}
+
+func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
+	for _, m := range sortedKeys(t.seen) {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, last_seen, vouchers_used) VALUES (?, ?, ?)
+			ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
+			vouchers_used = machines.vouchers_used + excluded.vouchers_used`),
+			m, t.seen[m], t.used[m]); err != nil {
+			return fmt.Errorf("store: machine %s: %w", m, err)
+		}
+	}
+	dk := make([][2]string, 0, len(t.days))
+	for k := range t.days {
+		dk = append(dk, k)
+	}
+	sort.Slice(dk, func(i, j int) bool { return dk[i][0]+dk[i][1] < dk[j][0]+dk[j][1] })
+	for _, k := range dk {
+		d := t.days[k]
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_days(machine, day, containers, deposits) VALUES (?, ?, ?, ?)
+			ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
+			deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
+			return fmt.Errorf("store: day counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Flush writes the fleet counters held back (see SaveBatch) now.
+func (s *Store) Flush(ctx context.Context) error {
+	s.tallyMu.Lock()
+	t := s.pending
+	s.pending, s.flushedAt = newTally(), time.Now()
+	s.tallyMu.Unlock()
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.writeTally(ctx, tx, t) })
+	if err != nil {
+		s.tallyMu.Lock()
+		s.pending.merge(t)
+		s.tallyMu.Unlock()
+	}
+	return err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -75,6 +76,7 @@ func (s *Store) Machines(ctx context.Context, day string) ([]Machine, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: machines: %w", err)
 	}
+	out = s.overlay(out, day, true)
 	pending, err := s.pendingByMachine(ctx)
 	if err != nil {
 		return nil, err
@@ -83,6 +85,40 @@ func (s *Store) Machines(ctx context.Context, day string) ([]Machine, error) {
 		out[i].Pending = pending[out[i].Serial]
 	}
 	return out, nil
+}
+
+// overlay adds the fleet counters not yet written (see SaveBatch) to ms,
+// and with addNew the machines only they know of, so that the fleet view
+// is current.
+func (s *Store) overlay(ms []Machine, day string, addNew bool) []Machine {
+	s.tallyMu.Lock()
+	defer s.tallyMu.Unlock()
+	t := s.pending
+	known := map[string]bool{}
+	for i := range ms {
+		m := &ms[i]
+		known[m.Serial] = true
+		if at := fromMS(t.seen[m.Serial]); at.After(m.LastSeen) {
+			m.LastSeen = at
+		}
+		m.VouchersUsed += t.used[m.Serial]
+		d := t.days[[2]string{m.Serial, day}]
+		m.ContainersToday += d[0]
+		m.DepositsToday += money.Grosze(d[1])
+	}
+	if !addNew {
+		return ms
+	}
+	for _, serial := range sortedKeys(t.seen) {
+		if known[serial] {
+			continue
+		}
+		d := t.days[[2]string{serial, day}]
+		ms = append(ms, Machine{Serial: serial, LastSeen: fromMS(t.seen[serial]), VouchersUsed: t.used[serial],
+			ContainersToday: d[0], DepositsToday: money.Grosze(d[1])})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Serial < ms[j].Serial })
+	return ms
 }
 
 func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
@@ -114,6 +150,7 @@ func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
 	if err != nil {
 		return Machine{}, fmt.Errorf("store: machine %s: %w", key, err)
 	}
+	m = s.overlay([]Machine{m}, day, false)[0]
 	q, err := s.Queue(ctx, m.Serial)
 	if err != nil {
 		return Machine{}, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +30,10 @@ type Store struct {
 	// Immutable.
 	db *sql.DB
 	pg bool
+
+	tallyMu   sync.Mutex
+	pending   *tally    // fleet counters not yet written; guarded by tallyMu
+	flushedAt time.Time // guarded by tallyMu
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database rather than a
@@ -43,7 +48,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: no database given")
 	}
-	s := &Store{pg: IsPostgres(dsn)}
+	s := &Store{pg: IsPostgres(dsn), pending: newTally()}
 	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", dsn)
@@ -70,8 +75,16 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the held-back fleet counters and closes the database.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ferr := s.Flush(ctx)
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return ferr
+}
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }

@@ -245,3 +245,39 @@ func TestLease(t *testing.T) {
 		}
 	})
 }
+
+// The fleet counters are held back and written later, but the fleet view
+// shows them at once, and Close writes them.
+func TestFleetCountersHeldBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.db")
+	ctx := context.Background()
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := t0.Format(time.DateOnly)
+	for i := range 5 {
+		e := ev(fmt.Sprint("c", i), "M1", int64(i+1), "container", false)
+		e.Containers, e.Deposits = 1, 50
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(st *store.Store, when string) {
+		t.Helper()
+		ms, err := st.Machines(ctx, day)
+		if err != nil || len(ms) != 1 || ms[0].ContainersToday != 5 || ms[0].DepositsToday != 250 || !ms[0].LastSeen.Equal(t0) {
+			t.Errorf("%s: Machines = %+v, %v; want M1 with 5 containers, 2.50 PLN, seen at %v", when, ms, err, t0)
+		}
+	}
+	check(st, "before Close")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	check(st, "after reopening")
+}
