@@ -234,7 +234,7 @@ func (d *Daemon) reregister(ctx context.Context) {
 			}
 			return false, nil
 		})
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			d.log.Error("registration", "err", err)
 		}
 		if again, _ := v.(bool); !again && err == nil {

@@ -32,6 +32,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cert := fs.String("mqtt-cert", "", "client certificate `file` for a TLS broker")
 	key := fs.String("mqtt-key", "", "client key `file` for a TLS broker")
 	customers := fs.Bool("customers", true, "with -sim: simulated customers use the machine")
+	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	verbose := fs.Bool("v", false, "log debug detail")
@@ -61,7 +62,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
-		Customers: *customers, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
