@@ -267,3 +267,56 @@ func TestLostDataSync(t *testing.T) {
 		t.Errorf("confirmed event state = %q; want delivered (the forwarder stops)", ev.State)
 	}
 }
+
+// The operator registers a machine with us, reads it back, pushes a
+// product, and deletes the machine (rvm-openapi.yaml).
+func TestOperatorMachineAndProductAPI(t *testing.T) {
+	e := newEnv(t, drssim.Options{})
+	side := listen(t, e)
+	o := e.gatewayOptions("")
+	o.APIToken = "op"
+	r := e.startGateway(o)
+	var id drsapi.MachineID
+	body := `{"serialNumber":"RVM-OP","name":"Lidl Wola","bins":[{"wasteType":[7],"litrage":240}],"location":{"city":"Warszawa","zipcode":"01-001","country":"PL","address":"Wolska 1"}}`
+	if code := call(t, "POST", r.api.URL+"/machine", "op", body, &id); code != http.StatusOK || len(id.ID) != 36 {
+		t.Fatalf("POST /machine = %d %+v; want 200 and an id", code, id)
+	}
+	var again drsapi.MachineID
+	call(t, "POST", r.api.URL+"/machine", "op", body, &again)
+	if again.ID != id.ID {
+		t.Errorf("POST /machine again = %s; want the same id %s", again.ID, id.ID)
+	}
+	var bad drsapi.ApiException
+	if code := call(t, "POST", r.api.URL+"/machine", "op", `{"name":"x","bins":[]}`, &bad); code != http.StatusBadRequest || bad.Code() != drsapi.CodeRequired {
+		t.Errorf("POST /machine without serial = %d %+v; want 400 REQUIRED", code, bad)
+	}
+	var m struct {
+		ID           string `json:"id"`
+		SerialNumber string `json:"serialNumber"`
+		Name         string `json:"name"`
+		Health       struct {
+			StatusCode int `json:"statusCode"`
+		} `json:"health"`
+		Bins []map[string]any `json:"bins"`
+	}
+	if code := call(t, "GET", r.api.URL+"/machine/"+id.ID, "op", "", &m); code != http.StatusOK || m.SerialNumber != "RVM-OP" || m.Name != "Lidl Wola" || len(m.Bins) != 1 {
+		t.Errorf("GET /machine/{id} = %d %+v", code, m)
+	}
+	var page struct {
+		TotalItemCount int `json:"totalItemCount"`
+	}
+	if code := call(t, "GET", r.api.URL+"/machine?startindex=0&pagelength=10", "op", "", &page); code != http.StatusOK || page.TotalItemCount != 1 {
+		t.Errorf("GET /machine = %d %+v; want 1 machine", code, page)
+	}
+	// A product pushed by the operator reaches the (known) machine.
+	if code := call(t, "POST", r.api.URL+"/product", "op", `{"ean":"5901234123457","name":"Woda","deposit":{"amount":0.5,"currency":"PLN"},"collectionStatusId":1,"packaging":{"packagingCode":1},"diameters":{},"weight":{}}`, nil); code != http.StatusOK {
+		t.Fatalf("POST /product = %d; want 200", code)
+	}
+	waitFor(t, "the catalogue pushed to RVM-OP", func() bool { return len(side.get(envelope.CommandTopic("RVM-OP", envelope.CmdCatalog))) == 1 })
+	if code := call(t, "DELETE", r.api.URL+"/machine/"+id.ID, "op", "", nil); code != http.StatusOK {
+		t.Errorf("DELETE /machine = %d; want 200", code)
+	}
+	if code := call(t, "DELETE", r.api.URL+"/machine/"+id.ID, "op", "", nil); code != http.StatusNotFound {
+		t.Errorf("DELETE /machine again = %d; want 404", code)
+	}
+}

@@ -173,6 +173,12 @@ func TestClaimVoucherOnce(t *testing.T) {
 		if wins != 1 || lost != 7 {
 			t.Errorf("claims: %d won, %d refused; want 1 and 7", wins, lost)
 		}
+		if _, err := st.ClaimVoucher(ctx, "V1", "late", t0.Add(time.Minute)); !errors.Is(err, store.ErrAlreadyRedeemed) {
+			t.Errorf("ClaimVoucher while claimed = %v; want ErrAlreadyRedeemed", err)
+		}
+		if v, err := st.ClaimVoucher(ctx, "V1", "rescue", t0.Add(store.StaleClaim+time.Second)); err != nil || v.PosID != "rescue" {
+			t.Errorf("ClaimVoucher of a stale claim = %+v, %v; want taken over", v, err)
+		}
 		if err := st.ReleaseVoucher(ctx, "V1"); err != nil {
 			t.Fatal(err)
 		}

@@ -116,13 +116,21 @@ func (s *Store) VoucherOfTransaction(ctx context.Context, txID string) (Voucher,
 	return v, nil
 }
 
+// StaleClaim is how long a voucher claim may stay unresolved before
+// another till may take it over.
+const StaleClaim = 2 * time.Minute
+
 // ClaimVoucher takes a valid, unexpired voucher for posID, so that no
 // other till can redeem it while the operator is told. The conditional
 // UPDATE is the arbiter: of two tills, exactly one changes the row. It
 // fails with [ErrNotFound], [ErrAlreadyRedeemed] or [ErrExpired].
 func (s *Store) ClaimVoucher(ctx context.Context, code, posID string, now time.Time) (Voucher, error) {
+	// A claim left behind by a gateway that died during the operator call
+	// is taken over after StaleClaim: the operator's own once-only rule
+	// (409 on a second redemption) then says whether it went through.
 	r, err := s.db.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'redeeming', pos_id = ?, claimed_at = ?
-		WHERE code = ? AND status = 'valid' AND (valid_until = 0 OR valid_until > ?)`), posID, ms(now), code, ms(now))
+		WHERE code = ? AND (status = 'valid' OR (status = 'redeeming' AND claimed_at < ?))
+		AND (valid_until = 0 OR valid_until > ?)`), posID, ms(now), code, ms(now.Add(-StaleClaim)), ms(now))
 	if err != nil {
 		return Voucher{}, fmt.Errorf("store: claim voucher %s: %w", code, err)
 	}
