@@ -47,4 +47,24 @@
 // replica holding the "jobs" lease.
 //
 // A [Gateway]'s methods are safe for concurrent use; Run is called once.
+//
+// # The broker
+//
+// The gateway relies on the broker keeping its persistent session while it
+// is away. Mosquitto's defaults drop QoS 1 messages beyond 1000 queued per
+// session (max_queued_messages) and send at most 20 unacknowledged ones at
+// a time (max_inflight_messages), which caps a batch at 20 events; run it
+// with max_queued_messages 0 (or a bound sized for the longest outage) and
+// max_inflight_messages 0 or a few thousand.
+//
+// # Metrics
+//
+// GET /metrics writes the Prometheus text format itself:
+// rvm_gateway_events_consumed_total{kind}, _events_duplicate_total,
+// _events_quarantined_total, _events_forwarded_total{kind},
+// _forward_failures_total{kind}, _forward_retries_total{kind},
+// _voucher_redemptions_total{result}, _machines_online and the
+// _delivery_latency_seconds histogram (from storing to the operator's
+// acceptance). github.com/prometheus/client_golang is in go.mod, but its
+// own dependencies are missing from go.sum.
 package gateway
