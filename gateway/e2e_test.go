@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/testbroker"
 )
 
 // Every transaction reaches the operator once, in each machine's seq
@@ -283,5 +285,58 @@ func TestFailureReportLifecycle(t *testing.T) {
 	ev, _ := r.gw.Store().Event(context.Background(), again)
 	if ev.State != store.StateDismissed {
 		t.Errorf("dismissed event state = %q; want %q (never forwarded)", ev.State, store.StateDismissed)
+	}
+}
+
+// Events of a machine that arrive out of seq order are still handed to
+// the operator in seq order.
+func TestOutOfOrderArrival(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	o := e.gatewayOptions("")
+	// Long enough never to run out here; the arrival of seq 1 ends the wait.
+	o.GapWait = time.Hour
+	r := e.startGateway(o)
+	first := e.transaction("RVM-A", eanOK, 1, nil)
+	second := e.transaction("RVM-A", eanOK, 2, nil)
+	env1 := e.envelopeFor("RVM-A", envelope.KindTransaction, first.ID, first)
+	env2 := e.envelopeFor("RVM-A", envelope.KindTransaction, second.ID, second)
+	e.publishEnvelope(env2)
+	waitFor(t, "seq 2 stored", func() bool {
+		_, err := r.gw.Store().Event(context.Background(), second.ID)
+		return err == nil
+	})
+	e.publishEnvelope(env1)
+	waitFor(t, "both delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 2 })
+	got := e.simTransactions()
+	if got[0].ID != first.ID || got[1].ID != second.ID {
+		t.Errorf("operator order = %s, %s; want seq 1 (%s) first", got[0].ID, got[1].ID, first.ID)
+	}
+}
+
+// The broker goes away and comes back with its sessions, and the gateway
+// is away for a while: it reconnects, and what was published meanwhile is
+// delivered once.
+func TestBrokerAndGatewayRestart(t *testing.T) {
+	e := newEnvOpts(t, drssim.Options{}, []testbroker.Option{testbroker.WithPersistence(true), testbroker.WithStopSignal(syscall.SIGTERM)}, "RVM-A")
+	o := e.gatewayOptions(filepath.Join(t.TempDir(), "gw.db"))
+	r := e.startGateway(o)
+	publish := func(n int) {
+		for range n {
+			e.publishTx("RVM-A", e.transaction("RVM-A", eanOK, 1, nil))
+		}
+	}
+	publish(5)
+	waitFor(t, "5 delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 5 })
+	e.broker.Stop()
+	e.broker.Restart()
+	waitFor(t, "the publisher back", func() bool { return e.pub.IsConnectionOpen() })
+	publish(5)
+	waitFor(t, "10 delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 10 })
+	r.stop(t)
+	publish(5) // queued by the broker for the gateway's session
+	r = e.startGateway(o)
+	waitFor(t, "15 delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 15 })
+	if got := len(e.simTransactions()); got != 15 {
+		t.Errorf("operator holds %d; want 15", got)
 	}
 }

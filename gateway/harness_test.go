@@ -95,8 +95,13 @@ func (s *switchable) count(key string) int {
 
 func newEnv(t *testing.T, simOpts drssim.Options, serials ...string) *env {
 	t.Helper()
+	return newEnvOpts(t, simOpts, nil, serials...)
+}
+
+func newEnvOpts(t *testing.T, simOpts drssim.Options, brokerOpts []testbroker.Option, serials ...string) *env {
+	t.Helper()
 	e := &env{t: t, rvm: map[string]string{}, seq: map[string]int64{}}
-	e.broker = testbroker.Start(t)
+	e.broker = testbroker.Start(t, brokerOpts...)
 	simOpts.Catalog = testCatalog(t)
 	simOpts.Token = token
 	sim, err := drssim.New(simOpts)

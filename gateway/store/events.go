@@ -152,7 +152,10 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 			}
 		}
 		for _, m := range sortedKeys(fwd) {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING`), m); err != nil {
+			// A machine waiting for a missing seq (not backing off) looks
+			// again at once: this may be the event it waits for.
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?)
+				ON CONFLICT(machine) DO UPDATE SET next_at = 0 WHERE fwd.fails = 0`), m); err != nil {
 				return fmt.Errorf("store: queue %s: %w", m, err)
 			}
 		}
