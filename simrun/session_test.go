@@ -86,6 +86,13 @@ func TestSessionEnds(t *testing.T) {
 					t.Errorf("transactions %+v; the insert during the fault must be refused at the chute", txs)
 				}
 			}},
+		{"a latched fault survives a power cut", coke + "\n" + `{"op":"fault","kind":"jam"}` + "\n" + `{"op":"power-cut"}` + "\n" + coke + "\n" + `{"op":"service","action":"clear"}` + "\n" + coke,
+			"transaction,voucher,transaction,voucher",
+			func(t *testing.T, ls []line, txs []drsapi.Transaction) {
+				if txs[1].TotalAmount != 1 {
+					t.Errorf("after the restart the machine took a container while its fault was latched: %+v", txs[1])
+				}
+			}},
 		{"door open is a fault", coke + "\n" + `{"op":"fault","kind":"door-open"}` + "\n" + coke + "\n" + `{"op":"service","action":"clear"}` + "\n" + coke,
 			"transaction,voucher,transaction,voucher", nil},
 		{"dead scanner is a fault", coke + "\n" + `{"op":"fault","kind":"scanner-dead"}` + "\n" + coke + "\n" + `{"op":"service","action":"clear"}` + "\n" + coke,
