@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/money"
@@ -110,24 +111,14 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res = SaveResult{Kinds: map[string]int{}}
 		local = newTally()
-		ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`))
+		fresh, err := s.insertEvents(ctx, tx, evs)
 		if err != nil {
-			return fmt.Errorf("store: prepare: %w", err)
+			return err
 		}
-		defer ins.Close()
 		fwd := map[string]bool{}
 		var vouchers []Voucher
-		for _, e := range evs {
-			state := StateStored
-			if e.Forward {
-				state = StatePending
-			}
-			r, err := ins.ExecContext(ctx, e.ID, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state)
-			if err != nil {
-				return fmt.Errorf("store: insert event %s: %w", e.ID, err)
-			}
-			if n, _ := r.RowsAffected(); n == 0 {
+		for i, e := range evs {
+			if !fresh[i] {
 				res.Duplicates++
 				continue
 			}
@@ -201,6 +192,61 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	}
 	s.tallyMu.Unlock()
 	return res, err
+}
+
+// insertChunk bounds the rows of one INSERT: 9 parameters a row stays far
+// below SQLite's and PostgreSQL's parameter limits.
+const insertChunk = 400
+
+// insertEvents inserts evs (sorted by id) with multi-row INSERTs, one round
+// trip per chunk, and reports which were new. A repeated id, in the
+// database or earlier in evs, is not.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]bool, error) {
+	fresh := make([]bool, len(evs))
+	for lo := 0; lo < len(evs); lo += insertChunk {
+		hi := min(lo+insertChunk, len(evs))
+		var b strings.Builder
+		b.WriteString(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state) VALUES `)
+		args := make([]any, 0, 9*(hi-lo))
+		idx := map[string]int{}
+		for i := lo; i < hi; i++ {
+			e := evs[i]
+			if _, dup := idx[e.ID]; dup || (i > 0 && evs[i-1].ID == e.ID) {
+				continue
+			}
+			idx[e.ID] = i
+			state := StateStored
+			if e.Forward {
+				state = StatePending
+			}
+			if len(args) > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.ID, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state)
+		}
+		if len(args) == 0 {
+			continue
+		}
+		b.WriteString(` ON CONFLICT(id) DO NOTHING RETURNING id`)
+		rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: insert events: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: insert events: %w", err)
+			}
+			fresh[idx[id]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: insert events: %w", err)
+		}
+	}
+	return fresh, nil
 }
 
 // tallyEvery spaces the writes of the fleet counters.
