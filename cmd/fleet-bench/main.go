@@ -21,6 +21,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,6 +40,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +48,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for -db postgres://
 
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drssim"
@@ -171,6 +175,16 @@ func run() error {
 	if db == "" {
 		db = filepath.Join(dir, "gateway.db")
 	}
+	if dbKind(db) == "postgres" {
+		// A schema of its own: rows left by an earlier run would be
+		// delivered again and skew the counts.
+		fresh, drop, err := freshSchema(db)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		db = fresh
+	}
 	log := slog.New(slog.DiscardHandler)
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -260,6 +274,32 @@ func dbKind(dsn string) string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// freshSchema creates an empty schema in the database dsn names and
+// returns a DSN using it, and a function that drops it.
+func freshSchema(dsn string) (string, func(), error) {
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	schema := "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	}, nil
 }
 
 func stored(g *gateway.Gateway) float64 {
