@@ -64,6 +64,56 @@ func (g *Gateway) forward(ctx context.Context) {
 	}
 }
 
+// recordReq asks the recorder to record one delivery.
+type recordReq struct {
+	d    store.Delivery
+	done chan error
+}
+
+// recordDelivery records d through the recorder, which commits the
+// deliveries of all machines that finished meanwhile together.
+func (g *Gateway) recordDelivery(ctx context.Context, d store.Delivery) error {
+	req := recordReq{d: d, done: make(chan error, 1)}
+	select {
+	case g.rec <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+// recorder group-commits deliveries until g.rec is closed: on SQLite every
+// commit is an fsync, and one per delivery would cap the forwarder at the
+// disk's fsync rate.
+func (g *Gateway) recorder() {
+	batch := make([]recordReq, 0, 256)
+	for first := range g.rec {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case r, ok := <-g.rec:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		ds := make([]store.Delivery, len(batch))
+		for i, r := range batch {
+			ds[i] = r.d
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := g.st.MarkDeliveredBatch(ctx, ds)
+		cancel()
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
 // outcome of one delivery attempt.
 type outcome int
 
@@ -175,7 +225,7 @@ func (g *Gateway) deliver(ctx context.Context, ev store.Event) (outcome, time.Du
 		if err != nil {
 			response, _ = json.Marshal(map[string]string{"result": "already delivered (409)"})
 		}
-		if _, merr := g.st.MarkDelivered(ctx, ev.ID, now, response); merr != nil {
+		if merr := g.recordDelivery(ctx, store.Delivery{ID: ev.ID, At: now, Response: response}); merr != nil {
 			g.log.Error("gateway: record delivery", slog.String("id", ev.ID), slog.String("err", merr.Error()))
 			return transient, 0
 		}

@@ -125,7 +125,8 @@ type Gateway struct {
 	met      *metrics
 	wake     chan struct{}
 	in       chan mqtt.Message
-	pushSem  chan struct{} // bounds the catalogue pushes to machines coming online
+	rec      chan recordReq // deliveries to record; closed when Run ends
+	pushSem  chan struct{}  // bounds the catalogue pushes to machines coming online
 
 	ready     chan struct{} // closed once subscribed
 	readyOnce sync.Once
@@ -209,6 +210,7 @@ func New(o Options) (*Gateway, error) {
 		pushSem: make(chan struct{}, 4),
 		ready:   make(chan struct{}),
 		in:      make(chan mqtt.Message, 4*o.BatchMax),
+		rec:     make(chan recordReq),
 	}
 	if g.st == nil {
 		st, err := store.Open(context.Background(), o.DB)
@@ -250,6 +252,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		g.recorder()
+	}()
+	// The recorder outlives the forwarder's drains, which may still be
+	// waiting for their deliveries to be recorded.
+	defer func() {
+		close(g.rec)
+		<-recDone
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < g.o.Workers; i++ {
 		wg.Add(1)

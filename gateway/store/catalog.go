@@ -103,7 +103,7 @@ func (s *Store) ApplyProducts(ctx context.Context, products []Product, full bool
 // ProductsSince returns what changed after version: the products added or
 // updated and the EANs removed. Version 0 is the whole catalogue.
 func (s *Store) ProductsSince(ctx context.Context, version int64) (upserts []Product, removed []string, err error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT ean, body, removed FROM products WHERE version > ? ORDER BY ean`), version)
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT ean, body, removed FROM products WHERE version > ? ORDER BY ean`), version)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: catalogue since %d: %w", version, err)
 	}
@@ -164,14 +164,14 @@ func (s *Store) Transactions(ctx context.Context, q TxQuery) ([]Event, int, erro
 	}
 	cond := strings.Join(where, " AND ")
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE `+cond), args...).Scan(&total); err != nil {
+	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE `+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count transactions: %w", err)
 	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE `+cond+` ORDER BY received_at, id LIMIT ? OFFSET ?`),
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE `+cond+` ORDER BY received_at, id LIMIT ? OFFSET ?`),
 		append(args, limit, max(q.Start, 0))...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: transactions: %w", err)

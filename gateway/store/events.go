@@ -422,12 +422,12 @@ type QueueState struct {
 func (s *Store) Queue(ctx context.Context, machine string) (QueueState, error) {
 	var q QueueState
 	var next int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT next_at, fails, lease_owner FROM fwd WHERE machine = ?`), machine).Scan(&next, &q.Fails, &q.LeaseOwner)
+	err := s.rd.QueryRowContext(ctx, s.q(`SELECT next_at, fails, lease_owner FROM fwd WHERE machine = ?`), machine).Scan(&next, &q.Fails, &q.LeaseOwner)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
 	q.NextAt = fromMS(next)
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
+	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
 	return q, nil
@@ -448,7 +448,7 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 
 // NextPending returns machine's pending event with the lowest seq.
 func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, error) {
-	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events
+	e, err := scanEvent(s.rd.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events
 		WHERE machine = ? AND state = 'pending' ORDER BY seq, id LIMIT 1`), machine))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, false, nil
@@ -463,7 +463,7 @@ func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, e
 // (in any state), and false when there is none.
 func (s *Store) PrevSeq(ctx context.Context, machine string, seq int64) (int64, bool, error) {
 	var prev sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT max(seq) FROM events WHERE machine = ? AND seq < ?`), machine, seq).Scan(&prev)
+	err := s.rd.QueryRowContext(ctx, s.q(`SELECT max(seq) FROM events WHERE machine = ? AND seq < ?`), machine, seq).Scan(&prev)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: previous seq of %s: %w", machine, err)
 	}
@@ -472,7 +472,7 @@ func (s *Store) PrevSeq(ctx context.Context, machine string, seq int64) (int64, 
 
 // Event returns one stored event.
 func (s *Store) Event(ctx context.Context, id string) (Event, error) {
-	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE id = ?`), id))
+	e, err := scanEvent(s.rd.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, fmt.Errorf("%w: event %s", ErrNotFound, id)
 	}
@@ -484,7 +484,7 @@ func (s *Store) Event(ctx context.Context, id string) (Event, error) {
 
 // EventCounts returns how many events are in each state.
 func (s *Store) EventCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM events GROUP BY state`)
+	rows, err := s.rd.QueryContext(ctx, `SELECT state, count(*) FROM events GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("store: count events: %w", err)
 	}
@@ -514,6 +514,34 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, at time.Time, resp
 	}
 	n, _ := r.RowsAffected()
 	return n == 1, nil
+}
+
+// Delivery is one operator acceptance to record.
+type Delivery struct {
+	ID       string
+	At       time.Time
+	Response []byte
+}
+
+// MarkDeliveredBatch records many deliveries in one commit (one fsync
+// for all of them) and reports, for each, whether it was still pending.
+func (s *Store) MarkDeliveredBatch(ctx context.Context, ds []Delivery) ([]bool, error) {
+	out := make([]bool, len(ds))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, d := range ds {
+			r, err := tx.ExecContext(ctx, s.q(`UPDATE events SET state = 'delivered', delivered_at = ?, response = ?,
+				attempts = attempts + 1, last_attempt_at = ?, last_error = '',
+				first_attempt_at = CASE WHEN first_attempt_at = 0 THEN ? ELSE first_attempt_at END
+				WHERE id = ? AND state = 'pending'`), ms(d.At), string(d.Response), ms(d.At), ms(d.At), d.ID)
+			if err != nil {
+				return fmt.Errorf("store: mark %s delivered: %w", d.ID, err)
+			}
+			n, _ := r.RowsAffected()
+			out[i] = n == 1
+		}
+		return nil
+	})
+	return out, err
 }
 
 // MarkAttempt records a transient failure of a pending event.

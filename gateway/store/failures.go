@@ -69,7 +69,7 @@ func (s *Store) Failures(ctx context.Context, withDismissed bool) ([]Failure, er
 	if !withDismissed {
 		query += ` WHERE status = 'open'`
 	}
-	rows, err := s.db.QueryContext(ctx, query+` ORDER BY last_attempt_at DESC, event_id`)
+	rows, err := s.rd.QueryContext(ctx, query+` ORDER BY last_attempt_at DESC, event_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list failures: %w", err)
 	}
@@ -145,7 +145,7 @@ func (s *Store) PurgeFailures(ctx context.Context, cutoff time.Time) (int64, err
 
 // QuarantineList returns the newest quarantined events, at most limit.
 func (s *Store) QuarantineList(ctx context.Context, limit int) ([]Quarantined, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, topic, payload, size, reason, received_at FROM quarantine ORDER BY id DESC LIMIT ?`), limit)
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT id, topic, payload, size, reason, received_at FROM quarantine ORDER BY id DESC LIMIT ?`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: quarantine: %w", err)
 	}

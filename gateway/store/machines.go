@@ -58,7 +58,7 @@ func scanMachine(sc interface{ Scan(...any) error }) (Machine, error) {
 // Machines lists every machine known, by serial, with the counts of day
 // ("2006-01-02", UTC) and its operator queue length.
 func (s *Store) Machines(ctx context.Context, day string) ([]Machine, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
 		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ? ORDER BY m.serial`), day)
 	if err != nil {
 		return nil, fmt.Errorf("store: machines: %w", err)
@@ -122,7 +122,7 @@ func (s *Store) overlay(ms []Machine, day string, addNew bool) []Machine {
 }
 
 func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT machine, count(*) FROM events WHERE state = 'pending' GROUP BY machine`)
+	rows, err := s.rd.QueryContext(ctx, `SELECT machine, count(*) FROM events WHERE state = 'pending' GROUP BY machine`)
 	if err != nil {
 		return nil, fmt.Errorf("store: pending: %w", err)
 	}
@@ -141,7 +141,7 @@ func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
 
 // Machine returns one machine by serial number or rvmId.
 func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
-	m, err := scanMachine(s.db.QueryRowContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
+	m, err := scanMachine(s.rd.QueryRowContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
 		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ?
 		WHERE m.serial = ? OR (m.rvm_id <> '' AND m.rvm_id = ?) LIMIT 1`), day, key, strings.ToLower(key)))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -162,7 +162,7 @@ func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
 // OnlineCount returns how many machines' retained status says online.
 func (s *Store) OnlineCount(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM machines WHERE online = 1`).Scan(&n); err != nil {
+	if err := s.rd.QueryRowContext(ctx, `SELECT count(*) FROM machines WHERE online = 1`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: online count: %w", err)
 	}
 	return n, nil

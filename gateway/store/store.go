@@ -28,7 +28,8 @@ var (
 // Store is the gateway's database. It is safe for concurrent use.
 type Store struct {
 	// Immutable.
-	db *sql.DB
+	db *sql.DB // writes (and reads inside transactions)
+	rd *sql.DB // reads outside transactions: a pool of its own on SQLite
 	pg bool
 
 	tallyMu   sync.Mutex
@@ -72,6 +73,18 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		s.db.Close()
 		return nil, err
 	}
+	s.rd = s.db
+	if !s.pg {
+		// WAL lets readers run beside the one writer: the forwarder's and
+		// the API's reads need not queue behind the consumer's commits.
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+		if err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: open reader: %w", err)
+		}
+		s.rd.SetMaxOpenConns(4)
+	}
 	return s, nil
 }
 
@@ -80,6 +93,9 @@ func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ferr := s.Flush(ctx)
+	if s.rd != s.db {
+		s.rd.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -304,7 +320,7 @@ func fromMS(v int64) time.Time {
 // KV returns a named value ("" when unset).
 func (s *Store) KV(ctx context.Context, name string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM kv WHERE name = ?`), name).Scan(&v)
+	err := s.rd.QueryRowContext(ctx, s.q(`SELECT value FROM kv WHERE name = ?`), name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

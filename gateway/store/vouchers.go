@@ -94,7 +94,7 @@ func scanVoucher(sc interface{ Scan(...any) error }) (Voucher, error) {
 
 // Voucher returns one voucher.
 func (s *Store) Voucher(ctx context.Context, code string) (Voucher, error) {
-	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE code = ?`), code))
+	v, err := scanVoucher(s.rd.QueryRowContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE code = ?`), code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Voucher{}, fmt.Errorf("%w: voucher %s", ErrNotFound, code)
 	}
@@ -106,7 +106,7 @@ func (s *Store) Voucher(ctx context.Context, code string) (Voucher, error) {
 
 // VoucherOfTransaction returns the voucher a transaction issued.
 func (s *Store) VoucherOfTransaction(ctx context.Context, txID string) (Voucher, error) {
-	v, err := scanVoucher(s.db.QueryRowContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE transaction_id = ? LIMIT 1`), txID))
+	v, err := scanVoucher(s.rd.QueryRowContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE transaction_id = ? LIMIT 1`), txID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Voucher{}, fmt.Errorf("%w: voucher of %s", ErrNotFound, txID)
 	}
