@@ -102,6 +102,7 @@ func run() error {
 	mqttURL := flag.String("mqtt", "", "broker URL (default: start mosquitto on a free loopback port)")
 	drsURL := flag.String("drs", "", "operator URL (default: drs-sim in-process)")
 	drsToken := flag.String("drs-token", "bench", "operator token")
+	drsDB := flag.String("drs-db", "", "SQLite file of the in-process drs-sim (default: in memory)")
 	dsn := flag.String("db", "", "gateway database (default: SQLite in a temporary directory)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	verbose := flag.Bool("v", false, "log the gateway to stderr")
@@ -149,7 +150,9 @@ func run() error {
 	if operator == "" {
 		accept := drsapi.StatusAccept
 		ps := []drsapi.Product{{EAN: benchEAN, Name: "Woda 0.5 l", Deposit: &drsapi.Deposit{Amount: 50, Currency: "PLN"}, CollectionStatusID: &accept}}
-		sim, err := drssim.New(drssim.Options{Catalog: ps, Token: *drsToken, DB: filepath.Join(dir, "drs.db")})
+		// In memory by default: the operator's own disk is not what the
+		// bench measures.
+		sim, err := drssim.New(drssim.Options{Catalog: ps, Token: *drsToken, DB: *drsDB})
 		if err != nil {
 			return err
 		}

@@ -357,7 +357,7 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		query := `SELECT f.machine, f.fails FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
-			AND EXISTS (SELECT 1 FROM events e WHERE e.machine = f.machine AND e.state = 'pending')
+			AND EXISTS (SELECT 1 FROM events e`+s.pendingIndex()+` WHERE e.machine = f.machine AND e.state = 'pending')
 			ORDER BY f.next_at, f.machine LIMIT ?`
 		if s.pg {
 			query += ` FOR UPDATE OF f SKIP LOCKED`
@@ -427,7 +427,7 @@ func (s *Store) Queue(ctx context.Context, machine string) (QueueState, error) {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
 	q.NextAt = fromMS(next)
-	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
+	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events`+s.pendingIndex()+` WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
 	return q, nil
@@ -448,8 +448,8 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 
 // NextPending returns machine's pending event with the lowest seq.
 func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, error) {
-	e, err := scanEvent(s.rd.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events
-		WHERE machine = ? AND state = 'pending' ORDER BY seq, id LIMIT 1`), machine))
+	e, err := scanEvent(s.rd.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
+		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT 1`), machine))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, false, nil
 	}

@@ -122,7 +122,7 @@ func (s *Store) overlay(ms []Machine, day string, addNew bool) []Machine {
 }
 
 func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT machine, count(*) FROM events WHERE state = 'pending' GROUP BY machine`)
+	rows, err := s.rd.QueryContext(ctx, `SELECT machine, count(*) FROM events`+s.pendingIndex()+` WHERE state = 'pending' GROUP BY machine`)
 	if err != nil {
 		return nil, fmt.Errorf("store: pending: %w", err)
 	}

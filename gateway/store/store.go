@@ -237,6 +237,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// pendingIndex names the partial index of pending events for SQLite, whose
+// planner otherwise prefers (machine, seq) over all events and walks a
+// machine's whole history to find its few pending ones.
+func (s *Store) pendingIndex() string {
+	if s.pg {
+		return ""
+	}
+	return " INDEXED BY events_pending"
+}
+
 // q rebinds a query written with ? placeholders for the store's database.
 func (s *Store) q(query string) string {
 	if !s.pg {
