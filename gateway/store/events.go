@@ -357,7 +357,7 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		query := `SELECT f.machine, f.fails FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
-			AND EXISTS (SELECT 1 FROM events e`+s.pendingIndex()+` WHERE e.machine = f.machine AND e.state = 'pending')
+			AND EXISTS (SELECT 1 FROM events e` + s.pendingIndex() + ` WHERE e.machine = f.machine AND e.state = 'pending')
 			ORDER BY f.next_at, f.machine LIMIT ?`
 		if s.pg {
 			query += ` FOR UPDATE OF f SKIP LOCKED`
