@@ -1,0 +1,67 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+func TestOutbox(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "o.db")+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := Init(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(ctx, db); err != nil {
+		t.Fatalf("Init twice: %v", err)
+	}
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	for i := 1; i <= 5; i++ {
+		seq, err := Append(ctx, db, Record{ID: fmt.Sprint("e", i), Kind: "k", TS: ts, RvmID: "r", Body: json.RawMessage(`{"n":1}`)})
+		if err != nil || seq != int64(i) {
+			t.Fatalf("Append %d = %d, %v", i, seq, err)
+		}
+	}
+	if _, err := Append(ctx, db, Record{ID: "e1", Kind: "k", TS: ts, Body: json.RawMessage(`{}`)}); err == nil {
+		t.Error("a repeated id was appended")
+	}
+	if err := Ack(ctx, db, 1, 2, 2, 5); err != nil {
+		t.Fatal(err)
+	}
+	// Acking the newest record must not let its seq be reused.
+	if seq, _ := Append(ctx, db, Record{ID: "e6", Kind: "k", TS: ts, Body: json.RawMessage(`{}`)}); seq != 6 {
+		t.Errorf("next seq after acking the last = %d; want 6", seq)
+	}
+	recs, err := Pending(ctx, db, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, r := range recs {
+		seqs = append(seqs, r.Seq)
+	}
+	if fmt.Sprint(seqs) != "[3 4 6]" || !recs[0].TS.Equal(ts) || string(recs[0].Body) != `{"n":1}` {
+		t.Errorf("Pending = %v %+v; want [3 4 6] with the stored ts and body", seqs, recs[0])
+	}
+	if recs, _ := Pending(ctx, db, 3, 1); len(recs) != 1 || recs[0].Seq != 4 {
+		t.Errorf("Pending(after 3, limit 1) = %+v", recs)
+	}
+	rows, bytes, err := Depth(ctx, db)
+	if err != nil || rows != 3 || bytes != int64(len(`{"n":1}`)*2+len(`{}`)) {
+		t.Errorf("Depth = %d rows %d bytes, %v", rows, bytes, err)
+	}
+	if last, _ := LastSeq(ctx, db); last != 6 {
+		t.Errorf("LastSeq = %d; want 6", last)
+	}
+}
