@@ -214,6 +214,7 @@ type collector struct {
 	client  mqtt.Client
 	mu      sync.Mutex
 	msgs    []message
+	ids     map[string]bool // distinct event ids, parsed once per message
 	subacks int
 	changed chan struct{}
 }
@@ -261,6 +262,15 @@ func subscribe(t testing.TB, url, filter string, so subOpts) *collector {
 func (c *collector) handle(_ mqtt.Client, m mqtt.Message) {
 	c.mu.Lock()
 	c.msgs = append(c.msgs, message{topic: m.Topic(), payload: m.Payload(), retain: m.Retained()})
+	if strings.Contains(m.Topic(), "/evt/") {
+		var e envelope.Envelope
+		if json.Unmarshal(m.Payload(), &e) == nil {
+			if c.ids == nil {
+				c.ids = map[string]bool{}
+			}
+			c.ids[e.ID] = true
+		}
+	}
 	c.mu.Unlock()
 	c.notify()
 }
@@ -299,19 +309,10 @@ func (c *collector) messages() []message {
 }
 
 // distinctIDs counts the distinct event ids received; call with c.mu held.
-func (c *collector) distinctIDs() int {
-	seen := map[string]bool{}
-	for _, m := range c.msgs {
-		if !strings.Contains(m.topic, "/evt/") {
-			continue
-		}
-		var e envelope.Envelope
-		if json.Unmarshal(m.payload, &e) == nil {
-			seen[e.ID] = true
-		}
-	}
-	return len(seen)
-}
+// distinctIDs counts distinct event ids; call with c.mu held. Each message
+// is parsed once, when it arrives: re-parsing all of them at every arrival
+// made waiting quadratic and timed out under the race detector.
+func (c *collector) distinctIDs() int { return len(c.ids) }
 
 func (c *collector) waitEvents(n int) {
 	c.t.Helper()
