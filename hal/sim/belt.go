@@ -34,7 +34,7 @@ func (m *Machine) command(fwd bool, limit time.Duration) error {
 			m.planReverse()
 		}
 	}
-	m.limitItem = m.schedule(limit, false, m.limitFire)
+	m.limitItem = m.schedule(limit, false, m.fn.limit)
 	m.limitItem.limit = true
 	return nil
 }
@@ -68,13 +68,8 @@ func (m *Machine) limitFire() (hal.Event, Cut) {
 // beltAfter schedules the next belt-driven step of the running move; Stop,
 // a new command, a jam or the dead-man limit cancel it.
 func (m *Machine) beltAfter(d time.Duration, fire func() (hal.Event, Cut)) *item {
-	var it *item
-	it = m.schedule(d, false, func() (hal.Event, Cut) {
-		if m.beltStep == it {
-			m.beltStep = nil
-		}
-		return fire()
-	})
+	it := m.schedule(d, false, fire)
+	it.belt = true // firing it clears m.beltStep (see fireItem)
 	m.beltStep = it
 	return it
 }
@@ -86,11 +81,7 @@ func (m *Machine) planForward() {
 	t := m.cfg.Timing
 	switch m.at {
 	case locEntry:
-		half := t.ToScanner / 2
-		m.beltAfter(half, m.deliver(hal.EntryCleared, func() {
-			m.at = locScan
-			m.planToChamber(t.ToScanner - half)
-		}))
+		m.beltAfter(t.ToScanner/2, m.fn.fwdEntryCleared)
 	case locScan:
 		m.planToChamber(t.ToScanner / 2) // progress between barriers is not tracked
 	case locChamber:
@@ -98,10 +89,7 @@ func (m *Machine) planForward() {
 			m.pullback()
 			return
 		}
-		m.beltAfter(0, m.deliver(hal.ChamberCleared, func() {
-			m.at = locToExit
-			m.planToExit()
-		}))
+		m.beltAfter(0, m.fn.fwdChamberCleared)
 	case locToExit:
 		m.planToExit()
 	}
@@ -114,14 +102,14 @@ func (m *Machine) planForward() {
 func (m *Machine) planToChamber(toScan time.Duration) {
 	t := m.cfg.Timing
 	if m.scanned {
-		m.beltAfter(t.ToChamber-t.ToScanner, m.chamberBlocked())
+		m.beltAfter(t.ToChamber-t.ToScanner, m.fn.chamberBlocked)
 		return
 	}
 	if !m.scanVisible() {
-		m.beltAfter(toScan+t.ToChamber-t.ToScanner, m.chamberBlocked())
+		m.beltAfter(toScan+t.ToChamber-t.ToScanner, m.fn.chamberBlocked)
 		return
 	}
-	m.beltAfter(toScan, m.scan).scan = true
+	m.beltAfter(toScan, m.fn.scan).scan = true
 }
 
 func (m *Machine) scanVisible() bool {
@@ -144,7 +132,7 @@ func (m *Machine) scan() (hal.Event, Cut) {
 		m.cur.CutAt, cut = CutNone, CutScanned
 	}
 	t := m.cfg.Timing
-	m.beltAfter(t.ToChamber-t.ToScanner, m.chamberBlocked())
+	m.beltAfter(t.ToChamber-t.ToScanner, m.fn.chamberBlocked)
 	return ev, cut
 }
 
@@ -156,7 +144,7 @@ func (m *Machine) replanScan() {
 	}
 	m.cancelBelt()
 	t := m.cfg.Timing
-	m.beltAfter(it.at.Sub(m.clk.Now())+t.ToChamber-t.ToScanner, m.chamberBlocked())
+	m.beltAfter(it.at.Sub(m.clk.Now())+t.ToChamber-t.ToScanner, m.fn.chamberBlocked)
 }
 
 func (m *Machine) chamberBlocked() func() (hal.Event, Cut) {
@@ -166,35 +154,35 @@ func (m *Machine) chamberBlocked() func() (hal.Event, Cut) {
 }
 
 func (m *Machine) planToExit() {
-	m.beltAfter(m.cfg.Timing.ToExit, m.deliver(hal.ExitBlocked, func() {
-		// Past the point of no return: the rest is gravity, which no Stop
-		// and no jam can cancel.
-		m.at = locFalling
-		m.schedule(0, false, m.deliver(hal.ExitCleared, func() {
-			cut := m.cur.CutAt == CutBag
-			m.schedule(m.cfg.Timing.ToBag, !cut, func() (hal.Event, Cut) {
-				m.land()
-				if cut {
-					return hal.Event{}, CutBag
-				}
-				return hal.Event{}, CutNone
-			})
-		}))
-	}))
+	m.beltAfter(m.cfg.Timing.ToExit, m.fn.exitBlocked)
+}
+
+// Past the point of no return: the rest is gravity, which no Stop and no
+// jam can cancel.
+func (m *Machine) exitBlocked() {
+	m.at = locFalling
+	m.schedule(0, false, m.fn.exitCleared)
+}
+
+func (m *Machine) exitCleared() {
+	m.schedule(m.cfg.Timing.ToBag, m.cur.CutAt != CutBag, m.fn.landing)
+}
+
+func (m *Machine) landing() (hal.Event, Cut) {
+	cut := m.cur.CutAt == CutBag
+	m.land()
+	if cut {
+		return hal.Event{}, CutBag
+	}
+	return hal.Event{}, CutNone
 }
 
 // pullback is the customer pulling the container back out of the chamber as
 // the belt starts to take it: their hand, not the belt, so Stop does not
 // cancel it.
 func (m *Machine) pullback() {
-	t := m.cfg.Timing
 	m.at = locReturning
-	half := t.BackToChute / 2
-	m.schedule(0, false, m.deliver(hal.ChamberCleared, func() {
-		m.schedule(half, false, m.deliver(hal.EntryBlocked, func() {
-			m.schedule(t.BackToChute-half, false, m.deliver(hal.EntryCleared, m.gone))
-		}))
-	}))
+	m.schedule(0, false, m.fn.pullChamberCleared)
 }
 
 // planReverse schedules the belt carrying the container back to the chute,
@@ -205,17 +193,11 @@ func (m *Machine) planReverse() {
 	case locEntry:
 		m.customerTakes()
 	case locScan:
-		m.beltAfter(t.BackToChute/2, m.deliver(hal.EntryBlocked, m.customerTakes))
+		m.beltAfter(t.BackToChute/2, m.fn.revEntryBlocked)
 	case locChamber:
-		m.beltAfter(0, m.deliver(hal.ChamberCleared, func() {
-			m.at = locScan
-			m.beltAfter(t.BackToChute, m.deliver(hal.EntryBlocked, m.customerTakes))
-		}))
+		m.beltAfter(0, m.fn.revChamberCleared)
 	case locToExit:
-		m.beltAfter(t.ToExit, m.deliver(hal.ChamberBlocked, func() {
-			m.at = locChamber
-			m.planReverse()
-		}))
+		m.beltAfter(t.ToExit, m.fn.revChamberBlocked)
 	}
 }
 
@@ -223,7 +205,60 @@ func (m *Machine) planReverse() {
 // takes it out of the chute.
 func (m *Machine) customerTakes() {
 	m.at = locReturning
-	m.schedule(m.cfg.Timing.CustomerTake, false, m.deliver(hal.EntryCleared, m.gone))
+	m.schedule(m.cfg.Timing.CustomerTake, false, m.fn.goneEntryCleared)
 }
 
 func (m *Machine) gone() { m.cur, m.at = nil, locOut }
+
+// fireFuncs are the machine's scheduled steps, made once in New: they
+// capture only the machine and its immutable configuration, so scheduling
+// a step allocates nothing but its queue item.
+type fireFuncs struct {
+	entryBlocked, chamberBlocked, scan, limit              func() (hal.Event, Cut)
+	fwdEntryCleared, fwdChamberCleared                     func() (hal.Event, Cut)
+	exitBlocked, exitCleared, landing                      func() (hal.Event, Cut)
+	pullChamberCleared, pullEntryBlocked, goneEntryCleared func() (hal.Event, Cut)
+	revEntryBlocked, revChamberCleared, revChamberBlocked  func() (hal.Event, Cut)
+	entryCleared, chamberCleared, doorOpened, doorClosed   func() (hal.Event, Cut)
+}
+
+func (m *Machine) makeFireFuncs() {
+	t := m.cfg.Timing
+	half, back := t.ToScanner/2, t.BackToChute/2
+	f := &m.fn
+	f.entryBlocked = m.deliver(hal.EntryBlocked, nil)
+	f.entryCleared = m.deliver(hal.EntryCleared, nil)
+	f.chamberCleared = m.deliver(hal.ChamberCleared, nil)
+	f.doorOpened = m.deliver(hal.DoorOpened, nil)
+	f.doorClosed = m.deliver(hal.DoorClosed, nil)
+	f.chamberBlocked = m.chamberBlocked()
+	f.scan = m.scan
+	f.limit = m.limitFire
+	f.fwdEntryCleared = m.deliver(hal.EntryCleared, func() {
+		m.at = locScan
+		m.planToChamber(t.ToScanner - half)
+	})
+	f.fwdChamberCleared = m.deliver(hal.ChamberCleared, func() {
+		m.at = locToExit
+		m.planToExit()
+	})
+	f.exitBlocked = m.deliver(hal.ExitBlocked, m.exitBlocked)
+	f.exitCleared = m.deliver(hal.ExitCleared, m.exitCleared)
+	f.landing = m.landing
+	f.goneEntryCleared = m.deliver(hal.EntryCleared, m.gone)
+	f.pullEntryBlocked = m.deliver(hal.EntryBlocked, func() {
+		m.schedule(t.BackToChute-back, false, f.goneEntryCleared)
+	})
+	f.pullChamberCleared = m.deliver(hal.ChamberCleared, func() {
+		m.schedule(back, false, f.pullEntryBlocked)
+	})
+	f.revEntryBlocked = m.deliver(hal.EntryBlocked, m.customerTakes)
+	f.revChamberCleared = m.deliver(hal.ChamberCleared, func() {
+		m.at = locScan
+		m.beltAfter(t.BackToChute, f.revEntryBlocked)
+	})
+	f.revChamberBlocked = m.deliver(hal.ChamberBlocked, func() {
+		m.at = locChamber
+		m.planReverse()
+	})
+}

@@ -47,6 +47,7 @@ type item struct {
 	// NextAt looks past them. An item with a cut is never internal.
 	internal bool
 	limit    bool // the dead-man limit: delivers only if the belt was still moving something
+	belt     bool // a step of the running move: firing it ends m.beltStep
 	scan     bool // a scanner read, folded away if the scanner dies first
 }
 
@@ -78,6 +79,8 @@ type Machine struct {
 	dropped   []Container
 	tickets   []hal.Ticket
 	err       error // the first journal failure
+
+	fn fireFuncs // Immutable after New.
 }
 
 // New builds a simulated machine on clk. If cfg.StatePath names an existing
@@ -103,6 +106,7 @@ func New(clk *clock.Fake, cfg Config) (*Machine, error) {
 		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		nextID:     1,
 	}
+	m.makeFireFuncs()
 	if cfg.StatePath != "" {
 		inBag, dropped, err := ReadJournal(cfg.StatePath)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -147,7 +151,7 @@ func (m *Machine) Insert(c Container) error {
 		c.Shape = &s // the caller's copy stays theirs
 	}
 	m.cur, m.at, m.scanned = &c, locEntry, false
-	m.schedule(0, false, m.deliver(hal.EntryBlocked, nil))
+	m.schedule(0, false, m.fn.entryBlocked)
 	return nil
 }
 
@@ -187,7 +191,7 @@ func (m *Machine) Pop() (ev hal.Event, cut Cut, ok bool) {
 		it := m.q[0]
 		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
 		m.clk.Set(it.at)
-		ev, cut := it.fire()
+		ev, cut := m.fireItem(it)
 		if ev.Kind != 0 || cut != CutNone {
 			ev.At = it.at
 			return ev, cut, true
@@ -216,7 +220,7 @@ func (m *Machine) InjectFault(f hal.Fault) {
 	case hal.FaultDoorOpen:
 		if !m.doorOpen {
 			m.doorOpen = true
-			m.schedule(0, false, m.deliver(hal.DoorOpened, nil))
+			m.schedule(0, false, m.fn.doorOpened)
 		}
 		return
 	case hal.FaultSensor:
@@ -238,9 +242,9 @@ func (m *Machine) ClearFaults() {
 		m.jammed = false
 		switch m.at {
 		case locEntry:
-			m.schedule(0, false, m.deliver(hal.EntryCleared, nil))
+			m.schedule(0, false, m.fn.entryCleared)
 		case locChamber:
-			m.schedule(0, false, m.deliver(hal.ChamberCleared, nil))
+			m.schedule(0, false, m.fn.chamberCleared)
 		}
 		if m.at != locFalling && m.at != locReturning {
 			m.cancelBelt()
@@ -251,7 +255,7 @@ func (m *Machine) ClearFaults() {
 	m.sensorBad = false
 	if m.doorOpen {
 		m.doorOpen = false
-		m.schedule(0, false, m.deliver(hal.DoorClosed, nil))
+		m.schedule(0, false, m.fn.doorClosed)
 	}
 }
 
@@ -378,8 +382,17 @@ func (m *Machine) catchUp() {
 	for len(m.q) > 0 && !m.q[0].at.After(now) && !m.delivers(m.q[0]) {
 		it := m.q[0]
 		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
-		it.fire()
+		m.fireItem(it)
 	}
+}
+
+// fireItem applies a popped item: a belt step ends the running move's
+// pending step before it plans the next.
+func (m *Machine) fireItem(it *item) (hal.Event, Cut) {
+	if it.belt && m.beltStep == it {
+		m.beltStep = nil
+	}
+	return it.fire()
 }
 
 // deliver returns a fire func that applies then (if not nil) and reports k.
