@@ -158,9 +158,12 @@ func (m *Machine) Fire(ev Event) error {
 		return fmt.Errorf("%w %q in state %q", ErrInvalid, ev, cur)
 	}
 	err := m.f.Event(context.Background(), string(ev))
+	if err == nil {
+		return nil
+	}
 	var noTransition fsm.NoTransitionError
 	switch {
-	case err == nil, errors.As(err, &noTransition) && noTransition.Err == nil:
+	case errors.As(err, &noTransition) && noTransition.Err == nil:
 		return nil
 	case errors.As(err, new(fsm.InvalidEventError)), errors.As(err, new(fsm.UnknownEventError)):
 		// Only if another goroutine changed the state since the check above.

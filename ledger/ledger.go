@@ -56,6 +56,17 @@ CREATE TABLE IF NOT EXISTS containers (
 );
 CREATE INDEX IF NOT EXISTS containers_session ON containers(session_id);
 CREATE INDEX IF NOT EXISTS containers_bag ON containers(bag_id, state);
+-- The "container" event is written by the database in the same statement
+-- as the container: one round trip a container, and the two can never
+-- disagree.
+CREATE TRIGGER IF NOT EXISTS container_event AFTER INSERT ON containers BEGIN
+	INSERT INTO outbox (seq, id, kind, ts, rvm_id, body) VALUES (
+		(SELECT seq + 1 FROM outbox_counter WHERE one = 1),
+		NEW.session_id || '-c' || NEW.id, 'container', NEW.decided_at,
+		(SELECT rvm_id FROM sessions WHERE id = NEW.session_id),
+		json_object('transactionId', NEW.session_id, 'ean', NEW.ean, 'rejectionCauseCode', NEW.cause,
+			'weightMg', NEW.weight_mg, 'credited', json('false'), 'depositGrosze', NEW.deposit));
+END;
 CREATE TABLE IF NOT EXISTS vouchers (
 	id             TEXT PRIMARY KEY,
 	transaction_id TEXT NOT NULL UNIQUE,
@@ -168,10 +179,11 @@ func (l *Ledger) init() error {
 	if check != "ok" {
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, l.path, check)
 	}
-	if _, err := l.db.ExecContext(ctx, schema); err != nil {
+	// The outbox first: the ledger's triggers write into it.
+	if err := outbox.Init(ctx, l.db); err != nil {
 		return l.wrapOpen(err)
 	}
-	if err := outbox.Init(ctx, l.db); err != nil {
+	if _, err := l.db.ExecContext(ctx, schema); err != nil {
 		return l.wrapOpen(err)
 	}
 	seed, ok, err := l.Meta(ctx, "id_seed")
@@ -213,7 +225,9 @@ func (l *Ledger) DB() *sql.DB { return l.db }
 func (l *Ledger) Path() string { return l.path }
 
 // SetHook sets a function called after every commit that appended outbox
-// records, with those records in sequence order. It must not block.
+// records, with those records in sequence order. A record the database
+// wrote itself (the "container" event) is passed with its kind and time
+// only. It must not block.
 func (l *Ledger) SetHook(f func([]outbox.Record)) {
 	l.mu.Lock()
 	l.hook = f

@@ -3,9 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +35,8 @@ type Container struct {
 }
 
 // RecordContainer durably records a decided container: Rejected for a
-// rejection, InTransit for an accepted one, with a "container" event in the
-// outbox. When s.ID is empty this is the session's first container: the
+// rejection, InTransit for an accepted one, with a "container" event
+// (envelope.ContainerEvent) in the outbox, written by a trigger. When s.ID is empty this is the session's first container: the
 // session is created and s.ID set. The container gets its id in c.ID.
 //
 // Credits confirmed by the bag are persisted when the session finishes
@@ -63,18 +61,9 @@ func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container) 
 			return fmt.Errorf("ledger: record container: %w", err)
 		}
 		c.ID, _ = res.LastInsertId()
-		ev := envelope.ContainerEvent{
-			TransactionID: c.SessionID, EAN: c.EAN, RejectionCauseCode: c.Cause,
-			WeightMg: c.WeightMg, DepositGrosze: int64(c.Deposit),
-		}
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("ledger: encode container: %w", err)
-		}
-		// The event id needs no draw from the id sequence: the row id is
-		// unique for ever in this ledger.
-		r := outbox.Record{ID: s.ID + "-c" + strconv.FormatInt(c.ID, 10), Kind: envelope.KindContainer, TS: c.DecidedAt, RvmID: s.RvmID, Body: b}
-		return w.append(ctx, tx, r)
+		// The container_event trigger appended the outbox record.
+		w.records = append(w.records, outbox.Record{Kind: envelope.KindContainer, TS: c.DecidedAt, RvmID: s.RvmID})
+		return nil
 	})
 }
 
