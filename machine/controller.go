@@ -122,6 +122,7 @@ var ErrBusy = errors.New("machine: a container is being processed")
 
 // trip is the container in the machine.
 type trip struct {
+	shape     hal.Shape // storage for reading.Shape
 	reading   Reading
 	verdict   Verdict
 	rec       ledger.Container
@@ -149,7 +150,8 @@ type Controller struct {
 	bag        ledger.Bag
 	bagCount   int
 	bagMass    physic.Mass
-	cur        *trip
+	cur        *trip // nil, or &tripBuf
+	tripBuf    trip
 	deadline   time.Time // trip watchdog or bag settle
 	blocks     map[string]bool
 	fault      string
@@ -371,7 +373,8 @@ func (c *Controller) startTrip(ctx context.Context, at time.Time) error {
 		c.containers, c.warnCross = c.containers[:0], false
 	}
 	c.lastInsert = at
-	c.cur = &trip{}
+	c.tripBuf = trip{}
+	c.cur = &c.tripBuf
 	c.fire(fsm.Insert)
 	if err := c.dev.Conveyor.Forward(c.opts.ConveyorLimit); err != nil {
 		return c.Fail(ctx, string(hal.FaultJam))
@@ -411,7 +414,8 @@ func (c *Controller) decide(ctx context.Context) error {
 	t.reading.Shape = nil
 	if c.dev.Shape != nil {
 		if sh, err := c.dev.Shape.Measure(); err == nil {
-			t.reading.Shape = &sh
+			t.shape = sh
+			t.reading.Shape = &t.shape
 		}
 	}
 	start := time.Now()

@@ -159,7 +159,8 @@ func (r *Runner) insert(ctx context.Context, st scenario.Step) error {
 		shape.Diameter = mm(*st.DiameterMM)
 	}
 	if shape.Height != 0 || shape.Diameter != 0 {
-		c.Shape = &shape
+		r.shape = shape // sim.Insert copies it
+		c.Shape = &r.shape
 	}
 	if err := r.sim.Insert(c); err != nil {
 		return err

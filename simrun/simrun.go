@@ -68,6 +68,7 @@ type Runner struct {
 	log    *slog.Logger
 	seed   uint64
 	rvmID  string
+	shape  hal.Shape // reused for each insert's shape
 }
 
 // Run plays the steps and returns once every session has ended.

@@ -80,7 +80,10 @@ type Machine struct {
 	tickets   []hal.Ticket
 	err       error // the first journal failure
 
-	fn fireFuncs // Immutable after New.
+	fn       fireFuncs // Immutable after New.
+	curBuf   Container // what cur points to while a container is in
+	shapeBuf hal.Shape // what curBuf.Shape points to
+	free     []*item   // fired items for reuse; guarded by mu
 }
 
 // New builds a simulated machine on clk. If cfg.StatePath names an existing
@@ -146,11 +149,14 @@ func (m *Machine) Insert(c Container) error {
 		c.ID = m.nextID
 	}
 	m.nextID = max(m.nextID, c.ID+1)
+	// The machine keeps its own copies (in fields it reuses): the caller's
+	// stay theirs.
+	m.curBuf = c
 	if c.Shape != nil {
-		s := *c.Shape
-		c.Shape = &s // the caller's copy stays theirs
+		m.shapeBuf = *c.Shape
+		m.curBuf.Shape = &m.shapeBuf
 	}
-	m.cur, m.at, m.scanned = &c, locEntry, false
+	m.cur, m.at, m.scanned = &m.curBuf, locEntry, false
 	m.schedule(0, false, m.fn.entryBlocked)
 	return nil
 }
@@ -192,8 +198,10 @@ func (m *Machine) Pop() (ev hal.Event, cut Cut, ok bool) {
 		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
 		m.clk.Set(it.at)
 		ev, cut := m.fireItem(it)
+		at := it.at
+		m.recycle(it)
 		if ev.Kind != 0 || cut != CutNone {
-			ev.At = it.at
+			ev.At = at
 			return ev, cut, true
 		}
 	}
@@ -333,9 +341,25 @@ func cloneContainers(cs []Container) []Container {
 // schedule queues fire at now+d. It must be called with mu held.
 func (m *Machine) schedule(d time.Duration, internal bool, fire func() (hal.Event, Cut)) *item {
 	m.seq++
-	it := &item{at: m.clk.Now().Add(d), prio: 1, seq: m.seq, fire: fire, internal: internal}
+	var it *item
+	if n := len(m.free); n > 0 {
+		it, m.free = m.free[n-1], m.free[:n-1]
+	} else {
+		it = new(item)
+	}
+	*it = item{at: m.clk.Now().Add(d), prio: 1, seq: m.seq, fire: fire, internal: internal}
 	m.push(it)
 	return it
+}
+
+// recycle returns a fired item to the free list. Nothing refers to a fired
+// item: fireItem ended m.beltStep, limitFire ended m.limitItem.
+func (m *Machine) recycle(it *item) {
+	if it == m.beltStep || it == m.limitItem {
+		return
+	}
+	*it = item{}
+	m.free = append(m.free, it)
 }
 
 func (m *Machine) push(it *item) {
@@ -383,6 +407,7 @@ func (m *Machine) catchUp() {
 		it := m.q[0]
 		m.q = slices.Delete(m.q, 0, 1) // keeps the backing array: no growth on the next push
 		m.fireItem(it)
+		m.recycle(it)
 	}
 }
 
@@ -419,7 +444,14 @@ func (m *Machine) journal(r journalRecord) {
 // bag scale sees it.
 func (m *Machine) land() {
 	c := *m.cur
-	m.journal(journalRecord{Op: opDrop, Container: &c})
+	if c.Shape != nil { // curBuf's shape is reused by the next insert
+		s := *c.Shape
+		c.Shape = &s
+	}
+	if m.cfg.StatePath != "" {
+		j := c
+		m.journal(journalRecord{Op: opDrop, Container: &j})
+	}
 	m.inBag = append(m.inBag, c)
 	m.dropped = append(m.dropped, c)
 	m.cur, m.at = nil, locOut
