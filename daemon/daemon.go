@@ -61,24 +61,7 @@ type Daemon struct {
 }
 
 // MachineOptions maps the configuration onto the controller's options.
-func MachineOptions(c config.Config) machine.Options {
-	return machine.Options{
-		Rules: machine.Rules{
-			AcceptTestPhase:    c.AcceptTestPhase,
-			ShapeTolerancePct:  c.ShapeTolerancePct,
-			WeightTolerancePct: c.WeightTolerancePct,
-		},
-		IdleTimeout:      c.IdleTimeout,
-		BagMaxContainers: c.BagMaxContainers,
-		BagMaxMass:       c.BagMaxMass,
-		BagWarnPct:       c.BagWarnPct,
-		WasteTypes:       c.WasteTypes,
-		VoucherValidity:  c.VoucherValidity,
-		VoucherPrintType: c.VoucherPrintType,
-		ConveyorLimit:    c.ConveyorLimit,
-		BagSettle:        c.BagSettle,
-	}
-}
+func MachineOptions(c config.Config) machine.Options { return simrun.MachineOptions(c) }
 
 // Run runs the daemon until ctx ends. On the way out an open session is
 // finished (the customer's credit is printed) and, with MQTT, the offline

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/config"
 	"github.com/deposit-rvm/rvm/envelope"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
@@ -262,6 +263,27 @@ func (r *Runner) Close() error {
 		r.outErr = err
 	}
 	return err
+}
+
+// MachineOptions maps the configuration onto the controller's options: the
+// one mapping rvmd simulate, rvmd run and the tests share.
+func MachineOptions(c config.Config) machine.Options {
+	return machine.Options{
+		Rules: machine.Rules{
+			AcceptTestPhase:    c.AcceptTestPhase,
+			ShapeTolerancePct:  c.ShapeTolerancePct,
+			WeightTolerancePct: c.WeightTolerancePct,
+		},
+		IdleTimeout:      c.IdleTimeout,
+		BagMaxContainers: c.BagMaxContainers,
+		BagMaxMass:       c.BagMaxMass,
+		BagWarnPct:       c.BagWarnPct,
+		WasteTypes:       c.WasteTypes,
+		VoucherValidity:  c.VoucherValidity,
+		VoucherPrintType: c.VoucherPrintType,
+		ConveyorLimit:    c.ConveyorLimit,
+		BagSettle:        c.BagSettle,
+	}
 }
 
 func derivedUUID(s string) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/catalog/sample"
+	"github.com/deposit-rvm/rvm/config"
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/scenario"
 )
@@ -46,7 +47,8 @@ func play(t *testing.T, text string, opt func(*Options)) []byte {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out}
+	// The options rvmd simulate uses: the default configuration.
+	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: MachineOptions(config.Default())}
 	if opt != nil {
 		opt(&o)
 	}
