@@ -90,12 +90,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	restored, err := d.restore(ctx, pre, &so)
+	// Booting is recovery (settling what a power cut left in transit,
+	// finishing the open session): it runs to its end even when a stop
+	// signal arrives meanwhile; the loop then sees the signal.
+	boot := context.WithoutCancel(ctx)
+	restored, err := d.restore(boot, pre, &so)
 	pre.Close()
 	if err != nil {
 		return err
 	}
-	r, err := simrun.Start(ctx, nil, so)
+	r, err := simrun.Start(boot, nil, so)
 	if err != nil {
 		return err
 	}
@@ -106,7 +110,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	registering := opts.MQTT != "" && so.Machine.RvmID == ""
 	if registering {
-		if err := d.register(ctx); err != nil {
+		if err := d.register(boot); err != nil {
 			return err
 		}
 	}

@@ -159,7 +159,11 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			return
 		}
 		if wait := g.gap(ctx, ev); wait > 0 {
-			nextAt = g.clk.Now().Add(wait)
+			// Look again soon rather than at the end of the gap wait: the
+			// missing event may be stored while this release is on its
+			// way, and its arrival's wake-up (next_at = 0) would then be
+			// overwritten by this release.
+			nextAt = g.clk.Now().Add(min(wait, gapRecheck))
 			return
 		}
 		// The missing predecessor may have been committed between the two
@@ -180,6 +184,10 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		fails = 0
 	}
 }
+
+// gapRecheck bounds how long a machine waiting for a missing event sleeps
+// before it looks again.
+const gapRecheck = 250 * time.Millisecond
 
 // gap returns how long to hold ev back because an earlier event of its
 // machine has not arrived yet: with several replicas (or a redelivery after
