@@ -84,14 +84,16 @@ func TestStopsWithContext(t *testing.T) {
 	defer stop()
 	cancel()
 	addr := strings.TrimPrefix(url, "tcp://")
-	// Stopping runs on the broker's goroutine once ctx ends.
+	// Stopping runs on the broker's goroutine once ctx ends. The port is
+	// free again once it has: check by listening on it, not by dialling
+	// (mochi races a connection being set up against Close).
 	deadline := time.Now().Add(patience)
 	for {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
 			break
 		}
-		c.Close()
 		if time.Now().After(deadline) {
 			t.Fatalf("broker still listening on %s after its context ended", addr)
 		}

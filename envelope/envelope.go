@@ -118,13 +118,15 @@ type Voucher struct {
 	Phone         string          `json:"phone,omitempty"`
 }
 
-// ContainerEvent is the body of a "container" event: one container decided.
+// ContainerEvent is the body of a "container" event: one container
+// decided. Cause 0 means accepted: DepositGrosze is then the deposit it will
+// credit once the bag confirms it (a power cut in between may still hand it
+// back; the session's transaction is the record of money).
 type ContainerEvent struct {
 	TransactionID      string `json:"transactionId"`
 	EAN                string `json:"ean"`
 	RejectionCauseCode int    `json:"rejectionCauseCode"`
 	WeightMg           int64  `json:"weightMg"`
-	Credited           bool   `json:"credited"`
 	DepositGrosze      int64  `json:"depositGrosze"`
 }
 

@@ -257,7 +257,8 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		ev.VoucherUse = 1
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
-		if err := json.Unmarshal(env.Body, &c); err == nil && c.Credited {
+		// Today's containers and deposits count the accepted ones.
+		if err := json.Unmarshal(env.Body, &c); err == nil && c.RejectionCauseCode == 0 {
 			ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
 		}
 	}

@@ -28,7 +28,7 @@ func TestEveryTransactionOnceInOrder(t *testing.T) {
 	dups := 0
 	for i := 0; i < 15; i++ {
 		for _, m := range machines {
-			e.publishEnvelope(e.envelopeFor(m, envelope.KindContainer, "", envelope.ContainerEvent{EAN: eanOK, Credited: true, DepositGrosze: 50}))
+			e.publishEnvelope(e.envelopeFor(m, envelope.KindContainer, "", envelope.ContainerEvent{EAN: eanOK, DepositGrosze: 50}))
 			tx := e.transaction(m, eanOK, 1+i%3, nil)
 			env := e.envelopeFor(m, envelope.KindTransaction, tx.ID, tx)
 			e.publishEnvelope(env)

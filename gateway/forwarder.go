@@ -134,7 +134,7 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		// machine waits out the lease after a clean restart.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := g.st.ReleaseMachine(rctx, c.Machine, g.owner, nextAt, fails); err != nil {
+		if err := g.st.ReleaseMachine(rctx, c.Machine, g.owner, nextAt, fails, c.Arrivals); err != nil {
 			g.log.Error("gateway: release", slog.String("machine", c.Machine), slog.String("err", err.Error()))
 		}
 	}()
@@ -159,10 +159,8 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			return
 		}
 		if wait := g.gap(ctx, ev); wait > 0 {
-			// Look again soon rather than at the end of the gap wait: the
-			// missing event may be stored while this release is on its
-			// way, and its arrival's wake-up (next_at = 0) would then be
-			// overwritten by this release.
+			// The missing event's arrival wakes the machine (see
+			// ReleaseMachine); the recheck bounds the wait all the same.
 			nextAt = g.clk.Now().Add(min(wait, gapRecheck))
 			return
 		}

@@ -65,7 +65,7 @@ CREATE TRIGGER IF NOT EXISTS container_event AFTER INSERT ON containers BEGIN
 		NEW.session_id || '-c' || NEW.id, 'container', NEW.decided_at,
 		(SELECT rvm_id FROM sessions WHERE id = NEW.session_id),
 		json_object('transactionId', NEW.session_id, 'ean', NEW.ean, 'rejectionCauseCode', NEW.cause,
-			'weightMg', NEW.weight_mg, 'credited', json('false'), 'depositGrosze', NEW.deposit));
+			'weightMg', NEW.weight_mg, 'depositGrosze', NEW.deposit));
 END;
 CREATE TABLE IF NOT EXISTS vouchers (
 	id             TEXT PRIMARY KEY,

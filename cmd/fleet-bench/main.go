@@ -436,7 +436,7 @@ func (f *fleet) event(i int, txShare float64, txs map[string]time.Time, mu *sync
 		return t
 	}
 	t, _ := f.publish(i, envelope.KindContainer, uuid.NewString(), envelope.ContainerEvent{
-		TransactionID: uuid.NewString(), EAN: benchEAN, WeightMg: 24000, Credited: true, DepositGrosze: 50})
+		TransactionID: uuid.NewString(), EAN: benchEAN, WeightMg: 24000, DepositGrosze: 50})
 	return t
 }
 

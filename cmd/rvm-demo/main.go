@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "`directory` for the databases (default: a temporary one, removed at exit)")
 	machines := fs.Int("machines", 3, "how many simulated machines")
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway HTTP `address`; a free port is used when it is taken")
+	gap := fs.Duration("customer-gap", 6*time.Second, "mean time between simulated customers at each machine")
 	verbose := fs.Bool("v", false, "log everything to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -148,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		db := filepath.Join(*dir, cfg.Serial+".db")
 		opts := daemon.Options{
 			Config: cfg, DBPath: db, SimState: db + ".sim", Catalog: initial, MQTT: mqttURL,
-			Firmware: "rvmd demo", Customers: true, CustomerGap: 6 * time.Second, Seed: uint64(i), Logger: log.With("part", cfg.Serial),
+			Firmware: "rvmd demo", Customers: true, CustomerGap: *gap, Seed: uint64(i), Logger: log.With("part", cfg.Serial),
 		}
 		goRun(cfg.Serial, func() error { return daemon.Run(ctx, opts) })
 	}

@@ -144,9 +144,12 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 		}
 		for _, m := range sortedKeys(fwd) {
 			// A machine waiting for a missing seq (not backing off) looks
-			// again at once: this may be the event it waits for.
+			// again at once: this may be the event it waits for. arrivals
+			// tells a forwarder releasing the machine meanwhile not to
+			// put it back to sleep (see ReleaseMachine).
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?)
-				ON CONFLICT(machine) DO UPDATE SET next_at = 0 WHERE fwd.fails = 0`), m); err != nil {
+				ON CONFLICT(machine) DO UPDATE SET arrivals = fwd.arrivals + 1,
+				next_at = CASE WHEN fwd.fails = 0 THEN 0 ELSE fwd.next_at END`), m); err != nil {
 				return fmt.Errorf("store: queue %s: %w", m, err)
 			}
 		}
@@ -342,6 +345,9 @@ type Claim struct {
 	Machine string
 	// Fails counts the consecutive transient failures so far, for backoff.
 	Fails int
+	// Arrivals counts the machine's event batches stored so far; pass it
+	// back to ReleaseMachine.
+	Arrivals int64
 }
 
 // ClaimMachines leases up to limit machines whose operator queue has an
@@ -356,7 +362,7 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 	var out []Claim
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		query := `SELECT f.machine, f.fails FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
+		query := `SELECT f.machine, f.fails, f.arrivals FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
 			AND EXISTS (SELECT 1 FROM events e` + s.pendingIndex() + ` WHERE e.machine = f.machine AND e.state = 'pending')
 			ORDER BY f.next_at, f.machine LIMIT ?`
 		if s.pg {
@@ -368,7 +374,7 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 		}
 		for rows.Next() {
 			var c Claim
-			if err := rows.Scan(&c.Machine, &c.Fails); err != nil {
+			if err := rows.Scan(&c.Machine, &c.Fails, &c.Arrivals); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: claim: %w", err)
 			}
@@ -400,10 +406,13 @@ func (s *Store) RenewLease(ctx context.Context, machine, owner string, until tim
 }
 
 // ReleaseMachine ends owner's lease on machine. The queue is next due at
-// nextAt (zero: at once), after fails consecutive transient failures.
-func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0, next_at = ?, fails = ?
-		WHERE machine = ? AND lease_owner = ?`), ms(nextAt), fails, machine, owner)
+// nextAt, unless events arrived since the claim (arrivals differs from the
+// claim's) and the release is not a backoff (fails == 0): then it is due at
+// once, so that the arrival's wake-up is not lost to this release.
+func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
+		next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
+		WHERE machine = ? AND lease_owner = ?`), fails, arrivals, ms(nextAt), fails, machine, owner)
 	if err != nil {
 		return fmt.Errorf("store: release %s: %w", machine, err)
 	}

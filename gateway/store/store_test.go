@@ -133,7 +133,7 @@ func TestClaimIsExclusiveAndOrdered(t *testing.T) {
 		if ok, _ := st.MarkDelivered(ctx, "x1", t0, nil); ok {
 			t.Errorf("MarkDelivered(x1) twice = true; want false")
 		}
-		if err := st.ReleaseMachine(ctx, "M1", "C", t0.Add(time.Hour), 3); err != nil {
+		if err := st.ReleaseMachine(ctx, "M1", "C", t0.Add(time.Hour), 3, 0); err != nil {
 			t.Fatal(err)
 		}
 		q, err := st.Queue(ctx, "M1")

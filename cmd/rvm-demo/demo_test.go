@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the demo's writer and the test's
+// reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemo runs make demo's program with one machine: the machine registers
+// through the gateway, its customers' transactions reach drs-sim, and the
+// fleet dashboard, rendered by a real headless Chromium, shows it online.
+// Ctrl-C (a cancelled context) stops everything cleanly.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo: skipped with -short")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (.ci/run installs it)")
+		}
+		t.Log("chromium not installed: the dashboard is checked over HTTP only")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-machines", "1", "-listen", "127.0.0.1:0", "-customer-gap", "500ms", "-dir", t.TempDir()}, &out, &logs)
+	}()
+	url := func(name string) string {
+		re := regexp.MustCompile(name + `\s+(\S+)`)
+		for i := 0; i < 300; i++ {
+			if m := re.FindStringSubmatch(out.String()); m != nil {
+				return m[1]
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("demo printed no %s URL:\n%s\n%s", name, out.String(), logs.String())
+		return ""
+	}
+	machines, sim := url("machines \\(JSON\\)"), url("drs-sim")
+	dashboard := strings.TrimSuffix(machines, "api/machines")
+
+	deadline := time.Now().Add(90 * time.Second)
+	var txs []json.RawMessage
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(sim); err == nil {
+			json.NewDecoder(resp.Body).Decode(&txs)
+			resp.Body.Close()
+			if len(txs) > 0 {
+				break
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(txs) == 0 {
+		t.Fatalf("no transaction reached drs-sim in 90 s; demo log:\n%s", logs.String())
+	}
+	var fleet []struct {
+		Serial, RvmID string
+		Online        bool
+	}
+	resp, err := http.Get(machines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&fleet)
+	resp.Body.Close()
+	if len(fleet) != 1 || !fleet[0].Online || fleet[0].RvmID == "" {
+		t.Errorf("fleet = %+v; want RVM-DEMO-0001 online with its rvmId", fleet)
+	}
+
+	if chromium != "" {
+		shot := filepath.Join(t.TempDir(), "dashboard.png")
+		args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + t.TempDir(), "--window-size=1400,600"}
+		dom, err := exec.Command(chromium, append(args, "--dump-dom", dashboard)...).Output()
+		if err != nil {
+			t.Fatalf("chromium --dump-dom: %v", err)
+		}
+		for _, want := range []string{"RVM fleet", "RVM-DEMO-0001", "online", fleet[0].RvmID} {
+			if !bytes.Contains(dom, []byte(want)) {
+				t.Errorf("the dashboard as Chromium renders it lacks %q:\n%s", want, dom)
+			}
+		}
+		if err := exec.Command(chromium, append(args, "--screenshot="+shot, dashboard)...).Run(); err != nil {
+			t.Errorf("chromium --screenshot: %v", err)
+		} else if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+			t.Errorf("screenshot %s: %v", shot, err)
+		}
+		if p := os.Getenv("RVM_DEMO_SCREENSHOT"); p != "" {
+			b, _ := os.ReadFile(shot)
+			os.WriteFile(p, b, 0o644)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30 s of Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "stopping...") {
+		t.Errorf("demo output:\n%s", out.String())
+	}
+}
