@@ -287,3 +287,37 @@ func TestFleetCountersHeldBack(t *testing.T) {
 	defer st.Close()
 	check(st, "after reopening")
 }
+
+// TestArrivalWakesAReleasedMachine: a forwarder that releases a machine to
+// sleep (waiting for a missing seq) must not put it back to sleep when the
+// missing event was stored meanwhile; a backoff after a failure is kept.
+func TestArrivalWakesAReleasedMachine(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("z2", "M1", 2, "transaction", true)}}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := st.ClaimMachines(ctx, "A", t0, time.Minute, 1)
+		if err != nil || len(c) != 1 {
+			t.Fatalf("claim = %v, %v", c, err)
+		}
+		// seq 1 arrives while A decides to wait for it.
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("z1", "M1", 1, "transaction", true)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ReleaseMachine(ctx, "M1", "A", t0.Add(time.Hour), 0, c[0].Arrivals); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := st.ClaimMachines(ctx, "B", t0, time.Minute, 1); len(again) != 1 {
+			t.Fatalf("after the missing event arrived the machine sleeps: claim = %v", again)
+		}
+		// A backoff (fails > 0) holds even though events arrived.
+		st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("z3", "M1", 3, "transaction", true)}})
+		if err := st.ReleaseMachine(ctx, "M1", "B", t0.Add(time.Hour), 2, 0); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := st.ClaimMachines(ctx, "C", t0, time.Minute, 1); len(again) != 0 {
+			t.Errorf("a machine backing off was claimed: %v", again)
+		}
+	})
+}
