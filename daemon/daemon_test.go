@@ -61,7 +61,7 @@ func (f *fleet) send(name, body string) envelope.Reply {
 		payload, id = body, "" // a malformed command has no id to answer by
 	}
 	f.c.Publish(envelope.CommandTopic(serial, name), 1, false, payload).Wait()
-	timeout := time.After(30 * time.Second)
+	timeout := time.After(90 * time.Second)
 	for {
 		select {
 		case r := <-f.replies:
@@ -76,7 +76,7 @@ func (f *fleet) send(name, body string) envelope.Reply {
 
 func (f *fleet) waitEvent(kind string) envelope.Envelope {
 	f.t.Helper()
-	timeout := time.After(30 * time.Second)
+	timeout := time.After(90 * time.Second)
 	for {
 		select {
 		case e := <-f.events:
