@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -49,4 +50,17 @@ func (f *Fake) Set(t time.Time) {
 		f.now = t
 	}
 	f.mu.Unlock()
+}
+
+// Sleep waits d or until ctx ends, whichever comes first; it returns
+// ctx.Err() in the second case.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deposit-rvm/rvm/clock"
 	"github.com/deposit-rvm/rvm/drsapi"
 )
 
@@ -113,20 +114,9 @@ func New(baseURL, token string, opts *Options) *Client {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = clock.Sleep
 	}
 	return c
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // APIError is an answer of the operator other than 2xx.

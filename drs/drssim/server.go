@@ -170,7 +170,7 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.sleep == nil {
-		s.sleep = sleepCtx
+		s.sleep = clock.Sleep
 	}
 	st, err := openStore(o.DB)
 	if err != nil {
@@ -193,17 +193,6 @@ func New(o Options) (*Server, error) {
 
 // Close closes the database.
 func (s *Server) Close() error { return s.st.close() }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // Serve answers on ln until ctx is done, then shuts down gracefully,
 // letting requests in flight finish for up to 5 seconds.
