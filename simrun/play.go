@@ -229,6 +229,11 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 	switch {
 	case okA && (!okD || !ta.After(td)):
 		ev, cut, ok := r.sim.Pop()
+		if err := r.sim.Err(); err != nil {
+			// The machine's physical truth is no longer durable: a crash
+			// now could not be checked against it.
+			return false, &fatalError{fmt.Errorf("simrun: machine journal: %w", err)}
+		}
 		if cut != sim.CutNone {
 			return true, r.powerCut(ctx)
 		}
