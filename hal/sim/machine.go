@@ -115,7 +115,9 @@ func New(clk *clock.Fake, cfg Config) (*Machine, error) {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		m.inBag, m.dropped = inBag, dropped
+		// With a journal, everything ever dropped lives there, not in
+		// memory: a machine that runs for months does not grow.
+		m.inBag = inBag
 		for _, c := range dropped {
 			m.nextID = max(m.nextID, c.ID+1)
 		}
@@ -306,11 +308,20 @@ func (m *Machine) InBag() []Container {
 	return cloneContainers(m.inBag)
 }
 
-// Dropped returns every container ever dropped in any bag, in drop order.
+// Dropped returns every container ever dropped in any bag, in drop order:
+// from the journal when the machine has one (it is not kept in memory, so
+// a machine running for months does not grow), else from memory.
 func (m *Machine) Dropped() []Container {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.catchUp()
+	if m.cfg.StatePath != "" {
+		_, dropped, err := ReadJournal(m.cfg.StatePath)
+		if err != nil {
+			return nil
+		}
+		return dropped
+	}
 	return cloneContainers(m.dropped)
 }
 
@@ -453,6 +464,8 @@ func (m *Machine) land() {
 		m.journal(journalRecord{Op: opDrop, Container: &j})
 	}
 	m.inBag = append(m.inBag, c)
-	m.dropped = append(m.dropped, c)
+	if m.cfg.StatePath == "" {
+		m.dropped = append(m.dropped, c)
+	}
 	m.cur, m.at = nil, locOut
 }
