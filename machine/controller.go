@@ -155,6 +155,9 @@ type Controller struct {
 	deadline   time.Time // trip watchdog or bag settle
 	blocks     map[string]bool
 	fault      string
+	// pendingFault came while a container fell into the bag; it latches
+	// once the bag has weighed it.
+	pendingFault string
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -483,7 +486,7 @@ func (c *Controller) weighDrop(ctx context.Context) error {
 	t := c.cur
 	m, err := c.weigh(c.dev.Bag, c.calBag)
 	if err != nil {
-		return c.Fail(ctx, string(hal.FaultSensor))
+		return c.failNow(ctx, string(hal.FaultSensor))
 	}
 	if 2*(m-t.bagBefore) < t.reading.Mass {
 		t.tries++
@@ -491,9 +494,9 @@ func (c *Controller) weighDrop(ctx context.Context) error {
 			c.deadline = c.now().Add(max(c.opts.BagSettle, 50*time.Millisecond))
 			return nil
 		}
-		// The bag never saw it: leave it in transit for the settlement
-		// against the bag scale and stop the machine.
-		return c.Fail(ctx, string(hal.FaultSensor))
+		// The bag never saw it: settle it against the bag scale and stop
+		// the machine.
+		return c.failNow(ctx, string(hal.FaultSensor))
 	}
 	c.cur, c.deadline = nil, time.Time{}
 	c.confirm = append(c.confirm, t.rec.ID)
@@ -501,6 +504,9 @@ func (c *Controller) weighDrop(ctx context.Context) error {
 	c.bagCount++
 	c.bagMass += t.reading.Mass
 	c.fire(fsm.Credit)
+	if k := c.pendingFault; k != "" {
+		return c.failNow(ctx, k) // a fault that came while it fell
+	}
 	return c.checkBag(ctx)
 }
 

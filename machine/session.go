@@ -259,7 +259,21 @@ func (c *Controller) Unblock(ctx context.Context, reason string) error {
 // safely with what is credited (a container on its way is settled against
 // the bag scale), intake stays blocked until a technician clears it.
 func (c *Controller) Fail(ctx context.Context, kind string) error {
+	if c.fsm.State() == fsm.Dropping && c.cur != nil {
+		// The container is past the point of no return, falling into the
+		// bag: gravity finishes its trip whatever failed. Weigh it first
+		// (weighDrop), then latch, so its credit is not lost.
+		if c.pendingFault == "" {
+			c.pendingFault = kind
+		}
+		return nil
+	}
+	return c.failNow(ctx, kind)
+}
+
+func (c *Controller) failNow(ctx context.Context, kind string) error {
 	c.stopBelt()
+	c.pendingFault = ""
 	if c.fault != "" {
 		return nil
 	}

@@ -1,10 +1,18 @@
 package simrun
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deposit-rvm/rvm/config"
+	"github.com/deposit-rvm/rvm/fsm"
+	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/scenario"
 
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/envelope"
@@ -191,5 +199,41 @@ func TestSeals(t *testing.T) {
 	json.Unmarshal(ls[6].Body, &rep2)
 	if rep2.SealNumber != "1000004" || rep2.ContainerAmount != 1 || rep2.BagID == rep.BagID {
 		t.Errorf("second bag %+v", rep2)
+	}
+}
+
+// TestFaultWhileFalling: a fault that comes while an accepted container is
+// falling into the bag (past the exit barrier) waits for the bag to weigh
+// it: the container is credited, then the fault latches and the session
+// ends with its voucher.
+func TestFaultWhileFalling(t *testing.T) {
+	ctx := context.Background()
+	steps, _ := scenario.Parse(strings.NewReader(coke + "\n"))
+	var out bytes.Buffer
+	r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "l.db"), Out: &out,
+		Machine: MachineOptions(config.Default())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.insert(ctx, steps[0]); err != nil {
+		t.Fatal(err)
+	}
+	for r.Controller().State() != fsm.Dropping {
+		if ok, err := r.next(ctx, time.Time{}); err != nil || !ok {
+			t.Fatalf("never dropping: %v", err)
+		}
+	}
+	r.sim.InjectFault(hal.FaultDoorOpen)
+	if err := r.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	txs := transactions(t, parseOut(t, out.Bytes()))
+	if len(txs) != 1 || txs[0].TotalAccepted != 1 || txs[0].Voucher == nil {
+		t.Fatalf("transactions %+v; want the falling container credited", txs)
+	}
+	if st := r.Controller().Status(); st.Fault != string(hal.FaultDoorOpen) {
+		t.Errorf("fault = %q; want door-open latched after the credit", st.Fault)
 	}
 }
