@@ -85,8 +85,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("no transaction reached drs-sim in 90 s; demo log:\n%s", logs.String())
 	}
 	var fleet []struct {
-		Serial, RvmID string
-		Online        bool
+		Serial, RvmID   string
+		Online          bool
+		ContainersToday int64
 	}
 	resp, err := http.Get(machines)
 	if err != nil {
@@ -94,8 +95,8 @@ func TestDemo(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&fleet)
 	resp.Body.Close()
-	if len(fleet) != 1 || !fleet[0].Online || fleet[0].RvmID == "" {
-		t.Errorf("fleet = %+v; want RVM-DEMO-0001 online with its rvmId", fleet)
+	if len(fleet) != 1 || !fleet[0].Online || fleet[0].RvmID == "" || fleet[0].ContainersToday == 0 {
+		t.Errorf("fleet = %+v; want RVM-DEMO-0001 online with its rvmId and today's containers", fleet)
 	}
 
 	if chromium != "" {
