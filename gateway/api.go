@@ -200,23 +200,18 @@ func (g *Gateway) apiFailures(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) apiRetry(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	err := g.st.RetryFailure(r.Context(), id, g.clk.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "FAILURE_NOT_FOUND", "no failure for event "+id)
-		return
-	}
-	if err != nil {
-		g.internal(w, r, err)
-		return
-	}
-	g.wakeForwarder()
-	writeJSON(w, http.StatusOK, map[string]string{"eventId": id, "status": "requeued"})
+	g.failureAct(w, r, g.st.RetryFailure, "requeued", true)
 }
 
 func (g *Gateway) apiDismiss(w http.ResponseWriter, r *http.Request) {
+	g.failureAct(w, r, g.st.DismissFailure, store.FailureDismissed, false)
+}
+
+// failureAct applies a staff act (retry, dismiss) to the failure of the
+// event in the path and answers with its new status.
+func (g *Gateway) failureAct(w http.ResponseWriter, r *http.Request, act func(context.Context, string, time.Time) error, status string, wake bool) {
 	id := r.PathValue("id")
-	err := g.st.DismissFailure(r.Context(), id, g.clk.Now())
+	err := act(r.Context(), id, g.clk.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "FAILURE_NOT_FOUND", "no failure for event "+id)
 		return
@@ -225,7 +220,10 @@ func (g *Gateway) apiDismiss(w http.ResponseWriter, r *http.Request) {
 		g.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"eventId": id, "status": store.FailureDismissed})
+	if wake {
+		g.wakeForwarder()
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"eventId": id, "status": status})
 }
 
 // VoucherView is what the POS sees of a voucher.

@@ -493,19 +493,24 @@ func (s *Store) Event(ctx context.Context, id string) (Event, error) {
 
 // EventCounts returns how many events are in each state.
 func (s *Store) EventCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT state, count(*) FROM events GROUP BY state`)
+	return s.countBy(ctx, "count events", `SELECT state, count(*) FROM events GROUP BY state`)
+}
+
+// countBy runs a "SELECT key, count(*) ... GROUP BY key" query.
+func (s *Store) countBy(ctx context.Context, what, query string) (map[string]int, error) {
+	rows, err := s.rd.QueryContext(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("store: count events: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
 	out := map[string]int{}
 	for rows.Next() {
-		var st string
+		var k string
 		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("store: count events: %w", err)
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
-		out[st] = n
+		out[k] = n
 	}
 	return out, rows.Err()
 }

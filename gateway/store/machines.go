@@ -122,21 +122,7 @@ func (s *Store) overlay(ms []Machine, day string, addNew bool) []Machine {
 }
 
 func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT machine, count(*) FROM events`+s.pendingIndex()+` WHERE state = 'pending' GROUP BY machine`)
-	if err != nil {
-		return nil, fmt.Errorf("store: pending: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var m string
-		var n int
-		if err := rows.Scan(&m, &n); err != nil {
-			return nil, fmt.Errorf("store: pending: %w", err)
-		}
-		out[m] = n
-	}
-	return out, rows.Err()
+	return s.countBy(ctx, "pending", `SELECT machine, count(*) FROM events`+s.pendingIndex()+` WHERE state = 'pending' GROUP BY machine`)
 }
 
 // Machine returns one machine by serial number or rvmId.
