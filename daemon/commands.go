@@ -81,11 +81,7 @@ func (d *Daemon) apply(ctx context.Context, c *machine.Controller, name string, 
 			return nil, err
 		}
 		d.cfg = cfg
-		o := MachineOptions(cfg)
-		if d.opts.Fast {
-			o.BagSettle = 0
-		}
-		c.SetOptions(o)
+		c.SetOptions(d.machineOptions(cfg))
 		return cfg, nil
 	case envelope.CmdBlock:
 		var b struct {

@@ -60,8 +60,15 @@ type Daemon struct {
 	start  time.Time
 }
 
-// MachineOptions maps the configuration onto the controller's options.
-func MachineOptions(c config.Config) machine.Options { return simrun.MachineOptions(c) }
+// machineOptions maps the configuration onto the controller's options; on
+// virtual time (Fast) the bag is weighed the instant a container drops.
+func (d *Daemon) machineOptions(c config.Config) machine.Options {
+	o := simrun.MachineOptions(c)
+	if d.opts.Fast {
+		o.BagSettle = 0
+	}
+	return o
+}
 
 // Run runs the daemon until ctx ends. On the way out an open session is
 // finished (the customer's credit is printed) and, with MQTT, the offline
@@ -72,7 +79,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, acts: make(chan simrun.Act), serial: opts.Config.Serial, start: time.Now()}
 	so := simrun.Options{
-		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: MachineOptions(opts.Config),
+		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
 		OnCommit: d.onCommit,
 	}
@@ -82,7 +89,6 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Fast {
 		z := sim.ZeroTiming()
 		so.Timing = &z
-		so.Machine.BagSettle = 0
 	}
 	// The ledger remembers the catalogue, configuration and rvmId that
 	// commands set; they win over the files.
@@ -245,11 +251,7 @@ func (d *Daemon) restore(ctx context.Context, led *ledger.Ledger, so *simrun.Opt
 		}
 		d.cfg = cfg
 		json.Unmarshal([]byte(p), &d.patch)
-		fast := so.Machine.BagSettle == 0 && d.opts.Fast
-		so.Machine = MachineOptions(cfg)
-		if fast {
-			so.Machine.BagSettle = 0
-		}
+		so.Machine = d.machineOptions(cfg)
 	}
 	if v, products, ok, err := led.LoadCatalog(ctx); err != nil {
 		return time.Time{}, err

@@ -296,7 +296,13 @@ func (w *writer) newID() string {
 	var buf [16]byte
 	copy(buf[:8], seed[:])
 	binary.BigEndian.PutUint64(buf[8:], n)
-	h := sha256.Sum256(buf[:])
+	return HashUUID(buf[:])
+}
+
+// HashUUID derives a UUID (version 4 layout) from data: the same data give
+// the same id, on every run and architecture.
+func HashUUID(data []byte) string {
+	h := sha256.Sum256(data)
 	b := h[:16]
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80

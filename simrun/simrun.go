@@ -3,7 +3,6 @@ package simrun
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
+	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/clock"
 	"github.com/deposit-rvm/rvm/config"
@@ -116,7 +116,7 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 		r.rvmID = opts.Machine.RvmID
 	}
 	if r.rvmID == "" {
-		r.rvmID = derivedUUID(fmt.Sprintf("rvm-%d", r.seed))
+		r.rvmID = ledger.HashUUID([]byte(fmt.Sprintf("rvm-%d", r.seed)))
 	}
 	r.clk = clock.NewFake(start.UTC())
 	cfg := sim.DefaultConfig(r.seed)
@@ -176,7 +176,7 @@ func FactoryCalibrate(ctx context.Context, led *ledger.Ledger, m *sim.Machine, c
 			}
 			raws[i] = v
 		}
-		tare := median(raws[:])
+		tare := calib.Median(raws[:])
 		if c.name == machine.CellBag {
 			// The bag cell carries the empty bag's weight in its tare;
 			// the controller tares each new bag itself.
@@ -188,16 +188,6 @@ func FactoryCalibrate(ctx context.Context, led *ledger.Ledger, m *sim.Machine, c
 		}
 	}
 	return nil
-}
-
-func median(v []int32) int32 {
-	s := append([]int32(nil), v...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s[len(s)/2]
 }
 
 func (r *Runner) boot(ctx context.Context) error {
@@ -284,14 +274,6 @@ func MachineOptions(c config.Config) machine.Options {
 		ConveyorLimit:    c.ConveyorLimit,
 		BagSettle:        c.BagSettle,
 	}
-}
-
-func derivedUUID(s string) string {
-	h := sha256.Sum256([]byte(s))
-	b := h[:16]
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // grams converts scenario grams to a mass, to the milligram.

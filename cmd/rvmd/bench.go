@@ -17,6 +17,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/deposit-rvm/rvm/catalog"
+	"github.com/deposit-rvm/rvm/config"
 	"github.com/deposit-rvm/rvm/drsapi"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/scenario"
@@ -64,7 +66,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	steps := benchSteps(cat.Products(), *n)
 	lat := make([]time.Duration, 0, *n)
-	mo := machineOptions(mustDefaultConfig())
+	mo := simrun.MachineOptions(config.Default())
 	mo.BagSettle = 0
 	mo.OnDecision = func(d time.Duration) { lat = append(lat, d) }
 	zero := sim.ZeroTiming()
@@ -108,9 +110,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // benchSteps makes sessions of 20 to 60 containers of catalogue products
 // (mostly accepted, some rejected), with a bag exchange whenever the bag
 // would be full.
-func benchSteps(products []catalogProduct, n int) []scenario.Step {
+func benchSteps(products []catalog.Product, n int) []scenario.Step {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var accept []catalogProduct
+	var accept []catalog.Product
 	for _, p := range products {
 		if p.Status == drsapi.StatusAccept {
 			accept = append(accept, p)

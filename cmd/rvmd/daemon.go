@@ -42,7 +42,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*simFlag {
 		return fmt.Errorf("run: only -sim is supported from the command line; a Pi build wires hal/periph drivers in its own main")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/catalog"
 	"github.com/deposit-rvm/rvm/catalog/sample"
+	"github.com/deposit-rvm/rvm/config"
 	"github.com/deposit-rvm/rvm/scenario"
 	"github.com/deposit-rvm/rvm/simrun"
 )
@@ -36,7 +37,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("simulate: -scenario is required")
 	}
 	log := newLogger(stderr, *verbose)
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer os.RemoveAll(dir)
 		db = filepath.Join(dir, "ledger.db")
 	}
-	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: machineOptions(cfg), Out: stdout, Logger: log}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log}
 	if seedSet(fs) {
 		opts.Seed = seed
 	}

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"hal/periph": {"hal", "clock"},
 	"ledger":     {"outbox", "drsapi", "envelope", "money"},
 	"machine":    {"hal", "fsm", "catalog", "calib", "clock", "drsapi", "ean", "envelope", "ledger", "money"},
-	"simrun":     {"hal", "hal/sim", "catalog", "clock", "config", "drsapi", "envelope", "ledger", "machine", "outbox", "scenario"},
+	"simrun":     {"hal", "hal/sim", "calib", "catalog", "clock", "config", "drsapi", "envelope", "ledger", "machine", "outbox", "scenario"},
 	"telemetry":  {"outbox", "envelope", "clock"},
 	"daemon":     {"catalog", "config", "drsapi", "ean", "envelope", "hal/sim", "ledger", "machine", "outbox", "simrun", "telemetry"},
 	"drs":        {"drsapi", "clock", "money"},
