@@ -6,17 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/deposit-rvm/rvm/clock"
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // Sentinel errors. An [*APIError] unwraps to one of them where the status
@@ -213,7 +213,7 @@ func (cl *Client) do(ctx context.Context, c call) error {
 		if err == nil || !Retryable(err) || attempt >= cl.maxAttempts || ctx.Err() != nil {
 			return err
 		}
-		wait := cl.backoff(attempt)
+		wait := backoff.Policy{Min: cl.baseBackoff, Max: cl.maxBackoff}.Wait(attempt)
 		var ae *APIError
 		if errors.As(err, &ae) && ae.RetryAfter > 0 {
 			if ae.RetryAfter > cl.maxBackoff {
@@ -230,19 +230,6 @@ func (cl *Client) do(ctx context.Context, c call) error {
 			return err
 		}
 	}
-}
-
-// backoff returns the jittered wait after the given failed attempt (1-based):
-// uniformly in [d/2, d] with d = BaseBackoff * 2^(attempt-1) capped at
-// MaxBackoff, so that machines failing together do not retry together.
-func (cl *Client) backoff(attempt int) time.Duration {
-	d := cl.baseBackoff
-	for i := 1; i < attempt && d < cl.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, cl.maxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 func (cl *Client) once(ctx context.Context, c call, u string, payload []byte) error {

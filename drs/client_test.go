@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 // recorder is an injected Sleep that records the waits and returns at once.

@@ -10,10 +10,10 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway/store"
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // quarantineKeep bounds the payload kept of an oversized event: enough to

@@ -5,15 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // forward claims machines whose operator queue is due and drains each in
@@ -150,7 +150,7 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		if err != nil {
 			if ctx.Err() == nil {
 				g.log.Error("gateway: next pending", slog.String("machine", c.Machine), slog.String("err", err.Error()))
-				nextAt = g.clk.Now().Add(g.backoff(1))
+				nextAt = g.clk.Now().Add(backoff.Policy{Min: g.o.BaseBackoff, Max: g.o.MaxBackoff}.Wait(1))
 			}
 			return
 		}
@@ -175,7 +175,7 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		}
 		if res == transient {
 			fails++
-			wait := max(g.backoff(fails), retryAfter)
+			wait := max(backoff.Policy{Min: g.o.BaseBackoff, Max: g.o.MaxBackoff}.Wait(fails), retryAfter)
 			nextAt = g.clk.Now().Add(wait)
 			return
 		}
@@ -204,19 +204,6 @@ func (g *Gateway) gap(ctx context.Context, ev store.Event) time.Duration {
 		return 0
 	}
 	return max(ev.ReceivedAt.Add(g.o.GapWait).Sub(g.clk.Now()), 0)
-}
-
-// backoff is the jittered wait after the n-th consecutive failure,
-// uniformly in [d/2, d] with d doubling from BaseBackoff up to MaxBackoff,
-// so that machines failing together do not come back together.
-func (g *Gateway) backoff(n int) time.Duration {
-	d := g.o.BaseBackoff
-	for i := 1; i < n && d < g.o.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, g.o.MaxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // deliver hands one event to the operator and records the result.

@@ -18,11 +18,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/uuid"
 
-	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drssim"
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 )

@@ -12,10 +12,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway/store"
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // The routes of rvm-openapi.yaml: what the operator calls on an RVM

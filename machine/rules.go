@@ -3,9 +3,9 @@ package machine
 import (
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/deposit-rvm/rvm/catalog"
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/ean"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/hal"
 )
 

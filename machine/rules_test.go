@@ -5,8 +5,8 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/deposit-rvm/rvm/catalog"
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal"
 )
 

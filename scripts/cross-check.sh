@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every golden scenario (simrun/testdata/*.jsonl) through the Raspberry
+# Runs every golden scenario (internal/simrun/testdata/*.jsonl) through the Raspberry
 # Pi builds of rvmd under qemu-user and checks the output is byte-identical to
 # the golden file written on amd64 (CONTRACTS.md section 4: the same bytes on
 # every architecture). Needs `make cross` first, qemu-user and the cross libcs.
@@ -11,7 +11,7 @@ for arch in arm64 armv7; do
 	arm64) run=(qemu-aarch64 -L /usr/aarch64-linux-gnu) ;;
 	armv7) run=(qemu-arm -L /usr/arm-linux-gnueabihf) ;;
 	esac
-	for s in simrun/testdata/*.jsonl; do
+	for s in internal/simrun/testdata/*.jsonl; do
 		golden="${s%.jsonl}.golden"
 		if "${run[@]}" "bin/linux-$arch/rvmd" simulate -scenario "$s" 2>/dev/null | cmp -s - "$golden"; then
 			echo "cross-check: $arch $(basename "$s"): identical"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/telemetry"
 )

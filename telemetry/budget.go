@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // OverBudget reports whether the outbox's waiting bodies take budgetBytes

@@ -12,7 +12,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // ErrMalformed is wrapped by the error replies to commands that could not

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/telemetry"
 )

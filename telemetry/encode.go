@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/deposit-rvm/rvm/envelope"
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // encodeEnvelope appends r's envelope to buf. It writes what

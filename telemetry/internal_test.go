@@ -11,8 +11,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/deposit-rvm/rvm/envelope"
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 func testDB(t *testing.T) *sql.DB {
@@ -56,30 +56,6 @@ func TestEncodeEnvelopeBadBody(t *testing.T) {
 	}
 	if err := e.Validate(); !errors.Is(err, envelope.ErrInvalid) {
 		t.Errorf("Validate(envelope with bad body) = %v; want ErrInvalid", err)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	const ms = time.Millisecond
-	tests := []struct {
-		n        int
-		r        float64
-		min, max time.Duration
-		want     time.Duration
-	}{
-		{1, 0, 100 * ms, 4000 * ms, 50 * ms},
-		{1, 0.5, 100 * ms, 4000 * ms, 75 * ms},
-		{2, 0, 100 * ms, 4000 * ms, 100 * ms},
-		{3, 0.5, 100 * ms, 4000 * ms, 300 * ms},
-		{6, 0, 100 * ms, 4000 * ms, 1600 * ms},
-		{7, 0, 100 * ms, 4000 * ms, 2000 * ms}, // capped at max
-		{1000, 1, 100 * ms, 4000 * ms, 4000 * ms},
-		{5, 0.5, 100 * ms, 100 * ms, 75 * ms},
-	}
-	for _, tt := range tests {
-		if got := backoff(tt.n, tt.min, tt.max, tt.r); got != tt.want {
-			t.Errorf("backoff(%d, %v, %v, %v) = %v; want %v", tt.n, tt.min, tt.max, tt.r, got, tt.want)
-		}
 	}
 }
 

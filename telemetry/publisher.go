@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,9 +15,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/deposit-rvm/rvm/clock"
-	"github.com/deposit-rvm/rvm/envelope"
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // Sentinel errors.
@@ -276,7 +277,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			return nil
 		}
 		attempt++
-		if !sleep(ctx, backoff(attempt, p.opts.Backoff.Min, p.opts.Backoff.Max, randFloat())) {
+		if !sleep(ctx, backoff.Policy{Min: p.opts.Backoff.Min, Max: p.opts.Backoff.Max}.Wait(attempt)) {
 			return nil
 		}
 	}

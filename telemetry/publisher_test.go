@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 	"github.com/deposit-rvm/rvm/telemetry"
 )
 

@@ -5,7 +5,7 @@
 //	        [-latency DUR] [-error-rate F] [-outage FROM-TO] [-seed N]
 //
 // -listen, -db and -token default to $RVM_LISTEN, $RVM_DB and
-// $RVM_DRS_TOKEN; -catalog to the bundled sample (package catalog/sample).
+// $RVM_DRS_TOKEN; -catalog to the bundled sample (package machine/catalog/sample).
 package main
 
 import (
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deposit-rvm/rvm/catalog/sample"
+	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 )
 

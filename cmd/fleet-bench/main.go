@@ -52,8 +52,8 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drssim"
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway"
 )
 

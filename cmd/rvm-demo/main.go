@@ -26,11 +26,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deposit-rvm/rvm/broker"
-	"github.com/deposit-rvm/rvm/catalog"
-	"github.com/deposit-rvm/rvm/catalog/sample"
-	"github.com/deposit-rvm/rvm/config"
-	"github.com/deposit-rvm/rvm/daemon"
+	"github.com/deposit-rvm/rvm/internal/broker"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/machine/catalog/sample"
+	"github.com/deposit-rvm/rvm/machine/config"
+	"github.com/deposit-rvm/rvm/internal/daemon"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
 )

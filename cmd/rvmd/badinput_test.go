@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deposit-rvm/rvm/ledger"
+	"github.com/deposit-rvm/rvm/machine/ledger"
 )
 
 func write(t *testing.T, name, text string) string {

@@ -18,9 +18,9 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/envelope"
-	"github.com/deposit-rvm/rvm/outbox"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 	"github.com/deposit-rvm/rvm/telemetry"
 )
 

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drsapi"
-	"github.com/deposit-rvm/rvm/ean"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/hal/sim"
-	"github.com/deposit-rvm/rvm/ledger"
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // buildRvmd builds the real binary once per test run.

@@ -8,11 +8,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/deposit-rvm/rvm/config"
-	"github.com/deposit-rvm/rvm/daemon"
-	"github.com/deposit-rvm/rvm/outbox"
-	"github.com/deposit-rvm/rvm/scenario"
-	"github.com/deposit-rvm/rvm/simrun"
+	"github.com/deposit-rvm/rvm/machine/config"
+	"github.com/deposit-rvm/rvm/internal/daemon"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
+	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/telemetry"
 )
 

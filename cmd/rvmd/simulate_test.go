@@ -10,10 +10,10 @@ import (
 )
 
 // TestSimulateGolden: rvmd simulate, as a user runs it, prints exactly the
-// golden output of every scenario in simrun/testdata (the same files the
+// golden output of every scenario in internal/simrun/testdata (the same files the
 // cross-architecture check compares against).
 func TestSimulateGolden(t *testing.T) {
-	files, _ := filepath.Glob("../../simrun/testdata/*.jsonl")
+	files, _ := filepath.Glob("../../internal/simrun/testdata/*.jsonl")
 	if len(files) == 0 {
 		t.Fatal("no scenarios")
 	}

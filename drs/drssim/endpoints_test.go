@@ -13,7 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drssim"
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 func TestMachineLifecycle(t *testing.T) {

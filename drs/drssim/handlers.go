@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 // maxBody bounds a request body; a transaction of a bulk feeder's busiest

@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/deposit-rvm/rvm/clock"
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 // Options configure a [Server]. Only Catalog is needed; zero values of the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 func TestTransactionAcceptedWithVoucher(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 )
 
 // checker collects the findings of one request body, the way the operator

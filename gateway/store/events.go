@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // Event states.

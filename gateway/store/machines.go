@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // Machine is one machine as the fleet view shows it.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/deposit-rvm/rvm/money"
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // Voucher statuses.

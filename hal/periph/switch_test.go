@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
 	"periph.io/x/conn/v3/gpio"
 )

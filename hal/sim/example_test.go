@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"periph.io/x/conn/v3/physic"

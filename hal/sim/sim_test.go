@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/calib"
-	"github.com/deposit-rvm/rvm/clock"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
 	"periph.io/x/conn/v3/physic"
 )
