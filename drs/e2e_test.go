@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // TestAgainstFlakySimulator runs a machine's day against the operator

@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drssim"
 )
 
 // A transaction delivered twice: the second answer is "already delivered",

@@ -11,9 +11,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // quarantineKeep bounds the payload kept of an oversized event: enough to

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // Every transaction reaches the operator once, in each machine's seq

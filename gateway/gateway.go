@@ -13,9 +13,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/uuid"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // Options configure a [Gateway]. MQTTURL, DRSURL and DB (or Store) are

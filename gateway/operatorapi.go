@@ -13,9 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // The routes of rvm-openapi.yaml: what the operator calls on an RVM

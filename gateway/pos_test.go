@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // issueVoucher publishes a transaction with a voucher and its voucher

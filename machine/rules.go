@@ -3,10 +3,10 @@ package machine
 import (
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/ean"
+	"github.com/deposit-rvm/rvm/machine/catalog"
 )
 
 // Reading is everything the sensors said about one container.

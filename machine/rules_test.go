@@ -5,9 +5,9 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/machine/catalog"
 )
 
 func TestDecide(t *testing.T) {

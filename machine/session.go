@@ -10,13 +10,13 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/machine/ledger"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // Payouts a customer can choose.

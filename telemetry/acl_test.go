@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // fleetACL is the mosquitto ACL a fleet runs with, the machine's username

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // recorder is a CommandHandler that counts what it applied.

@@ -22,9 +22,9 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
-	"github.com/deposit-rvm/rvm/telemetry"
 )
 
 // patience bounds every wait in these tests. It is a guard against a hung

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
-	"github.com/deposit-rvm/rvm/telemetry/outbox"
 	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // The helper process: a publisher that runs until it is killed.

@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 )
 
 func main() {

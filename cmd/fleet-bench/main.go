@@ -51,10 +51,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for -db postgres://
 
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 const benchEAN = "5901234123457"

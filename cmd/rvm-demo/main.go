@@ -26,13 +26,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/gateway"
 	"github.com/deposit-rvm/rvm/internal/broker"
+	"github.com/deposit-rvm/rvm/internal/daemon"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/internal/daemon"
-	"github.com/deposit-rvm/rvm/drs/drssim"
-	"github.com/deposit-rvm/rvm/gateway"
 )
 
 func main() {

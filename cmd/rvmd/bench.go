@@ -17,12 +17,12 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
-	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/machine/config"
 )
 
 // benchResult is the one JSON line rvmd bench prints.

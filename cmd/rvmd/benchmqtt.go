@@ -19,9 +19,9 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/telemetry"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
-	"github.com/deposit-rvm/rvm/telemetry"
 )
 
 // mqttBenchResult is bench-mqtt's one line of output.

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/hal/sim"
-	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/machine/ledger"
 )
 
 // buildRvmd builds the real binary once per test run.

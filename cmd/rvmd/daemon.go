@@ -8,12 +8,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/internal/daemon"
-	"github.com/deposit-rvm/rvm/telemetry/outbox"
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/internal/scenario"
-	"github.com/deposit-rvm/rvm/internal/simrun"
 )
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drssim"
 )
 
 func TestMachineLifecycle(t *testing.T) {

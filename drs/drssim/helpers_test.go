@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")

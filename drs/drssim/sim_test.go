@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/drs"
-	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/drs/drssim"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 func TestSurvivesRestart(t *testing.T) {

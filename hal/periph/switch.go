@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 )

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/physic"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/physic"
 )
 

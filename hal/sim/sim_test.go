@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/calib"
-	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/physic"
 )
 

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deposit-rvm/rvm/internal/testbroker"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/machine/ledger"
-	"github.com/deposit-rvm/rvm/machine"
 )
 
 // TestOutboxBudget: with the broker away and the outbox over its disk

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/internal/ean"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/machine"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // ErrCommand is wrapped by the errors of malformed commands.

@@ -11,16 +11,16 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
-	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/machine/ledger"
-	"github.com/deposit-rvm/rvm/machine"
-	"github.com/deposit-rvm/rvm/telemetry/outbox"
-	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // Options configure a daemon run.

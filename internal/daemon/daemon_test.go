@@ -11,12 +11,12 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
-	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 const serial = "RVM-T-0001"

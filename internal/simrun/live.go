@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/deposit-rvm/rvm/machine/catalog"
-	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine"
+	"github.com/deposit-rvm/rvm/machine/catalog"
 )
 
 // Act is an operator act (a command from the fleet, a console request) run

@@ -9,8 +9,8 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
-	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine"
 	"periph.io/x/conn/v3/physic"
 )
 

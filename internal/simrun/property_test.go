@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // randomScenario writes a scenario of random customers, power cuts at

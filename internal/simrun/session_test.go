@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine/config"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"

@@ -13,16 +13,16 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/deposit-rvm/rvm/calib"
-	"github.com/deposit-rvm/rvm/machine/catalog"
-	"github.com/deposit-rvm/rvm/internal/clock"
-	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
-	"github.com/deposit-rvm/rvm/machine/ledger"
-	"github.com/deposit-rvm/rvm/machine"
-	"github.com/deposit-rvm/rvm/telemetry/outbox"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine"
+	"github.com/deposit-rvm/rvm/machine/catalog"
+	"github.com/deposit-rvm/rvm/machine/config"
+	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // Printed are the outbox kinds written to the output.

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
-	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/internal/scenario"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

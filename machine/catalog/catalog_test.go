@@ -10,10 +10,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/internal/ean"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"periph.io/x/conn/v3/physic"
 )
 
