@@ -114,7 +114,7 @@ func New(baseURL, token string, opts *Options) *Client {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.sleep == nil {
-		c.sleep = clock.Sleep
+		c.sleep = func(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, nil, d) }
 	}
 	return c
 }

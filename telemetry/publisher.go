@@ -217,10 +217,10 @@ func (p *Publisher) Drain(ctx context.Context) error {
 		if rows == 0 {
 			return nil
 		}
-		t := time.NewTimer(pollInterval)
+		t := p.opts.Clock.NewTimer(pollInterval)
 		select {
 		case <-progress:
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
 			return fmt.Errorf("telemetry: drain: %d records not acknowledged: %w", rows, ctx.Err())
@@ -253,12 +253,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		c, epoch, lost, ready, err := p.connect(ctx)
 		if err == nil {
-			start := time.Now()
+			start := p.opts.Clock.Now()
 			p.session(ctx, c, epoch, lost, ready)
 			// A broker that takes the connection and drops it at once
 			// (an ACL, a takeover) must not be hammered: only a session
 			// that lasted resets the backoff.
-			if time.Since(start) >= stableSession {
+			if p.opts.Clock.Since(start) >= stableSession {
 				attempt = 0
 			}
 			p.setClient(nil, epoch)
@@ -277,7 +277,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			return nil
 		}
 		attempt++
-		if !sleep(ctx, backoff.Policy{Min: p.opts.Backoff.Min, Max: p.opts.Backoff.Max}.Wait(attempt)) {
+		if clock.Sleep(ctx, p.opts.Clock, backoff.Policy{Min: p.opts.Backoff.Min, Max: p.opts.Backoff.Max}.Wait(attempt)) != nil {
 			return nil
 		}
 	}
@@ -439,7 +439,7 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 // Notify (or a poll) when it has handed out everything.
 func (p *Publisher) readLoop(ctx context.Context, batches chan<- []outbox.Record) error {
 	var after int64
-	poll := time.NewTicker(pollInterval)
+	poll := p.opts.Clock.NewTicker(pollInterval)
 	defer poll.Stop()
 	for {
 		recs, err := outbox.Pending(ctx, p.db, after, batchSize)
@@ -452,7 +452,7 @@ func (p *Publisher) readLoop(ctx context.Context, batches chan<- []outbox.Record
 		if len(recs) == 0 {
 			select {
 			case <-p.notify:
-			case <-poll.C:
+			case <-poll.C():
 			case <-ctx.Done():
 				return nil
 			}
@@ -537,13 +537,13 @@ func (p *Publisher) remover(ctx context.Context) {
 		}
 		// Linger a little for more: each commit costs an fsync and holds
 		// the one SQLite connection the sender reads through.
-		linger := time.NewTimer(ackLinger)
+		linger := p.opts.Clock.NewTimer(ackLinger)
 	more:
 		for len(seqs) < ackBatch {
 			select {
 			case seq := <-p.acks:
 				seqs = append(seqs, seq)
-			case <-linger.C:
+			case <-linger.C():
 				break more
 			case <-ctx.Done():
 				break more
@@ -623,17 +623,5 @@ func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

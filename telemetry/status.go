@@ -114,11 +114,11 @@ func (p *Publisher) Heartbeat(ctx context.Context) error {
 }
 
 func (p *Publisher) heartbeats(ctx context.Context) {
-	t := time.NewTicker(p.opts.HeartbeatInterval)
+	t := p.opts.Clock.NewTicker(p.opts.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 			if err := p.Heartbeat(ctx); err != nil && ctx.Err() == nil {
 				p.log.Error("telemetry: heartbeat", "err", err)
 			}

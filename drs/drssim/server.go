@@ -170,7 +170,7 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.sleep == nil {
-		s.sleep = clock.Sleep
+		s.sleep = func(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, s.clk, d) }
 	}
 	st, err := openStore(o.DB)
 	if err != nil {

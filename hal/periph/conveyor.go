@@ -19,17 +19,10 @@ var ErrLimit = errors.New("periph: conveyor run without a positive dead-man limi
 // ErrConveyorHalted is returned for a command after Halt.
 var ErrConveyorHalted = errors.New("periph: conveyor halted")
 
-// Timer is a pending call; time.Timer is one.
-type Timer interface{ Stop() bool }
-
-// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
-type AfterFunc func(d time.Duration, f func()) Timer
-
 // ConveyorOpts configures a Conveyor.
 type ConveyorOpts struct {
 	ActiveLow bool        // the motor driver's enable inputs are active low (most relay boards)
-	AfterFunc AfterFunc   // starts the dead-man timer; time.AfterFunc if nil
-	Clock     clock.Clock // stamps ConveyorHalted (clock.Real if nil)
+	Clock     clock.Clock // runs the dead-man timer and stamps ConveyorHalted (clock.Real if nil)
 }
 
 // Conveyor drives the belt motor through two enable outputs, one per
@@ -40,7 +33,6 @@ type Conveyor struct {
 	// Immutable.
 	fwd, rev gpio.PinOut
 	on, off  gpio.Level
-	after    AfterFunc
 	clk      clock.Clock
 	out      chan<- hal.Event
 	done     chan struct{} // closed by Halt: a pending ConveyorHalted is dropped
@@ -48,7 +40,7 @@ type Conveyor struct {
 	mu sync.Mutex
 	// Mutable, guarded by mu.
 	run    uint64 // counts commands; a timer of an older run does nothing
-	timer  Timer
+	timer  clock.Timer
 	halted bool
 }
 
@@ -62,13 +54,10 @@ func NewConveyor(fwd, rev gpio.PinOut, opts *ConveyorOpts, out chan<- hal.Event)
 	if opts != nil {
 		o = *opts
 	}
-	if o.AfterFunc == nil {
-		o.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	c := &Conveyor{fwd: fwd, rev: rev, on: gpio.High, off: gpio.Low, after: o.AfterFunc, clk: o.Clock, out: out, done: make(chan struct{})}
+	c := &Conveyor{fwd: fwd, rev: rev, on: gpio.High, off: gpio.Low, clk: o.Clock, out: out, done: make(chan struct{})}
 	if o.ActiveLow {
 		c.on, c.off = gpio.Low, gpio.High
 	}
@@ -129,7 +118,7 @@ func (c *Conveyor) start(this, other gpio.PinOut, limit time.Duration) error {
 		return fmt.Errorf("periph: conveyor %s: %w", this, err)
 	}
 	run := c.run
-	c.timer = c.after(limit, func() { c.expire(run) })
+	c.timer = c.clk.AfterFunc(limit, func() { c.expire(run) })
 	return nil
 }
 

@@ -171,33 +171,6 @@ func TestNewSwitchErrors(t *testing.T) {
 	}
 }
 
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func (t *fakeTimer) Stop() bool { was := !t.stopped; t.stopped = true; return was }
-
-type fakeTimers struct {
-	mu     sync.Mutex
-	timers []*fakeTimer
-}
-
-func (ft *fakeTimers) AfterFunc(d time.Duration, f func()) Timer {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	t := &fakeTimer{d: d, f: f}
-	ft.timers = append(ft.timers, t)
-	return t
-}
-
-func (ft *fakeTimers) last() *fakeTimer {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	return ft.timers[len(ft.timers)-1]
-}
-
 // motor wires two fake enable pins that log every change and fail the test
 // the moment both directions are on.
 func motor(t *testing.T, activeLow bool) (fwd, rev *fakePin, log *[]string) {
@@ -217,10 +190,9 @@ func motor(t *testing.T, activeLow bool) (fwd, rev *fakePin, log *[]string) {
 
 func TestConveyor(t *testing.T) {
 	fwd, rev, log := motor(t, false)
-	timers := &fakeTimers{}
 	clk := clock.NewFake(t0)
 	events := make(chan hal.Event, 4)
-	c, err := NewConveyor(fwd, rev, &ConveyorOpts{AfterFunc: timers.AfterFunc, Clock: clk}, events)
+	c, err := NewConveyor(fwd, rev, &ConveyorOpts{Clock: clk}, events)
 	if err != nil {
 		t.Fatalf("NewConveyor: %v", err)
 	}
@@ -238,23 +210,18 @@ func TestConveyor(t *testing.T) {
 	}
 	c.Forward(2 * time.Second)
 	check("forward", "rev=Low", "fwd=High")
-	if d := timers.last().d; d != 2*time.Second {
-		t.Errorf("dead-man timer %v; want 2s", d)
+	if at, ok := clk.Next(); !ok || !at.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("dead-man timer due at %v, %v; want %v", at, ok, t0.Add(2*time.Second))
 	}
-	first := timers.last()
 	c.Reverse(3 * time.Second)
 	check("reverse replaces forward", "fwd=Low", "rev=High")
-	if !first.stopped {
-		t.Errorf("the forward run's timer still runs after Reverse")
-	}
-	first.f() // a stale timer that fired anyway does nothing
-	check("stale timer")
+	clk.Advance(2 * time.Second) // the forward run's limit: replaced, nothing happens
+	check("replaced run's limit")
 	if got := drain(events); len(got) != 0 {
-		t.Errorf("stale timer sent %v; want nothing", got)
+		t.Errorf("replaced run's limit sent %v; want nothing", got)
 	}
 
-	clk.Advance(3 * time.Second)
-	timers.last().f()
+	clk.Advance(time.Second)
 	check("dead-man limit", "fwd=Low", "rev=Low")
 	if ev := recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
 		t.Errorf("at the limit: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(3*time.Second))
@@ -265,14 +232,19 @@ func TestConveyor(t *testing.T) {
 	c.Stop()
 	c.Stop()
 	check("stop", "fwd=Low", "rev=Low", "fwd=Low", "rev=Low")
-	timers.last().f()
+	clk.Advance(time.Second)
 	if got := drain(events); len(got) != 0 {
 		t.Errorf("timer after Stop sent %v; want nothing", got)
 	}
-
+	// A limit that fires anyway after a newer command does nothing.
 	c.Forward(time.Second)
+	c.expire(0)
+	if got := drain(events); len(got) != 0 {
+		t.Errorf("stale limit sent %v; want nothing", got)
+	}
+
 	c.Halt()
-	timers.last().f()
+	clk.Advance(time.Second)
 	if got := drain(events); len(got) != 0 {
 		t.Errorf("timer after Halt sent %v; want nothing", got)
 	}
@@ -283,7 +255,7 @@ func TestConveyor(t *testing.T) {
 
 func TestConveyorActiveLow(t *testing.T) {
 	fwd, rev, log := motor(t, true)
-	c, err := NewConveyor(fwd, rev, &ConveyorOpts{ActiveLow: true, AfterFunc: (&fakeTimers{}).AfterFunc}, make(chan hal.Event, 1))
+	c, err := NewConveyor(fwd, rev, &ConveyorOpts{ActiveLow: true, Clock: clock.NewFake(t0)}, make(chan hal.Event, 1))
 	if err != nil {
 		t.Fatalf("NewConveyor: %v", err)
 	}

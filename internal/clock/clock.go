@@ -2,63 +2,88 @@ package clock
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
-// Clock tells the time.
+// Clock tells the time and waits. It is the one seam through which every
+// package that waits sees time, as Tailscale's tstime.Clock.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
+	// NewTimer returns a timer that sends the time on its channel once d
+	// has passed.
+	NewTimer(d time.Duration) Timer
+	// NewTicker returns a ticker that sends the time on its channel every
+	// d. It panics if d <= 0, like time.NewTicker.
+	NewTicker(d time.Duration) Ticker
+	// AfterFunc calls f in its own goroutine once d has passed. The
+	// returned Timer's C is nil.
+	AfterFunc(d time.Duration, f func()) Timer
+	// Since returns the time passed since t.
+	Since(t time.Time) time.Duration
+}
+
+// Timer is a single event, as time.Timer.
+type Timer interface {
+	// C is the channel the time is sent on; nil for an AfterFunc timer.
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it stopped
+	// it (false: it had fired or was stopped).
+	Stop() bool
+	// Reset makes the timer fire after d; it reports whether the timer
+	// was active. A value not yet received from C is dropped.
+	Reset(d time.Duration) bool
+}
+
+// Ticker sends the time at intervals, as time.Ticker.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+	Reset(d time.Duration)
 }
 
 // Real is the system clock.
 type Real struct{}
 
+var _ Clock = Real{}
+
 // Now returns time.Now().
 func (Real) Now() time.Time { return time.Now() }
 
-// Fake is a clock that moves only when told to. It is safe for concurrent use.
-type Fake struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Since returns time.Since(t).
+func (Real) Since(t time.Time) time.Duration { return time.Since(t) }
 
-// NewFake returns a Fake clock set to t.
-func NewFake(t time.Time) *Fake { return &Fake{now: t} }
+// NewTimer wraps time.NewTimer.
+func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 
-// Now returns the fake time.
-func (f *Fake) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
+// NewTicker wraps time.NewTicker.
+func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
 
-// Advance moves the clock forward by d (never backwards: a negative d is ignored).
-func (f *Fake) Advance(d time.Duration) {
-	if d <= 0 {
-		return
+// AfterFunc wraps time.AfterFunc.
+func (Real) AfterFunc(d time.Duration, f func()) Timer { return realTimer{time.AfterFunc(d, f)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time        { return r.t.C }
+func (r realTimer) Stop() bool                 { return r.t.Stop() }
+func (r realTimer) Reset(d time.Duration) bool { return r.t.Reset(d) }
+
+type realTicker struct{ t *time.Ticker }
+
+func (r realTicker) C() <-chan time.Time   { return r.t.C }
+func (r realTicker) Stop()                 { r.t.Stop() }
+func (r realTicker) Reset(d time.Duration) { r.t.Reset(d) }
+
+// Sleep waits d on clk or until ctx ends, whichever comes first; it returns
+// ctx.Err() in the second case. A nil clk is the real clock.
+func Sleep(ctx context.Context, clk Clock, d time.Duration) error {
+	if clk == nil {
+		clk = Real{}
 	}
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
-
-// Set moves the clock to t if t is later than the current fake time.
-func (f *Fake) Set(t time.Time) {
-	f.mu.Lock()
-	if t.After(f.now) {
-		f.now = t
-	}
-	f.mu.Unlock()
-}
-
-// Sleep waits d or until ctx ends, whichever comes first; it returns
-// ctx.Err() in the second case.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+	t := clk.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
