@@ -20,8 +20,11 @@ import (
 	"github.com/deposit-rvm/rvm/machine/ledger"
 )
 
-// Devices are the machine's hardware. Shape may be nil (no shape sensor);
-// Printer may be nil (no printer: vouchers are still issued and reported).
+// Devices are the machine's hardware, as the Pi's board or the simulator
+// supplies them. Shape may be nil (no shape sensor); Printer may be nil (no
+// printer: vouchers are still issued and reported). Events carries what the
+// barriers, the scanner, the door, the seal reader and the conveyor report;
+// the [Loop] reads it (nil: a rig that calls [Controller.Handle] itself).
 type Devices struct {
 	Chamber  hal.LoadCell
 	Bag      hal.LoadCell
@@ -29,6 +32,7 @@ type Devices struct {
 	Shape    hal.ShapeSensor
 	Conveyor hal.Conveyor
 	Printer  hal.Printer
+	Events   <-chan hal.Event
 }
 
 // Options configure a Controller. Zero values take the defaults of
@@ -114,7 +118,15 @@ const (
 	// BlockUnregistered: the operator has not given the machine its rvmId
 	// yet, so its transactions would be refused.
 	BlockUnregistered = "unregistered"
+	// BlockUncalibrated: the ledger holds no calibration for a load cell
+	// (the technician calibrates it from the console), so no weight can be
+	// trusted.
+	BlockUncalibrated = "scale not calibrated"
 )
+
+// blockOrder is the order reasons are listed in the status; the first one
+// is the status's block reason.
+var blockOrder = []string{BlockBagFull, BlockService, BlockUncalibrated, BlockOutbox, BlockOperator, BlockUnregistered}
 
 // ErrBusy is returned by operator acts that need the machine at rest while a
 // container is on its way.
@@ -183,15 +195,13 @@ type Status struct {
 
 // New builds a controller and resumes from the ledger: it settles
 // containers left in transit by a power cut against the bag scale, finishes
-// a session left open, and restores latched faults and blocks.
+// a session left open, and restores latched faults and blocks. The load
+// cells' calibrations come from the ledger's calibration history; while
+// either has none, intake is blocked with [BlockUncalibrated].
 func New(ctx context.Context, dev Devices, led *ledger.Ledger, opts Options) (*Controller, error) {
 	opts.defaults()
 	c := &Controller{dev: dev, led: led, opts: opts, log: opts.Logger, cat: opts.Catalog, blocks: map[string]bool{}}
-	var err error
-	if c.calCh, err = c.loadCal(ctx, CellChamber); err != nil {
-		return nil, err
-	}
-	if c.calBag, err = c.loadCal(ctx, CellBag); err != nil {
+	if err := c.loadCals(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.resume(ctx); err != nil {
@@ -200,15 +210,51 @@ func New(ctx context.Context, dev Devices, led *ledger.Ledger, opts Options) (*C
 	return c, nil
 }
 
-func (c *Controller) loadCal(ctx context.Context, cell string) (calib.Calibration, error) {
+// loadCals reads both cells' calibrations from the ledger and blocks or
+// unblocks intake by whether both have one.
+func (c *Controller) loadCals(ctx context.Context) error {
+	okCh, okBag := false, false
+	var err error
+	if c.calCh, okCh, err = c.loadCal(ctx, CellChamber); err != nil {
+		return err
+	}
+	if c.calBag, okBag, err = c.loadCal(ctx, CellBag); err != nil {
+		return err
+	}
+	if okCh && okBag {
+		delete(c.blocks, BlockUncalibrated)
+	} else {
+		c.blocks[BlockUncalibrated] = true
+		c.log.Warn("scale not calibrated: intake blocked", "chamber", okCh, "bag", okBag)
+	}
+	return nil
+}
+
+func (c *Controller) loadCal(ctx context.Context, cell string) (calib.Calibration, bool, error) {
 	cal, ok, err := c.led.Calibration(ctx, cell)
-	if err != nil {
-		return calib.Calibration{}, err
+	if err != nil || !ok {
+		return calib.Calibration{}, false, err
 	}
-	if !ok {
-		return calib.Calibration{}, fmt.Errorf("machine: %s scale is not calibrated", cell)
+	return calib.Calibration{Offset: cal.Offset, CountsPerKg: cal.CountsPerKg, Resolution: physic.Mass(cal.ResolutionMg) * physic.MilliGram}, true, nil
+}
+
+// Recalibrate reloads the load cells' calibrations from the ledger, after
+// the technician's console stored a new one: intake resumes once both cells
+// have one. It needs the machine at rest.
+func (c *Controller) Recalibrate(ctx context.Context) error {
+	if !c.AtRest() {
+		return ErrBusy
 	}
-	return calib.Calibration{Offset: cal.Offset, CountsPerKg: cal.CountsPerKg, Resolution: physic.Mass(cal.ResolutionMg) * physic.MilliGram}, nil
+	if err := c.loadCals(ctx); err != nil {
+		return err
+	}
+	if c.blocks[BlockUncalibrated] {
+		c.block(BlockUncalibrated)
+	} else {
+		c.unblock(BlockUncalibrated)
+	}
+	c.publishStatus("")
+	return nil
 }
 
 func (c *Controller) now() time.Time { return c.opts.Clock.Now() }
@@ -265,7 +311,7 @@ func (c *Controller) publishStatus(msg string) {
 	if c.cat != nil {
 		s.CatalogVer = c.cat.Version()
 	}
-	for _, r := range []string{BlockBagFull, BlockService, BlockOutbox, BlockOperator, BlockUnregistered} {
+	for _, r := range blockOrder {
 		if c.blocks[r] {
 			s.Blocked = append(s.Blocked, r)
 		}

@@ -370,9 +370,14 @@ func abs64(v int64) int64 {
 // resume restores the controller from the ledger (see New).
 func (c *Controller) resume(ctx context.Context) error {
 	now := c.now()
-	tare, err := c.weigh(c.dev.Bag, c.calBag)
-	if err != nil {
-		return fmt.Errorf("machine: bag scale: %w", err)
+	var tare physic.Mass
+	if !c.blocks[BlockUncalibrated] {
+		// An uncalibrated bag cell cannot tare a new bag: it starts at 0
+		// and the next bag exchange weighs its successor.
+		var err error
+		if tare, err = c.weigh(c.dev.Bag, c.calBag); err != nil {
+			return fmt.Errorf("machine: bag scale: %w", err)
+		}
 	}
 	if _, err := c.led.EnsureBag(ctx, c.opts.Bin, int64(tare/physic.MilliGram), now); err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"github.com/deposit-rvm/rvm/gateway"
 	"github.com/deposit-rvm/rvm/internal/broker"
 	"github.com/deposit-rvm/rvm/internal/daemon"
+	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
@@ -148,8 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Model, cfg.Manufacturer, cfg.DrsCpNo = "RVM-1", "deposit-rvm", fmt.Sprintf("1100061-%03d", i)
 		db := filepath.Join(*dir, cfg.Serial+".db")
 		opts := daemon.Options{
-			Config: cfg, DBPath: db, SimState: db + ".sim", Catalog: initial, MQTT: mqttURL,
-			Firmware: "rvmd demo", Customers: true, CustomerGap: *gap, Seed: uint64(i), Logger: log.With("part", cfg.Serial),
+			Config: cfg, DBPath: db, Catalog: initial, MQTT: mqttURL,
+			Firmware: "rvmd demo", Seed: uint64(i), Logger: log.With("part", cfg.Serial),
+			Rig: simrun.NewRig(simrun.RigOptions{Seed: uint64(i), SimState: db + ".sim", Customers: true, CustomerGap: *gap, Logger: log.With("part", cfg.Serial)}),
 		}
 		goRun(cfg.Serial, func() error { return daemon.Run(ctx, opts) })
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/config"
 )
@@ -66,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	steps := benchSteps(cat.Products(), *n)
 	lat := make([]time.Duration, 0, *n)
-	mo := simrun.MachineOptions(config.Default())
+	mo := machine.OptionsFromConfig(config.Default())
 	mo.BagSettle = 0
 	mo.OnDecision = func(d time.Duration) { lat = append(lat, d) }
 	zero := sim.ZeroTiming()

@@ -59,10 +59,13 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	log := newLogger(stderr, *verbose)
 	opts := daemon.Options{
-		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
-		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
-		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+		Config: cfg, DBPath: *dbPath, Catalog: cat, MQTT: *mqttURL,
+		Username: *user, Password: *pass, Firmware: "rvmd " + Version, Seed: *seed, Logger: log,
+		Rig: simrun.NewRig(simrun.RigOptions{
+			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, Logger: log,
+		}),
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
@@ -63,7 +64,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer os.RemoveAll(dir)
 		db = filepath.Join(dir, "ledger.db")
 	}
-	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: machine.OptionsFromConfig(cfg), Out: stdout, Logger: log}
 	if seedSet(fs) {
 		opts.Seed = seed
 	}

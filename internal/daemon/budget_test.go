@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
@@ -45,7 +46,7 @@ func TestOutboxBudget(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(rctx, Options{Config: cfg, DBPath: db, SimState: db + ".sim", Catalog: cat, MQTT: b.URL(), Seed: 1,
+		done <- Run(rctx, Options{Config: cfg, DBPath: db, Rig: simrun.NewRig(simrun.RigOptions{Seed: 1, SimState: db + ".sim"}), Catalog: cat, MQTT: b.URL(), Seed: 1,
 			Ready: func(d *Daemon) { ready <- d }})
 	}()
 	d := <-ready

@@ -37,7 +37,7 @@ func decode(body json.RawMessage, v any) error {
 }
 
 func (d *Daemon) apply(ctx context.Context, c *machine.Controller, name string, body json.RawMessage) (any, error) {
-	led := d.runner.Ledger()
+	led := d.led
 	switch name {
 	case envelope.CmdCatalog:
 		var u envelope.CatalogUpdate
@@ -169,7 +169,7 @@ func (d *Daemon) applyCatalog(ctx context.Context, c *machine.Controller, u enve
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCommand, err)
 	}
-	if err := d.runner.Ledger().SaveCatalog(ctx, u.Version, u.Full || cur == nil, raw, remove); err != nil {
+	if err := d.led.SaveCatalog(ctx, u.Version, u.Full || cur == nil, raw, remove); err != nil {
 		return nil, err
 	}
 	c.SetCatalog(next)

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/hal/sim"
-	"github.com/deposit-rvm/rvm/internal/simrun"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/config"
@@ -27,24 +26,38 @@ import (
 type Options struct {
 	Config   config.Config
 	DBPath   string
-	SimState string           // the simulated machine's journal
 	Catalog  *catalog.Catalog // used when the ledger holds no catalogue yet
 	MQTT     string           // broker URL; "" runs without telemetry
 	Username string
 	Password string
 	TLS      *tls.Config
 	Firmware string
-	// Customers makes simulated customers use the machine, arriving on
-	// average every CustomerGap (default 20 s).
-	Customers   bool
-	CustomerGap time.Duration
-	// Fast runs on virtual time as fast as the machine can go (crash
-	// tests); otherwise the simulated machine follows the wall clock.
-	Fast   bool
+	// Rig supplies the machine's devices: the Pi's board or the simulator.
+	Rig Rig
+	// Seed seeds the generated ids of a new ledger (0: leave them as the
+	// ledger has them).
 	Seed   uint64
 	Logger *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
+}
+
+// Rig supplies the devices the controller runs on. cmd/rvmd wires either
+// the Pi's board or the simulator (package simrun) in: the daemon knows
+// neither.
+type Rig interface {
+	// Open opens the devices and returns them with the clock the controller
+	// runs on. led is the machine's ledger; last is the latest time it has
+	// seen (a rig on virtual time starts after it).
+	Open(ctx context.Context, led *ledger.Ledger, last time.Time) (machine.Devices, clock.Clock, error)
+	// Tune adjusts the controller's options to the rig.
+	Tune(o *machine.Options)
+	// Run does what the rig does beside the loop (the simulator's
+	// customers and staff) until ctx ends; do runs acts on the loop. It
+	// returns at once when there is nothing to do but wait.
+	Run(ctx context.Context, do func(context.Context, machine.ActFunc) (any, error)) error
+	// Close stops every actuator and releases the devices.
+	Close() error
 }
 
 // Daemon is a running controller daemon.
@@ -52,76 +65,87 @@ type Daemon struct {
 	opts   Options
 	cfg    config.Config // Mutable, loop only.
 	patch  map[string]json.RawMessage
-	runner *simrun.Runner
+	led    *ledger.Ledger
+	clk    clock.Clock
+	ctrl   *machine.Controller
+	loop   *machine.Loop
 	pub    *telemetry.Publisher
-	acts   chan simrun.Act
 	log    *slog.Logger
 	serial string
 	start  time.Time
 }
 
-// machineOptions maps the configuration onto the controller's options; on
-// virtual time (Fast) the bag is weighed the instant a container drops.
+// machineOptions maps the configuration onto the controller's options, as
+// the rig tunes them.
 func (d *Daemon) machineOptions(c config.Config) machine.Options {
-	o := simrun.MachineOptions(c)
-	if d.opts.Fast {
-		o.BagSettle = 0
-	}
+	o := machine.OptionsFromConfig(c)
+	d.opts.Rig.Tune(&o)
 	return o
 }
 
-// Run runs the daemon until ctx ends. On the way out an open session is
-// finished (the customer's credit is printed) and, with MQTT, the offline
-// status is published.
+// Run runs the daemon until ctx ends. On the way out the loop lets a
+// container on its way come to rest and finishes an open session (the
+// customer's credit is printed) and, with MQTT, the offline status is
+// published.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, acts: make(chan simrun.Act), serial: opts.Config.Serial, start: time.Now()}
-	so := simrun.Options{
-		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
-		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit,
+	if opts.Rig == nil {
+		return errors.New("daemon: no rig supplies the devices")
 	}
-	if opts.Seed != 0 {
-		so.Seed = &opts.Seed
-	}
-	if opts.Fast {
-		z := sim.ZeroTiming()
-		so.Timing = &z
-	}
-	// The ledger remembers the catalogue, configuration and rvmId that
-	// commands set; they win over the files.
-	pre, err := ledger.Open(opts.DBPath)
+	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, serial: opts.Config.Serial}
+	led, err := ledger.Open(opts.DBPath)
 	if err != nil {
 		return err
 	}
+	closed := false
+	defer func() {
+		if !closed {
+			led.Close()
+		}
+	}()
+	d.led = led
 	// Booting is recovery (settling what a power cut left in transit,
 	// finishing the open session): it runs to its end even when a stop
 	// signal arrives meanwhile; the loop then sees the signal.
 	boot := context.WithoutCancel(ctx)
-	restored, err := d.restore(boot, pre, &so)
-	pre.Close()
+	if opts.Seed != 0 {
+		if err := led.SeedIDs(boot, opts.Seed); err != nil {
+			return err
+		}
+	}
+	// The ledger remembers the catalogue, configuration and rvmId that
+	// commands set; they win over the files.
+	cat, rvmID, last, err := d.restore(boot)
 	if err != nil {
 		return err
 	}
-	r, err := simrun.Start(boot, nil, so)
+	dev, clk, err := opts.Rig.Open(boot, led, last)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	d.runner = r
-	if restored.After(r.Clock().Now()) {
-		r.Clock().Set(restored)
+	defer opts.Rig.Close()
+	d.clk, d.start = clk, clk.Now()
+	registering := opts.MQTT != "" && rvmID == ""
+	if rvmID == "" {
+		// Provisional until the operator's arrives (set-rvm-id).
+		rvmID = ledger.HashUUID([]byte(fmt.Sprintf("rvm-%d", opts.Seed)))
 	}
-	registering := opts.MQTT != "" && so.Machine.RvmID == ""
+	mo := d.machineOptions(d.cfg)
+	mo.Clock, mo.Logger, mo.RvmID, mo.Catalog = clk, opts.Logger, rvmID, cat
+	led.SetHook(d.onCommit)
+	if d.ctrl, err = machine.New(boot, dev, led, mo); err != nil {
+		return err
+	}
+	d.loop = machine.NewLoop(d.ctrl)
 	if registering {
 		if err := d.register(boot); err != nil {
 			return err
 		}
 	}
 	if opts.MQTT != "" {
-		pub, err := telemetry.NewPublisher(r.Ledger().DB(), telemetry.Options{
+		pub, err := telemetry.NewPublisher(led.DB(), telemetry.Options{
 			Broker: opts.MQTT, Serial: d.serial, Username: opts.Username, Password: opts.Password, TLS: opts.TLS,
 			Firmware: opts.Firmware, Logger: opts.Logger, StatusFunc: d.status, Commands: d,
 			HeartbeatInterval: opts.Config.HeartbeatInterval, HeartbeatFunc: d.heartbeat,
@@ -131,15 +155,9 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.pub = pub
 	}
-	var cu *simrun.Customers
-	if opts.Customers {
-		cu = simrun.NewCustomers(uint64(time.Now().UnixNano()), r.Controller().Catalog())
-		if opts.CustomerGap > 0 {
-			cu.MeanGap = opts.CustomerGap
-		}
-	}
 	pubDone := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
 	if d.pub != nil {
 		go func() { pubDone <- d.pub.Run(pubCtx) }()
 		go d.watchBudget(ctx)
@@ -149,29 +167,38 @@ func Run(ctx context.Context, opts Options) error {
 	} else {
 		pubDone <- nil
 	}
+	// The loop stops after the rig: a rig on virtual time brings what is
+	// on its way to rest through the loop first.
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoop()
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- d.loop.Run(loopCtx) }()
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
-	d.log.Info("rvmd running", "serial", d.serial, "rvmId", r.Controller().Status().RvmID, "db", opts.DBPath, "mqtt", opts.MQTT)
-	var loopErr error
-	if opts.Fast {
-		loopErr = r.Fast(ctx, cu, d.acts)
-	} else {
-		loopErr = r.Live(ctx, cu, d.acts)
-	}
-	// Clean shutdown: finish the customer's session so their credit is
-	// handed out, then let the publisher send what it can and go offline.
-	fctx := context.WithoutCancel(ctx)
-	if err := r.Drain(fctx); err != nil && loopErr == nil {
-		loopErr = err
-	}
-	if c := r.Controller(); c != nil && c.SessionOpen() {
-		if err := c.Finish(fctx, machine.PayoutVoucher, ""); err != nil && loopErr == nil {
-			loopErr = err
+	d.log.Info("rvmd running", "serial", d.serial, "rvmId", d.ctrl.Status().RvmID, "db", opts.DBPath, "mqtt", opts.MQTT)
+	rigCtx, stopRig := context.WithCancel(ctx)
+	rigDone := make(chan error, 1)
+	go func() { rigDone <- opts.Rig.Run(rigCtx, d.loop.Do) }()
+	var runErr error
+	select {
+	case <-d.loop.Done(): // a controller that cannot record money stops
+		stopRig()
+		runErr = <-rigDone
+	case runErr = <-rigDone:
+		if runErr == nil {
+			<-ctx.Done()
 		}
 	}
+	stopRig()
+	stopLoop()
+	loopErr := <-loopDone
+	if loopErr == nil {
+		loopErr = runErr
+	}
+	// Let the publisher send what it can and go offline.
 	if d.pub != nil {
-		dctx, cancel := context.WithTimeout(fctx, 3*time.Second)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		d.pub.Drain(dctx)
 		cancel()
 	}
@@ -179,7 +206,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err := <-pubDone; err != nil && !errors.Is(err, context.Canceled) && loopErr == nil {
 		loopErr = err
 	}
-	if err := r.Close(); err != nil && loopErr == nil {
+	closed = true
+	if err := led.Close(); err != nil && loopErr == nil {
 		loopErr = err
 	}
 	return loopErr
@@ -190,12 +218,11 @@ func Run(ctx context.Context, opts Options) error {
 // back as a set-rvm-id command: transactions under a provisional id would
 // be refused.
 func (d *Daemon) register(ctx context.Context) error {
-	c := d.runner.Controller()
-	if err := c.Block(ctx, machine.BlockUnregistered); err != nil {
+	if err := d.ctrl.Block(ctx, machine.BlockUnregistered); err != nil {
 		return err
 	}
 	d.log.Info("asking the operator for an rvmId", "serial", d.cfg.Serial)
-	return d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+	return d.led.AppendEvent(ctx, envelope.KindRegistration, d.clk.Now(), "", d.registration())
 }
 
 func (d *Daemon) registration() drsapi.MachineUpdate {
@@ -211,18 +238,18 @@ func (d *Daemon) registration() drsapi.MachineUpdate {
 // nobody subscribed to yet is dropped by the broker). The operator answers
 // a repeated serial number with the same id.
 func (d *Daemon) reregister(ctx context.Context) {
-	t := time.NewTicker(registerRetry)
+	t := d.clk.NewTicker(registerRetry)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		v, err := d.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 			for _, b := range c.Status().Blocked {
 				if b == machine.BlockUnregistered {
-					return true, d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+					return true, d.led.AppendEvent(ctx, envelope.KindRegistration, d.clk.Now(), "", d.registration())
 				}
 			}
 			return false, nil
@@ -240,41 +267,42 @@ func (d *Daemon) reregister(ctx context.Context) {
 var registerRetry = 15 * time.Second
 
 // restore applies what commands persisted in the ledger: configuration
-// patch, catalogue, rvmId. It returns the latest time the ledger has seen.
-func (d *Daemon) restore(ctx context.Context, led *ledger.Ledger, so *simrun.Options) (time.Time, error) {
+// patch, catalogue, rvmId. It returns the catalogue (opts.Catalog unless the
+// ledger holds one), the rvmId ("" if none) and the latest time the ledger
+// has seen.
+func (d *Daemon) restore(ctx context.Context) (*catalog.Catalog, string, time.Time, error) {
+	led, cat := d.led, d.opts.Catalog
 	if p, ok, err := led.Meta(ctx, "config_patch"); err != nil {
-		return time.Time{}, err
+		return nil, "", time.Time{}, err
 	} else if ok {
 		cfg, err := d.cfg.With(json.RawMessage(p))
 		if err != nil {
-			return time.Time{}, fmt.Errorf("daemon: stored configuration: %w", err)
+			return nil, "", time.Time{}, fmt.Errorf("daemon: stored configuration: %w", err)
 		}
 		d.cfg = cfg
 		json.Unmarshal([]byte(p), &d.patch)
-		so.Machine = d.machineOptions(cfg)
 	}
 	if v, products, ok, err := led.LoadCatalog(ctx); err != nil {
-		return time.Time{}, err
+		return nil, "", time.Time{}, err
 	} else if ok {
 		ps, err := catalog.Parse(products)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("daemon: stored catalogue: %w", err)
+			return nil, "", time.Time{}, fmt.Errorf("daemon: stored catalogue: %w", err)
 		}
-		if so.Catalog, err = catalog.New(v, ps); err != nil {
-			return time.Time{}, fmt.Errorf("daemon: stored catalogue: %w", err)
+		if cat, err = catalog.New(v, ps); err != nil {
+			return nil, "", time.Time{}, fmt.Errorf("daemon: stored catalogue: %w", err)
 		}
 	}
-	if id, ok, err := led.Meta(ctx, "rvm_id"); err != nil {
-		return time.Time{}, err
-	} else if ok && id != "" {
-		so.Machine.RvmID = id
+	id, _, err := led.Meta(ctx, "rvm_id")
+	if err != nil {
+		return nil, "", time.Time{}, err
 	}
 	last, _, err := led.Meta(ctx, "last_transaction_at")
 	if err != nil {
-		return time.Time{}, err
+		return nil, "", time.Time{}, err
 	}
 	t, _ := time.Parse(time.RFC3339Nano, last)
-	return t.Add(time.Second), nil
+	return cat, id, t.Add(time.Second), nil
 }
 
 func (d *Daemon) onCommit(recs []outbox.Record) {
@@ -284,32 +312,18 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 	}
 }
 
-// Do runs f on the loop and waits for it.
+// Do runs f on the loop and waits for it: the act-runner the fleet's
+// commands, the service console and the kiosk share.
 func (d *Daemon) Do(ctx context.Context, f func(ctx context.Context, c *machine.Controller) (any, error)) (any, error) {
-	type res struct {
-		v   any
-		err error
-	}
-	ch := make(chan res, 1)
-	act := func(ctx context.Context, c *machine.Controller) {
-		v, err := f(ctx, c)
-		ch <- res{v, err}
-	}
-	select {
-	case d.acts <- act:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return d.loop.Do(ctx, f)
 }
 
+// Controller is the running controller; call its methods only through Do
+// (its Status is safe from any goroutine).
+func (d *Daemon) Controller() *machine.Controller { return d.ctrl }
+
 func (d *Daemon) status() envelope.Status {
-	s := d.runner.Controller().Status()
+	s := d.ctrl.Status()
 	es := envelope.Status{
 		Machine: d.serial, Firmware: d.opts.Firmware, RvmID: s.RvmID, State: s.State,
 		IntakeBlocked: len(s.Blocked) > 0 || s.Fault != "", BagFill: s.BagFill, BagCount: s.BagCount, Fault: s.Fault,
@@ -317,15 +331,15 @@ func (d *Daemon) status() envelope.Status {
 	if len(s.Blocked) > 0 {
 		es.BlockReason = s.Blocked[0]
 	}
-	if last, ok, _ := d.runner.Ledger().Meta(context.Background(), "last_transaction_at"); ok {
+	if last, ok, _ := d.led.Meta(context.Background(), "last_transaction_at"); ok {
 		es.LastTransactionAt = last
 	}
 	return es
 }
 
 func (d *Daemon) heartbeat() envelope.Heartbeat {
-	s := d.runner.Controller().Status()
-	hb := envelope.Heartbeat{StatusCode: 0, PowerStatus: "mains", Uptime: int64(time.Since(d.start).Seconds())}
+	s := d.ctrl.Status()
+	hb := envelope.Heartbeat{StatusCode: 0, PowerStatus: "mains", Uptime: int64(d.clk.Since(d.start).Seconds())}
 	switch {
 	case s.Fault != "":
 		hb.StatusCode = 2
@@ -339,15 +353,15 @@ func (d *Daemon) heartbeat() envelope.Heartbeat {
 
 // watchBudget blocks intake while the outbox is over its disk budget.
 func (d *Daemon) watchBudget(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := d.clk.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		over, err := telemetry.OverBudget(ctx, d.runner.Ledger().DB(), d.cfg.OutboxBudgetBytes)
+		over, err := telemetry.OverBudget(ctx, d.led.DB(), d.cfg.OutboxBudgetBytes)
 		if err != nil {
 			d.log.Error("outbox budget", "err", err)
 			continue

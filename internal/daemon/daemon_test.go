@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
@@ -98,7 +99,7 @@ func startDaemon(t *testing.T, url, db string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, DBPath: db, SimState: db + ".sim", Catalog: cat, MQTT: url, Seed: 1})
+		done <- Run(ctx, Options{Config: cfg, DBPath: db, Rig: simrun.NewRig(simrun.RigOptions{Seed: 1, SimState: db + ".sim"}), Catalog: cat, MQTT: url, Seed: 1})
 	}()
 	return func() {
 		cancel()

@@ -37,19 +37,21 @@ var allowed = map[string][]string{
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {"hal", "internal/clock"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
-	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
-	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
+	"machine":                {"hal", "fsm", "machine/catalog", "machine/config", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
+	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
-	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
-	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
-	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
-	"gateway/store":          {"internal/money", "drs/drsapi", "internal/ean"},
-	"gateway":                {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff"},
+	// The daemon's production path knows no simulator: cmd/rvmd hands it a
+	// Rig (the Pi's board or internal/simrun's).
+	"internal/daemon": {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "telemetry", "internal/clock"},
+	"drs":             {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
+	"drs/drssim":      {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
+	"gateway/store":   {"internal/money", "drs/drsapi", "internal/ean"},
+	"gateway":         {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff"},
 	// Mains wire; they may import what they run, never each other.
 	"cmd/drs-sim":     {"drs/drssim", "machine/catalog/sample"},
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
-	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
+	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
 	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
 }
 

@@ -258,6 +258,9 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 // file stays open: what it holds is exactly what was committed, which is
 // all a real restart finds.
 func (r *Runner) powerCut(ctx context.Context) error {
+	if r.rig {
+		return &fatalError{errors.New("simrun: a power cut cannot be simulated under the daemon's loop")}
+	}
 	r.log.Info("power cut", "at", r.clk.Now())
 	r.ctrl = nil
 	r.sim.PowerRestored()

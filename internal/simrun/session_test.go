@@ -12,6 +12,7 @@ import (
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/config"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
@@ -211,7 +212,7 @@ func TestFaultWhileFalling(t *testing.T) {
 	steps, _ := scenario.Parse(strings.NewReader(coke + "\n"))
 	var out bytes.Buffer
 	r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "l.db"), Out: &out,
-		Machine: MachineOptions(config.Default())})
+		Machine: machine.OptionsFromConfig(config.Default())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
-	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/machine/ledger"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -70,6 +69,9 @@ type Runner struct {
 	seed   uint64
 	rvmID  string
 	shape  hal.Shape // reused for each insert's shape
+	// rig: the controller belongs to the daemon's loop (see Rig); the
+	// runner cannot reboot it.
+	rig bool
 }
 
 // Run plays the steps and returns once every session has ended.
@@ -253,27 +255,6 @@ func (r *Runner) Close() error {
 		r.outErr = err
 	}
 	return err
-}
-
-// MachineOptions maps the configuration onto the controller's options: the
-// one mapping rvmd simulate, rvmd run and the tests share.
-func MachineOptions(c config.Config) machine.Options {
-	return machine.Options{
-		Rules: machine.Rules{
-			AcceptTestPhase:    c.AcceptTestPhase,
-			ShapeTolerancePct:  c.ShapeTolerancePct,
-			WeightTolerancePct: c.WeightTolerancePct,
-		},
-		IdleTimeout:      c.IdleTimeout,
-		BagMaxContainers: c.BagMaxContainers,
-		BagMaxMass:       c.BagMaxMass,
-		BagWarnPct:       c.BagWarnPct,
-		WasteTypes:       c.WasteTypes,
-		VoucherValidity:  c.VoucherValidity,
-		VoucherPrintType: c.VoucherPrintType,
-		ConveyorLimit:    c.ConveyorLimit,
-		BagSettle:        c.BagSettle,
-	}
 }
 
 // grams converts scenario grams to a mass, to the milligram.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
@@ -48,7 +49,7 @@ func play(t *testing.T, text string, opt func(*Options)) []byte {
 	}
 	var out bytes.Buffer
 	// The options rvmd simulate uses: the default configuration.
-	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: MachineOptions(config.Default())}
+	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: machine.OptionsFromConfig(config.Default())}
 	if opt != nil {
 		opt(&o)
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	DrsCpNo            string        // "drsCpNo"
 	WasteTypes         []int         // "wasteTypes"
 	BagLitrage         int           // "bagLitrage"
+	// Pins is the Pi's wiring, kept as the JSON object the file holds:
+	// package hal/periph/board parses and validates it.
+	Pins json.RawMessage // "pins"
 }
 
 // Errors the package wraps; each wrapped error also names the key.
@@ -215,6 +218,31 @@ var fields = []field{
 	stringField("drsCpNo", nil, func(c *Config) *string { return &c.DrsCpNo }),
 	{"wasteTypes", decodeWasteTypes, func(c *Config) (any, error) { return c.WasteTypes, nil }},
 	intField("bagLitrage", 10, 2000, func(c *Config) *int { return &c.BagLitrage }),
+	{"pins", decodePins, encodePins},
+}
+
+// decodePins keeps the wiring object as it is (compacted); its keys are
+// the board's to check.
+func decodePins(c *Config, raw json.RawMessage) error {
+	if _, err := object(raw); err != nil {
+		return keyErr(ErrType, "pins", "%.40s (want an object naming each device's pins)", raw)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return keyErr(ErrType, "pins", "%v", err)
+	}
+	c.Pins = b.Bytes()
+	if string(c.Pins) == "{}" {
+		c.Pins = nil // no wiring, as in Default()
+	}
+	return nil
+}
+
+func encodePins(c *Config) (any, error) {
+	if len(c.Pins) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	return c.Pins, nil
 }
 
 // Keys returns every configuration key, in the order MarshalJSON writes them.
@@ -345,6 +373,7 @@ func (c Config) With(patch json.RawMessage) (Config, error) {
 	sort.Strings(keys) // report the same key first on every run
 	out := c
 	out.WasteTypes = slices.Clone(c.WasteTypes)
+	out.Pins = slices.Clone(c.Pins)
 	for _, k := range keys {
 		i := slices.IndexFunc(fields, func(f field) bool { return f.key == k })
 		if i < 0 {

@@ -145,6 +145,8 @@ func TestBounds(t *testing.T) {
 		{`{"bagLitrage":2000}`, nil, func(c Config) bool { return c.BagLitrage == 2000 }},
 		{`{"bagLitrage":9}`, ErrOutOfBounds, nil},
 		{`{"bagLitrage":2001}`, ErrOutOfBounds, nil},
+		{`{"pins":{}}`, nil, func(c Config) bool { return c.Pins == nil }},
+		{`{"pins":{ "entry": {"pin": "GPIO17"} }}`, nil, func(c Config) bool { return string(c.Pins) == `{"entry":{"pin":"GPIO17"}}` }},
 	}
 	for _, tt := range tests {
 		c, err := Parse([]byte(tt.in))
@@ -244,6 +246,7 @@ func TestWrongType(t *testing.T) {
 		{`{"wasteTypes":null}`, `config: wasteTypes: wrong type: null`},
 		{`{"wasteTypes":["PET"]}`, `config: wasteTypes: wrong type: "PET" (want an integer)`},
 		{`{"bagLitrage":"240"}`, `config: bagLitrage: wrong type: "240" (want an integer)`},
+		{`{"pins":["GPIO17"]}`, `config: pins: wrong type: ["GPIO17"] (want an object naming each device's pins)`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.in))

@@ -63,6 +63,10 @@
 //     the bin takes, reported with bag-fill-status.
 //   - bagLitrage (10..2000, default 240): the bag's capacity in litres, for
 //     machine registration.
+//   - pins (object, default {}): the Pi's wiring, which pin or port each
+//     device is on. Config keeps it as raw JSON; package hal/periph/board
+//     parses it at start, and its errors name each key and pin. `rvmd run`
+//     without -sim needs it.
 //
 // # Concurrency
 //
