@@ -19,7 +19,7 @@ import (
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rvmd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	simFlag := fs.Bool("sim", false, "run on the simulated machine (the only hardware this build drives from the command line)")
+	simFlag := fs.Bool("sim", false, "run on the simulated machine; without it, on the Pi's devices wired by the config's pins section")
 	dbPath := fs.String("db", envOr("RVM_DB", "rvmd.db"), "ledger `file` (env RVM_DB)")
 	simState := fs.String("sim-state", "", "the simulated machine's journal `file` (default: DB.sim)")
 	catPath := fs.String("catalog", "", "product catalogue `file` used until the fleet sends one; default: the bundled sample")
@@ -38,9 +38,6 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if !*simFlag {
-		return fmt.Errorf("run: only -sim is supported from the command line; a Pi build wires hal/periph drivers in its own main")
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -63,15 +60,27 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version, Seed: *seed, Logger: log,
-		Rig: simrun.NewRig(simrun.RigOptions{
-			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, Logger: log,
-		}),
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
 			return err
 		}
 	}
+	if *simFlag {
+		opts.Rig = simrun.NewRig(simrun.RigOptions{
+			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, Logger: log,
+		})
+		return daemon.Run(ctx, opts)
+	}
+	// The board last, once every input is checked, and before anything
+	// (the ledger included) is opened: a Pi that cannot be wired stops here.
+	dev, halt, err := openBoard(cfg.Pins)
+	if err != nil {
+		return err
+	}
+	pi := &piRig{dev: dev, halt: halt}
+	defer pi.Close()
+	opts.Rig = pi
 	return daemon.Run(ctx, opts)
 }
 

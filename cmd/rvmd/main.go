@@ -2,6 +2,7 @@
 //
 //	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
 //	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-listen ADDR]
+//	rvmd run -config FILE [-db FILE] [-mqtt URL]   (on the Pi: the config's pins section wires it)
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
 //
@@ -23,7 +24,8 @@ const usage = `usage: rvmd COMMAND [flags]
 
 commands:
   simulate    run a scenario file against the simulated machine (CONTRACTS.md section 4)
-  run         run the controller daemon (-sim: on the simulated machine with simulated customers)
+  run         run the controller daemon: on the Pi wired by -config's pins section,
+              or -sim: on the simulated machine with simulated customers
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
   version     print the version
