@@ -5,23 +5,32 @@
 //
 // # Usage
 //
-// A [Controller] is a single-threaded object. One loop feeds it hardware
-// events with [Controller.Handle], calls [Controller.Tick] when
-// [Controller.Deadline] passes, and runs operator acts (finish, bag
-// exchange, service) between them:
+// A [Controller] is a single-threaded object, and a [Loop] is the one
+// goroutine that drives it, for any set of [Devices] (the Pi's board or the
+// simulator): it hands the devices' events to [Controller.Handle], calls
+// [Controller.Tick] when [Controller.Deadline] passes (a timer on the
+// controller's clock), and runs operator acts (fleet commands, the console,
+// staff: finish, bag exchange, service) between them:
 //
+//	opts := machine.OptionsFromConfig(cfg) // plus Clock, RvmID, Catalog
 //	c, err := machine.New(ctx, devices, ledger, opts) // resumes from the ledger
-//	for {
-//		select {
-//		case ev := <-events:
-//			c.Handle(ctx, ev)
-//		case <-timer(c.Deadline()):
-//			c.Tick(ctx)
-//		}
-//	}
+//	loop := machine.NewLoop(c)
+//	go loop.Run(ctx) // until ctx ends; then a safe stop
+//	v, err := loop.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+//		return nil, c.Finish(ctx, machine.PayoutVoucher, "")
+//	})
 //
-// On the simulated machine a discrete-event runner (package simrun) plays
-// that loop on a fake clock.
+// When ctx ends the loop goes on until no container is on its way, finishes
+// an open session with a voucher (the customer's credit is never lost) and
+// returns. The deterministic scenario player (package simrun) calls Handle
+// and Tick itself on a fake clock instead.
+//
+// # Calibration
+//
+// The load cells' calibrations come from the ledger's calibration history
+// (the technician's console writes it). While either cell has none, intake
+// is blocked with [BlockUncalibrated] ("scale not calibrated");
+// [Controller.Recalibrate] reloads them.
 //
 // # Money
 //
@@ -34,6 +43,7 @@
 //
 // # Concurrency
 //
-// Controller methods must be called from one goroutine. [Controller.Status]
-// is the exception: it returns a snapshot and is safe from any goroutine.
+// Controller methods must be called from one goroutine: the loop's, so from
+// acts. [Controller.Status] is the exception: it returns a snapshot and is
+// safe from any goroutine. [Loop.Do] is safe from any goroutine.
 package machine

@@ -1,5 +1,7 @@
 // Package daemon wires the controller daemon (rvmd run) together: the
-// simulated or real machine under one event loop, the ledger, the MQTT
+// devices a [Rig] supplies (the Pi's board or the simulator; cmd/rvmd picks
+// one, this package imports neither) under the controller's loop
+// (machine.Loop), the ledger, the MQTT
 // publisher (package telemetry) with its commands, heartbeats and retained
 // status, and the outbox disk budget that blocks intake when the broker has
 // been away too long.
@@ -8,7 +10,8 @@
 //
 // Commands from the fleet arrive on the publisher's worker goroutine;
 // [Daemon.HandleCommand] hands each to the loop as an act and waits for its
-// result, so the controller is only ever touched by the loop. A catalogue
+// result, so the controller is only ever touched by the loop. [Daemon.Do]
+// is that act-runner, for the console and the kiosk too. A catalogue
 // update is applied atomically (copy-on-write) and persisted in the ledger
 // before it is acknowledged; so are voucher codes, configuration changes,
 // blocks and the rvmId.

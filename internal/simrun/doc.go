@@ -12,4 +12,14 @@
 // discards the controller with everything it held in memory, restores the
 // simulated machine's power (what is not in the bag is handed back) and
 // starts a new controller from the ledger file, as a real restart would.
+//
+// # The rig
+//
+// [Rig] is the simulated machine as a device supplier for rvmd run -sim
+// (internal/daemon.Rig): its devices go to the controller's loop
+// (machine.Loop), a pump delivers the machine's events on Devices.Events as
+// the wall clock reaches them, and simulated customers and staff act through
+// the loop's act-runner. With Fast it runs on virtual time instead, each
+// step an act. It stores the simulated cells' factory calibration
+// ([FactoryCalibrate]) in a ledger that has none.
 package simrun
