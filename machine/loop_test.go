@@ -116,12 +116,18 @@ func until(t *testing.T, l *machine.Loop, what string, f func(c *machine.Control
 	t.Fatalf("the loop never reached: %s", what)
 }
 
+// run starts c's loop; stop ends it and done gets what Run returned.
+func run(c *machine.Controller) (l *machine.Loop, ctx context.Context, stop func(), done <-chan error) {
+	l = machine.NewLoop(c)
+	ctx, stop = context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- l.Run(ctx) }()
+	return l, ctx, stop, ch
+}
+
 func TestLoop(t *testing.T) {
 	c, led, r, events, clk := open(t, true)
-	l := machine.NewLoop(c)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
+	l, ctx, stop, done := run(c)
 
 	// A container without a barcode: taken in, weighed, handed back.
 	events <- hal.Event{Kind: hal.EntryBlocked, At: clk.Now()}
@@ -167,10 +173,7 @@ func TestLoop(t *testing.T) {
 // the trip's watchdog) and finishes the customer's session.
 func TestLoopStopFinishesSession(t *testing.T) {
 	c, _, _, events, clk := open(t, true)
-	l := machine.NewLoop(c)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
+	l, _, stop, done := run(c)
 	events <- hal.Event{Kind: hal.EntryBlocked, At: clk.Now()}
 	until(t, l, "the trip started", func(c *machine.Controller) bool { return !c.AtRest() })
 	stop()
