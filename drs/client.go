@@ -47,9 +47,10 @@ type Options struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// Logger receives one line per retry. Default: discard.
 	Logger *slog.Logger
-	// Sleep waits d or until ctx is done. Default: a timer. Tests inject
-	// one that records d and returns at once.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock times the waits between tries and reads Retry-After dates.
+	// Default: the wall clock. Tests inject a clock.Stepper, whose waits
+	// take no time and are recorded.
+	Clock clock.Clock
 }
 
 // Default option values.
@@ -74,7 +75,7 @@ type Client struct {
 	baseBackoff time.Duration
 	maxBackoff  time.Duration
 	log         *slog.Logger
-	sleep       func(ctx context.Context, d time.Duration) error
+	clk         clock.Clock
 }
 
 // New returns a client for the operator at baseURL, the URL that the
@@ -93,7 +94,7 @@ func New(baseURL, token string, opts *Options) *Client {
 		baseBackoff: o.BaseBackoff,
 		maxBackoff:  o.MaxBackoff,
 		log:         o.Logger,
-		sleep:       o.Sleep,
+		clk:         o.Clock,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: DefaultTimeout}
@@ -113,8 +114,8 @@ func New(baseURL, token string, opts *Options) *Client {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if c.sleep == nil {
-		c.sleep = func(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, nil, d) }
+	if c.clk == nil {
+		c.clk = clock.Real{}
 	}
 	return c
 }
@@ -226,7 +227,7 @@ func (cl *Client) do(ctx context.Context, c call) error {
 		cl.log.LogAttrs(ctx, slog.LevelWarn, "drs: retrying",
 			slog.String("method", c.method), slog.String("path", c.path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("err", err.Error()))
-		if serr := cl.sleep(ctx, wait); serr != nil {
+		if serr := clock.Sleep(ctx, cl.clk, wait); serr != nil {
 			return err
 		}
 	}
@@ -277,7 +278,7 @@ func (cl *Client) once(ctx context.Context, c call, u string, payload []byte) er
 		Path:       c.path,
 		Exception:  drsapi.ParseError(raw),
 		Body:       string(raw),
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), cl.clk.Now()),
 	}
 	switch resp.StatusCode {
 	case http.StatusNotFound:

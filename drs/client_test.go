@@ -14,20 +14,8 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
-
-// recorder is an injected Sleep that records the waits and returns at once.
-type recorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (r *recorder) sleep(ctx context.Context, d time.Duration) error {
-	r.mu.Lock()
-	r.waits = append(r.waits, d)
-	r.mu.Unlock()
-	return ctx.Err()
-}
 
 // script is a server answering from a list of canned replies, one per
 // request, the last one repeated; it records what it was asked.
@@ -81,8 +69,8 @@ var tx = drsapi.Transaction{
 }
 
 func TestPostTransactionSendsBodyAndToken(t *testing.T) {
-	rec := &recorder{}
-	c, sc := newScripted(t, &Options{Sleep: rec.sleep},
+	rec := clock.NewStepper(time.Now())
+	c, sc := newScripted(t, &Options{Clock: rec},
 		reply{200, nil, `{"id":"2900000000017","printType":0,"issuedAt":"2026-01-05T08:01:00Z","validUntil":"2026-02-04T08:01:00Z"}`})
 	v, err := c.PostTransaction(context.Background(), tx)
 	if err != nil {
@@ -106,16 +94,16 @@ func TestPostTransactionSendsBodyAndToken(t *testing.T) {
 	if err := json.Unmarshal([]byte(sc.bodies[0]), &sent); err != nil || sent.ID != tx.ID || len(sent.Containers) != 1 {
 		t.Errorf("body = %s (%v); want the transaction", sc.bodies[0], err)
 	}
-	if len(rec.waits) != 0 {
-		t.Errorf("waits = %v; want none", rec.waits)
+	if len(rec.Waits()) != 0 {
+		t.Errorf("waits = %v; want none", rec.Waits())
 	}
 }
 
 func TestRetryOn429HonoursRetryAfter(t *testing.T) {
-	rec := &recorder{}
+	rec := clock.NewStepper(time.Now())
 	exc := `{"httpStatus":429,"errorType":"api.err.type.technical","errorMsg":[{"errorCode":"TOO_MANY_REQUESTS"}]}`
 	date := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
-	c, sc := newScripted(t, &Options{Sleep: rec.sleep, MaxAttempts: 5, MaxBackoff: 10 * time.Minute},
+	c, sc := newScripted(t, &Options{Clock: rec, MaxAttempts: 5, MaxBackoff: 10 * time.Minute},
 		reply{429, map[string]string{"Retry-After": "7"}, exc},
 		reply{429, map[string]string{"Retry-After": date}, exc},
 		reply{200, nil, `{}`})
@@ -125,11 +113,11 @@ func TestRetryOn429HonoursRetryAfter(t *testing.T) {
 	if sc.calls() != 3 {
 		t.Errorf("calls = %d; want 3", sc.calls())
 	}
-	if len(rec.waits) != 2 || rec.waits[0] != 7*time.Second {
-		t.Fatalf("waits = %v; want [7s, ~2m]", rec.waits)
+	if len(rec.Waits()) != 2 || rec.Waits()[0] != 7*time.Second {
+		t.Fatalf("waits = %v; want [7s, ~2m]", rec.Waits())
 	}
 	// An HTTP date has one-second resolution and the clock moved on.
-	if w := rec.waits[1]; w < time.Minute || w > 2*time.Minute {
+	if w := rec.Waits()[1]; w < time.Minute || w > 2*time.Minute {
 		t.Errorf("wait after Retry-After date = %v; want about 2m", w)
 	}
 	for i, b := range sc.bodies {
@@ -143,16 +131,16 @@ func TestRetryOn429HonoursRetryAfter(t *testing.T) {
 }
 
 func TestRetryAfterBeyondMaxBackoffIsHandedBack(t *testing.T) {
-	rec := &recorder{}
-	c, sc := newScripted(t, &Options{Sleep: rec.sleep, MaxBackoff: time.Second},
+	rec := clock.NewStepper(time.Now())
+	c, sc := newScripted(t, &Options{Clock: rec, MaxBackoff: time.Second},
 		reply{503, map[string]string{"Retry-After": "120"}, `{"httpStatus":503}`})
 	_, err := c.PostTransaction(context.Background(), tx)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 503 || ae.RetryAfter != 2*time.Minute {
 		t.Fatalf("PostTransaction error = %v; want a 503 APIError with RetryAfter 2m", err)
 	}
-	if sc.calls() != 1 || len(rec.waits) != 0 {
-		t.Errorf("calls = %d, waits = %v; want 1 call and no wait", sc.calls(), rec.waits)
+	if sc.calls() != 1 || len(rec.Waits()) != 0 {
+		t.Errorf("calls = %d, waits = %v; want 1 call and no wait", sc.calls(), rec.Waits())
 	}
 	if !Retryable(err) {
 		t.Errorf("Retryable(%v) = false; want true", err)
@@ -160,8 +148,8 @@ func TestRetryAfterBeyondMaxBackoffIsHandedBack(t *testing.T) {
 }
 
 func TestBackoffIsJitteredExponentialAndBounded(t *testing.T) {
-	rec := &recorder{}
-	c, sc := newScripted(t, &Options{Sleep: rec.sleep, MaxAttempts: 6, BaseBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond},
+	rec := clock.NewStepper(time.Now())
+	c, sc := newScripted(t, &Options{Clock: rec, MaxAttempts: 6, BaseBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond},
 		reply{500, nil, "boom"})
 	_, err := c.Product(context.Background(), "5900449000287")
 	var ae *APIError
@@ -172,10 +160,10 @@ func TestBackoffIsJitteredExponentialAndBounded(t *testing.T) {
 		t.Errorf("calls = %d; want MaxAttempts 6", sc.calls())
 	}
 	ceilings := []time.Duration{100, 200, 400, 500, 500}
-	if len(rec.waits) != len(ceilings) {
-		t.Fatalf("waits = %v; want %d", rec.waits, len(ceilings))
+	if len(rec.Waits()) != len(ceilings) {
+		t.Fatalf("waits = %v; want %d", rec.Waits(), len(ceilings))
 	}
-	for i, w := range rec.waits {
+	for i, w := range rec.Waits() {
 		hi := ceilings[i] * time.Millisecond
 		if w < hi/2 || w > hi {
 			t.Errorf("wait %d = %v; want in [%v, %v]", i+1, w, hi/2, hi)
@@ -197,8 +185,8 @@ func TestVerdictsAreNotRetried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
-			rec := &recorder{}
-			c, sc := newScripted(t, &Options{Sleep: rec.sleep}, reply{tt.status, nil, `{"httpStatus":` + strconv.Itoa(tt.status) + `}`})
+			rec := clock.NewStepper(time.Now())
+			c, sc := newScripted(t, &Options{Clock: rec}, reply{tt.status, nil, `{"httpStatus":` + strconv.Itoa(tt.status) + `}`})
 			_, err := c.PostTransaction(context.Background(), tx)
 			if err == nil {
 				t.Fatalf("PostTransaction = nil; want a %d error", tt.status)
@@ -236,8 +224,8 @@ func TestConflictMeaningDependsOnCall(t *testing.T) {
 func TestTransientFailuresAreRetried(t *testing.T) {
 	for _, status := range []int{408, 429, 500, 502, 503, 504} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
-			rec := &recorder{}
-			c, sc := newScripted(t, &Options{Sleep: rec.sleep, MaxAttempts: 3}, reply{status, nil, ""}, reply{200, nil, ""})
+			rec := clock.NewStepper(time.Now())
+			c, sc := newScripted(t, &Options{Clock: rec, MaxAttempts: 3}, reply{status, nil, ""}, reply{200, nil, ""})
 			if err := c.PostBagSeal(context.Background(), drsapi.BagSeal{}); err != nil {
 				t.Fatalf("PostBagSeal after one %d = %v; want nil", status, err)
 			}
@@ -252,14 +240,14 @@ func TestConnectionErrorIsRetriedThenRetryable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	rec := &recorder{}
-	c := New(url, "", &Options{Sleep: rec.sleep, MaxAttempts: 3})
+	rec := clock.NewStepper(time.Now())
+	c := New(url, "", &Options{Clock: rec, MaxAttempts: 3})
 	_, err := c.MachineExists(context.Background(), "x")
 	if err == nil || !Retryable(err) {
 		t.Fatalf("MachineExists on a closed port = %v; want a retryable error", err)
 	}
-	if len(rec.waits) != 2 {
-		t.Errorf("waits = %v; want 2 (3 attempts)", rec.waits)
+	if len(rec.Waits()) != 2 {
+		t.Errorf("waits = %v; want 2 (3 attempts)", rec.Waits())
 	}
 }
 
@@ -268,32 +256,42 @@ func TestTimeoutIsRetryable(t *testing.T) {
 		<-r.Context().Done() // never answers; the client gives up
 	}))
 	t.Cleanup(srv.Close)
-	rec := &recorder{}
-	c := New(srv.URL, "", &Options{HTTPClient: &http.Client{Timeout: 20 * time.Millisecond}, Sleep: rec.sleep, MaxAttempts: 2})
+	rec := clock.NewStepper(time.Now())
+	c := New(srv.URL, "", &Options{HTTPClient: &http.Client{Timeout: 20 * time.Millisecond}, Clock: rec, MaxAttempts: 2})
 	_, err := c.Products(context.Background(), 0, 50, time.Time{})
 	if err == nil || !Retryable(err) {
 		t.Fatalf("Products against a silent server = %v; want a retryable error", err)
 	}
-	if len(rec.waits) != 1 {
-		t.Errorf("waits = %v; want 1", rec.waits)
+	if len(rec.Waits()) != 1 {
+		t.Errorf("waits = %v; want 1", rec.Waits())
 	}
+}
+
+// cancelling is a clock whose every wait is cut short by its caller giving
+// up: the timer never fires, the context is cancelled.
+type cancelling struct {
+	*clock.Fake
+	cancel func()
+	waits  int
+}
+
+func (c *cancelling) NewTimer(d time.Duration) clock.Timer {
+	c.waits++
+	c.cancel()
+	return c.Fake.NewTimer(d)
 }
 
 func TestCancelledContextStopsRetrying(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	calls := 0
-	c, sc := newScripted(t, &Options{MaxAttempts: 10, Sleep: func(ctx context.Context, d time.Duration) error {
-		calls++
-		cancel()
-		return ctx.Err()
-	}}, reply{503, nil, ""})
+	clk := &cancelling{Fake: clock.NewFake(time.Now()), cancel: cancel}
+	c, sc := newScripted(t, &Options{MaxAttempts: 10, Clock: clk}, reply{503, nil, ""})
 	_, err := c.PostTransaction(ctx, tx)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 503 {
 		t.Fatalf("PostTransaction = %v; want the last 503", err)
 	}
-	if sc.calls() != 1 || calls != 1 {
-		t.Errorf("calls = %d, sleeps = %d; want 1 and 1", sc.calls(), calls)
+	if sc.calls() != 1 || clk.waits != 1 {
+		t.Errorf("calls = %d, waits = %d; want 1 and 1", sc.calls(), clk.waits)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ func TestAgainstFlakySimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewFake(time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC))
+	clk := clock.NewStepper(time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC))
 	sim, err := drssim.New(drssim.Options{Catalog: catalog, Token: "tok", Clock: clk, ErrorRate: 0.33, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -36,15 +35,7 @@ func TestAgainstFlakySimulator(t *testing.T) {
 	defer sim.Close()
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	var mu sync.Mutex
-	retries := 0
-	c := drs.New(srv.URL, "tok", &drs.Options{MaxAttempts: 20, Sleep: func(ctx context.Context, d time.Duration) error {
-		mu.Lock()
-		retries++
-		mu.Unlock()
-		clk.Advance(d)
-		return ctx.Err()
-	}})
+	c := drs.New(srv.URL, "tok", &drs.Options{MaxAttempts: 20, Clock: clk})
 	ctx := context.Background()
 
 	rvmID, err := c.RegisterMachine(ctx, drsapi.MachineUpdate{SerialNumber: "SN-1", DrsCpNo: "1100061-152",
@@ -102,7 +93,7 @@ func TestAgainstFlakySimulator(t *testing.T) {
 	if st.Counts != want {
 		t.Errorf("stored = %+v; want %+v", st.Counts, want)
 	}
-	if retries == 0 || st.Faults["error-rate"] != retries {
+	if retries := len(clk.Waits()); retries == 0 || st.Faults["error-rate"] != retries {
 		t.Errorf("retries = %d, injected 503s = %d; want equal and more than 0", retries, st.Faults["error-rate"])
 	}
 	txs, _ := sim.Transactions(ctx)

@@ -33,7 +33,7 @@ type env struct {
 	sim   *drssim.Server
 	srv   *httptest.Server
 	c     *drs.Client
-	clk   *clock.Fake
+	clk   *clock.Stepper
 	rvmID string
 }
 
@@ -53,7 +53,7 @@ func loadCatalog(t *testing.T) []drsapi.Product {
 // newEnv starts a simulator; mod may change its options.
 func newEnv(t *testing.T, mod func(*drssim.Options)) *env {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clock.NewStepper(t0)
 	o := drssim.Options{Catalog: loadCatalog(t), Clock: clk, Token: token, Seed: 1}
 	if mod != nil {
 		mod(&o)
@@ -77,10 +77,7 @@ func (e *env) client(attempts int) *drs.Client {
 	return drs.New(e.srv.URL, token, &drs.Options{
 		MaxAttempts: attempts,
 		MaxBackoff:  10 * time.Minute,
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			e.clk.Advance(d)
-			return ctx.Err()
-		},
+		Clock:       e.clk,
 	})
 }
 

@@ -40,7 +40,7 @@ type Options struct {
 	// Logger gets one line per request. Default: discard.
 	Logger *slog.Logger
 
-	// Latency is added to every operator call, through Sleep.
+	// Latency is added to every operator call, waited on Clock.
 	Latency time.Duration
 	// ErrorRate is the fraction of operator calls answered 503, drawn from
 	// a generator seeded with Seed.
@@ -50,8 +50,6 @@ type Options struct {
 	Outage Outage
 	// Seed makes fault injection, ids and voucher codes repeatable.
 	Seed uint64
-	// Sleep waits out Latency; tests inject one that does not sleep.
-	Sleep func(ctx context.Context, d time.Duration) error
 
 	// VoucherValidity is how long a voucher is valid after the transaction
 	// that issued it ends. Default 30 days.
@@ -121,7 +119,6 @@ type Server struct {
 	opts  Options
 	clk   clock.Clock
 	log   *slog.Logger
-	sleep func(ctx context.Context, d time.Duration) error
 	cat   *catalog
 	st    *store
 	mux   *http.ServeMux
@@ -157,7 +154,6 @@ func New(o Options) (*Server, error) {
 		opts:     o,
 		clk:      o.Clock,
 		log:      o.Logger,
-		sleep:    o.Sleep,
 		cat:      newCatalog(o.Catalog),
 		requests: map[string]int{},
 		rejects:  map[string]int{},
@@ -168,9 +164,6 @@ func New(o Options) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.sleep == nil {
-		s.sleep = func(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, s.clk, d) }
 	}
 	st, err := openStore(o.DB)
 	if err != nil {
@@ -316,7 +309,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.opts.Latency > 0 {
-		if err := s.sleep(r.Context(), s.opts.Latency); err != nil {
+		if err := clock.Sleep(r.Context(), s.clk, s.opts.Latency); err != nil {
 			return // the caller is gone
 		}
 	}

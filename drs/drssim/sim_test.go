@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,23 +142,18 @@ func TestOutageWindow(t *testing.T) {
 
 func TestClientRidesOutTheOutage(t *testing.T) {
 	// An outage from now on, longer than the client's own backoff: the
-	// client waits what Retry-After says (its sleep moves the fake clock).
-	clk := clock.NewFake(t0)
+	// client waits what Retry-After says (its waits move the fake clock).
+	clk := clock.NewStepper(t0)
 	srv := bare(t, drssim.Options{
 		Catalog: loadCatalog(t), Clock: clk, Token: token,
 		Outage: drssim.Outage{From: t0, To: t0.Add(45 * time.Second)},
 	})
-	var waits []time.Duration
-	c := drs.New(srv.URL, token, &drs.Options{MaxAttempts: 3, MaxBackoff: time.Minute, Sleep: func(ctx context.Context, d time.Duration) error {
-		waits = append(waits, d)
-		clk.Advance(d)
-		return nil
-	}})
+	c := drs.New(srv.URL, token, &drs.Options{MaxAttempts: 3, MaxBackoff: time.Minute, Clock: clk})
 	id, err := c.RegisterMachine(context.Background(), drsapi.MachineUpdate{SerialNumber: "SN-1", DrsCpNo: "1", Bins: []drsapi.BinPost{}})
 	if err != nil || id == "" {
 		t.Fatalf("RegisterMachine through an outage = %q, %v; want success after the window", id, err)
 	}
-	if len(waits) != 1 || waits[0] != 45*time.Second {
+	if waits := clk.Waits(); len(waits) != 1 || waits[0] != 45*time.Second {
 		t.Errorf("waits = %v; want one of 45s (the Retry-After)", waits)
 	}
 }
@@ -213,15 +207,9 @@ func TestErrorRateIsSeeded(t *testing.T) {
 	}
 }
 
-func TestLatencyUsesSleep(t *testing.T) {
-	var mu sync.Mutex
-	var slept []time.Duration
-	srv := bare(t, drssim.Options{Catalog: loadCatalog(t), Latency: 250 * time.Millisecond, Sleep: func(ctx context.Context, d time.Duration) error {
-		mu.Lock()
-		slept = append(slept, d)
-		mu.Unlock()
-		return nil
-	}})
+func TestLatencyWaitsOnTheClock(t *testing.T) {
+	clk := clock.NewStepper(t0)
+	srv := bare(t, drssim.Options{Catalog: loadCatalog(t), Latency: 250 * time.Millisecond, Clock: clk})
 	for _, path := range []string{"/product/5900449000287", "/_sim/stats"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -229,9 +217,7 @@ func TestLatencyUsesSleep(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(slept) != 1 || slept[0] != 250*time.Millisecond {
+	if slept := clk.Waits(); len(slept) != 1 || slept[0] != 250*time.Millisecond {
 		t.Errorf("latency sleeps = %v; want one of 250ms (none for /_sim/)", slept)
 	}
 }

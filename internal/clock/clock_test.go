@@ -198,3 +198,23 @@ func TestSleep(t *testing.T) {
 		t.Errorf("Sleep on a fake clock advanced past it = %v; want nil", err)
 	}
 }
+
+func TestStepper(t *testing.T) {
+	s := NewStepper(t0)
+	for _, d := range []time.Duration{time.Second, 3 * time.Second} {
+		if err := Sleep(context.Background(), s, d); err != nil {
+			t.Errorf("Sleep(%v) on a Stepper = %v; want nil", d, err)
+		}
+	}
+	called := false
+	s.AfterFunc(time.Minute, func() { called = true })
+	if !called {
+		t.Errorf("AfterFunc on a Stepper did not call at once")
+	}
+	if want := []time.Duration{time.Second, 3 * time.Second, time.Minute}; !slices.Equal(s.Waits(), want) {
+		t.Errorf("Waits() = %v; want %v", s.Waits(), want)
+	}
+	if got := s.Since(t0); got != time.Minute+4*time.Second {
+		t.Errorf("Since(t0) = %v; want 1m4s", got)
+	}
+}
