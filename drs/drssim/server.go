@@ -116,12 +116,12 @@ func checkOutage(s string, o Outage) (Outage, error) {
 // RVM API at its root and the simulator's own pages under /_sim/.
 type Server struct {
 	// Immutable after New.
-	opts  Options
-	clk   clock.Clock
-	log   *slog.Logger
-	cat   *catalog
-	st    *store
-	mux   *http.ServeMux
+	opts Options
+	clk  clock.Clock
+	log  *slog.Logger
+	cat  *catalog
+	st   *store
+	mux  *http.ServeMux
 
 	idMu  sync.Mutex
 	idRNG *rand.ChaCha8 // guarded by idMu
