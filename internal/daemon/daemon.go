@@ -186,8 +186,11 @@ func Run(ctx context.Context, opts Options) error {
 		stopRig()
 		runErr = <-rigDone
 	case runErr = <-rigDone:
-		if runErr == nil {
-			<-ctx.Done()
+		if runErr == nil { // a rig with nothing to do beside the loop
+			select {
+			case <-ctx.Done():
+			case <-d.loop.Done():
+			}
 		}
 	}
 	stopRig()
