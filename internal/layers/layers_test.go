@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	"internal/ean":           {},
 	"internal/backoff":       {"internal/clock"},
 	"internal/scenario":      {},
+	"internal/sdnotify":      {},
+	"deploy/deb":             {},
 	"internal/broker":        {},
 	"internal/testbroker":    {},
 	"internal/layers":        {},
