@@ -51,8 +51,10 @@ cross-check: cross
 # built by nfpm run as a Go tool (go.mod's tool directive).
 deb: cross
 	mkdir -p dist
-	ARCH=arm64 GOARCH_DIR=$(BIN)/linux-arm64 VERSION=$(DEBVERSION) $(GO) tool nfpm package -f deploy/deb/nfpm.yaml -p deb -t dist/rvmd_$(DEBVERSION)_arm64.deb
-	ARCH=armhf GOARCH_DIR=$(BIN)/linux-armv7 VERSION=$(DEBVERSION) $(GO) tool nfpm package -f deploy/deb/nfpm.yaml -p deb -t dist/rvmd_$(DEBVERSION)_armhf.deb
+	rm -rf $(BIN)/pkg && cp -r $(BIN)/linux-arm64 $(BIN)/pkg
+	ARCH=arm64 VERSION=$(DEBVERSION) $(GO) tool nfpm package -f deploy/deb/nfpm.yaml -p deb -t dist/rvmd_$(DEBVERSION)_arm64.deb
+	rm -rf $(BIN)/pkg && cp -r $(BIN)/linux-armv7 $(BIN)/pkg
+	ARCH=armhf VERSION=$(DEBVERSION) $(GO) tool nfpm package -f deploy/deb/nfpm.yaml -p deb -t dist/rvmd_$(DEBVERSION)_armhf.deb
 
 clean:
 	rm -rf $(BIN) dist
