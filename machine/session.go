@@ -66,10 +66,20 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		return nil
 	}
 	var amount money.Grosze
+	causes := make([]int, 0, len(c.containers))
 	for _, ct := range c.containers {
 		if ct.State == ledger.Credited {
 			amount += ct.Deposit
 		}
+		causes = append(causes, ct.Cause)
+	}
+	blocked := Blocked(causes, c.opts.Rules)
+	if blocked {
+		// The operator's rule: a transaction blocked for fraud pays no
+		// voucher (and prints none); the containers stay in the bag and
+		// the transaction still goes out, flagged.
+		c.log.Warn("session blocked for fraud", "session", s.ID, "credit withheld", amount)
+		amount = 0
 	}
 	f := ledger.Finish{
 		SessionID: s.ID, RvmID: s.RvmID, EndedAt: at, Payout: payout, Phone: phone,
@@ -84,7 +94,11 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		f.After = []ledger.Event{{Kind: envelope.KindBagFillStatus, Body: c.fillStatus(at, false)}}
 		f.BagWarned = true
 	}
-	f.Build = func(v *ledger.Voucher) drsapi.Transaction { return c.transaction(s, at, payout, v) }
+	f.Build = func(v *ledger.Voucher) drsapi.Transaction {
+		t := c.transaction(s, at, payout, v)
+		t.TransactionBlocked = blocked
+		return t
+	}
 	_, v, err := c.led.FinishSession(ctx, f)
 	if err != nil {
 		return c.fatal(ctx, err)
