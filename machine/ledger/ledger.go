@@ -172,6 +172,9 @@ func Open(path string) (*Ledger, error) {
 	l := &Ledger{db: db, path: path}
 	if err := l.init(); err != nil {
 		db.Close()
+		if p := openProblem(path); p != nil && !errors.Is(err, ErrCorrupt) {
+			return nil, p
+		}
 		return nil, err
 	}
 	return l, nil
