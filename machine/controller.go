@@ -32,7 +32,7 @@ type Devices struct {
 }
 
 // Options configure a Controller. Zero values take the defaults of
-// CONTRACTS.md section 3.
+// docs/interfaces.md, "Rules".
 type Options struct {
 	Clock   clock.Clock
 	Logger  *slog.Logger

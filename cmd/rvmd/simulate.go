@@ -23,8 +23,8 @@ import (
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rvmd simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	catPath := fs.String("catalog", "", "product catalogue `file` (CONTRACTS.md section 1); default: the bundled sample")
-	scenPath := fs.String("scenario", "", "scenario `file` (CONTRACTS.md section 2)")
+	catPath := fs.String("catalog", "", "product catalogue `file` (docs/interfaces.md, Catalogue file); default: the bundled sample")
+	scenPath := fs.String("scenario", "", "scenario `file` (docs/interfaces.md, Scenario format)")
 	dbPath := fs.String("db", "", "ledger `file`; default: a temporary file removed at exit")
 	cfgPath := fs.String("config", "", "configuration `file` (JSON)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids (overrides the scenario's start line)")

@@ -1,6 +1,6 @@
-// Package scenario parses the simulated machine's script (CONTRACTS.md
-// section 2): JSON Lines, one [Step] a line, run in order on a simulated
-// clock by the discrete-event runner.
+// Package scenario parses the simulated machine's script
+// (docs/interfaces.md, "Scenario format"): JSON Lines, one [Step] a line,
+// run in order on a simulated clock by the discrete-event runner.
 //
 // # Usage
 //
