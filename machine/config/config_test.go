@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -424,7 +425,13 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
+			if !slices.ContainsFunc([]error{ErrSyntax, ErrUnknownKey, ErrType, ErrOutOfBounds, ErrInvalid}, func(s error) bool { return errors.Is(err, s) }) {
+				t.Fatalf("Parse(%s) = %v; want one of the package's errors", data, err)
+			}
 			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate of a parsed config (%s) = %v", data, err)
 		}
 		out, err := c.MarshalJSON()
 		if err != nil {
