@@ -1,14 +1,10 @@
 package simrun
 
 import (
-	"bytes"
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/machine/config"
 )
 
@@ -41,22 +37,9 @@ func TestFraudBlocksTransaction(t *testing.T) {
 		for _, payout := range []string{"voucher", "donation"} {
 			t.Run(tt.name+"/"+payout, func(t *testing.T) {
 				text := start + tt.script + `{"op":"finish","payout":"` + payout + `"}` + "\n"
-				steps, err := scenario.Parse(strings.NewReader(text))
-				if err != nil {
-					t.Fatal(err)
-				}
 				cfg := config.Default()
 				cfg.FraudBlockThreshold = tt.threshold
-				var out bytes.Buffer
-				ctx := context.Background()
-				r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: MachineOptions(cfg)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				if err := r.Play(ctx, steps); err != nil {
-					t.Fatal(err)
-				}
+				r, out := playOn(t, text, cfg, nil)
 				tickets := r.Sim().Tickets()
 				if err := r.Close(); err != nil {
 					t.Fatal(err)

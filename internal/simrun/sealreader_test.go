@@ -25,19 +25,7 @@ func TestSealReader(t *testing.T) {
 	ctx := context.Background()
 	text := `{"op":"start","at":"2026-03-02T10:00:00Z","rvmId":"0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6","seed":7}` + "\n" +
 		repeat(coke, 3) + `{"op":"finish","payout":"voucher"}` + "\n"
-	steps, err := scenario.Parse(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: MachineOptions(config.Default())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Play(ctx, steps); err != nil {
-		t.Fatal(err)
-	}
+	r, out := playOn(t, text, config.Default(), nil)
 	c := r.Controller()
 	bag0 := c.Status().BagID
 	handle := func(ev hal.Event) {
@@ -113,22 +101,7 @@ func TestSealReader(t *testing.T) {
 // without a service block, and intake resumes.
 func TestSealReaderBagFull(t *testing.T) {
 	ctx := context.Background()
-	text := repeat(coke, 3)
-	steps, err := scenario.Parse(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: &out, Machine: MachineOptions(config.Default())}
-	o.Machine.BagMaxContainers = 3
-	r, err := Start(ctx, steps, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Play(ctx, steps); err != nil {
-		t.Fatal(err)
-	}
+	r, out := playOn(t, repeat(coke, 3), config.Default(), func(o *Options) { o.Machine.BagMaxContainers = 3 })
 	c := r.Controller()
 	if st := c.Status(); len(st.Blocked) != 1 || st.Blocked[0] != machine.BlockBagFull {
 		t.Fatalf("blocks %v; want the bag full", st.Blocked)
@@ -149,4 +122,29 @@ func TestSealReaderBagFull(t *testing.T) {
 	if got, want := kinds(parseOut(t, out.Bytes())), "bag-fill-status,transaction,voucher,bag-replacement"; got != want {
 		t.Errorf("events %s; want %s", got, want)
 	}
+}
+
+// playOn plays a scenario text on a fresh ledger with cfg (and tweak's
+// changes) and returns the runner, still open for more, and its output.
+func playOn(t *testing.T, text string, cfg config.Config, tweak func(*Options)) (*Runner, *bytes.Buffer) {
+	t.Helper()
+	ctx := context.Background()
+	steps, err := scenario.Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &bytes.Buffer{}
+	o := Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "ledger.db"), Out: out, Machine: MachineOptions(cfg)}
+	if tweak != nil {
+		tweak(&o)
+	}
+	r, err := Start(ctx, steps, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.Play(ctx, steps); err != nil {
+		t.Fatal(err)
+	}
+	return r, out
 }
