@@ -25,7 +25,7 @@ import (
 //   - the failure report: GET /api/failures, POST /api/failures/{id}/retry,
 //     POST /api/failures/{id}/dismiss;
 //   - the POS: GET /api/vouchers/{code}, POST /api/vouchers/{code}/redeem;
-//   - the operator (rvm-openapi.yaml): GET /transaction,
+//   - the operator (Kaucja.pl RVM API 1.0.12, the RVM vendor's side): GET /transaction,
 //     GET /transaction/{id}, PUT /transaction/{id}/confirmation, POST /machine,
 //     GET /machine, GET and DELETE /machine/{id}, POST /product,
 //     POST /product/bulk.

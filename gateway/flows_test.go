@@ -269,7 +269,7 @@ func TestLostDataSync(t *testing.T) {
 }
 
 // The operator registers a machine with us, reads it back, pushes a
-// product, and deletes the machine (rvm-openapi.yaml).
+// product, and deletes the machine (Kaucja.pl RVM API 1.0.12, the RVM vendor's side).
 func TestOperatorMachineAndProductAPI(t *testing.T) {
 	e := newEnv(t, drssim.Options{})
 	side := listen(t, e)

@@ -18,7 +18,7 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
-// The routes of rvm-openapi.yaml: what the operator calls on an RVM
+// The routes of Kaucja.pl RVM API 1.0.12 (the RVM vendor's side): what the operator calls on an RVM
 // vendor's cloud. Errors answer in the operator's own ApiException shape.
 
 func (g *Gateway) drsError(w http.ResponseWriter, r *http.Request, status int, errType, code, field, objectID string) {

@@ -1,5 +1,5 @@
 // Package drssim is a stand-in for the deposit-system operator's RVM API
-// (Kaucja.pl drs-openapi.yaml 1.0.12), faithful enough to test the gateway
+// (Kaucja.pl RVM API 1.0.12, the operator's side), faithful enough to test the gateway
 // and the controller against: it validates bodies the way the operator does
 // and answers in the operator's error shapes, and it remembers what it
 // accepted in SQLite, so that a restart does not turn a redelivery into a

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -52,7 +53,12 @@ func Open(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: %s is a directory", path)
 	}
 	dsn := "file:" + uriPath(path) + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on"
-	db, err := sql.Open("sqlite3", dsn)
+	registerDriver.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+			return conn.RegisterFunc("container_event_id", ContainerEventID, true)
+		}})
+	})
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
@@ -60,9 +66,31 @@ func Open(path string) (*Ledger, error) {
 	l := &Ledger{db: db, path: path}
 	if err := l.init(); err != nil {
 		db.Close()
+		if p := openProblem(path); p != nil && !errors.Is(err, ErrCorrupt) {
+			return nil, p
+		}
 		return nil, err
 	}
 	return l, nil
+}
+
+// driverName is go-sqlite3 with the ledger's SQL functions on every
+// connection (the container trigger needs ContainerEventID).
+const driverName = "sqlite3-rvm-ledger"
+
+var registerDriver sync.Once
+
+// containerNS is the namespace of the container events' name-based ids.
+var containerNS = uuid.MustParse("5b0e6f3c-8f7d-4c2a-9a51-3d2e7c40b1a9")
+
+// ContainerEventID is the event id of the container event for container
+// number id of transaction sessionID: the UUID version 5 (SHA-1, name-based)
+// of "<sessionID>-c<id>" in the ledger's container namespace
+// (5b0e6f3c-8f7d-4c2a-9a51-3d2e7c40b1a9). The same container gets the same
+// id on every run, so the outputs stay deterministic and every event id is a
+// UUID (docs/interfaces.md, "Envelope").
+func ContainerEventID(sessionID string, id int64) string {
+	return uuid.NewSHA1(containerNS, []byte(sessionID+"-c"+strconv.FormatInt(id, 10))).String()
 }
 
 // uriPath escapes the characters a SQLite file: URI gives a meaning to.
