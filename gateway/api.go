@@ -30,8 +30,10 @@ import (
 //     GET /machine, GET and DELETE /machine/{id}, POST /product,
 //     POST /product/bulk.
 //
-// With Options.APIToken set, every route but /, /metrics and /healthz needs
-// it as a bearer token.
+// GET /healthz reports the broker's and the operator's state (503 when
+// either is down). With Options.APIToken set, every route but /healthz
+// needs it as a bearer token: the dashboard and the metrics show every
+// machine and today's money.
 func (g *Gateway) Handler() http.Handler {
 	m := http.NewServeMux()
 	auth := func(h http.HandlerFunc) http.Handler { return g.auth(h) }
@@ -56,9 +58,9 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("POST /product", auth(g.drsPostProduct))
 	m.Handle("POST /product/bulk", auth(g.drsPostProducts))
 
-	m.Handle("GET /metrics", g.met)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	m.HandleFunc("GET /{$}", g.dashboard)
+	m.Handle("GET /metrics", auth(g.met.ServeHTTP))
+	m.HandleFunc("GET /healthz", g.healthz)
+	m.Handle("GET /{$}", auth(g.dashboard))
 	return m
 }
 

@@ -78,6 +78,7 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 				g.readyOnce.Do(func() { close(g.ready) })
 			}()
 		}).
+		SetConnectionNotificationHandler(g.brokerNotice).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			g.log.Warn("gateway: broker connection lost", slog.String("err", err.Error()))
 		})
