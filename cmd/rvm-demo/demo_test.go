@@ -74,7 +74,9 @@ func TestDemo(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	var txs []json.RawMessage
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(sim); err == nil {
+		req, _ := http.NewRequest("GET", sim, nil)
+		req.Header.Set("Authorization", "Bearer "+demoToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
 			json.NewDecoder(resp.Body).Decode(&txs)
 			resp.Body.Close()
 			if len(txs) > 0 {
