@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
@@ -259,6 +260,39 @@ func TestVoucherTopUp(t *testing.T) {
 	if n := len(side.get(topic)); n != 1 {
 		t.Errorf("top-ups with a full buffer = %d; want 1", n)
 	}
+}
+
+// A machine's status may name an rvmId the operator does not know yet (its
+// registration still on the way): its voucher buffer is asked for only
+// once the operator has accepted the registration.
+func TestVoucherTopUpWaitsForRegistration(t *testing.T) {
+	e := newEnv(t, drssim.Options{})
+	side := listen(t, e)
+	o := e.gatewayOptions("")
+	o.VoucherLow, o.VoucherTarget = 5, 12
+	r := e.startGateway(o)
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-NEW", RvmID: uuid.NewString()})
+	e.publishRaw(envelope.StatusTopic("RVM-NEW"), st, true)
+	waitFor(t, "the machine's rvmId", func() bool {
+		m, err := r.gw.Store().Machine(ctx, "RVM-NEW", "")
+		return err == nil && m.RvmID != ""
+	})
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.front.count("GET /voucher/buffer"); n != 0 {
+		t.Errorf("voucher buffer requests before the registration = %d; want 0", n)
+	}
+	e.publishEnvelope(e.envelopeFor("RVM-NEW", envelope.KindRegistration, "", drsapi.MachineUpdate{
+		SerialNumber: "RVM-NEW", Bins: []drsapi.BinPost{{WasteType: []int{7}}}, DrsCpNo: "1100061-152",
+	}))
+	waitFor(t, "the registration delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 1 })
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topic := envelope.CommandTopic("RVM-NEW", envelope.CmdVouchers)
+	waitFor(t, "a voucher top-up after the registration", func() bool { return len(side.get(topic)) == 1 })
 }
 
 // The fleet view follows the retained status and the last will.

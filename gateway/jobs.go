@@ -152,6 +152,12 @@ func (g *Gateway) TopUpVouchers(ctx context.Context) error {
 		if level >= int64(g.o.VoucherLow) {
 			continue
 		}
+		if ok, err := g.registered(ctx, m); err != nil || !ok {
+			if err != nil {
+				g.log.Warn("gateway: voucher buffer", slog.String("machine", m.Serial), slog.String("err", err.Error()))
+			}
+			continue
+		}
 		n := int64(g.o.VoucherTarget) - max(level, 0)
 		buf, err := g.drs.VoucherBufferFull(ctx, m.RvmID, int(n))
 		if err != nil {
@@ -175,6 +181,21 @@ func (g *Gateway) TopUpVouchers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// registered reports whether the operator holds m's rvmId: from what the
+// store saw it accept, else by asking it (HEAD /machine/{id}). A machine
+// whose registration is still on its way is not asked about yet.
+func (g *Gateway) registered(ctx context.Context, m store.Machine) (bool, error) {
+	ok, err := g.st.Registered(ctx, m.Serial)
+	if err != nil || ok {
+		return ok, err
+	}
+	ok, err = g.fwdDRS.MachineExists(ctx, m.RvmID)
+	if err == nil && !ok {
+		g.log.Debug("gateway: voucher buffer waits for the registration", slog.String("machine", m.Serial), slog.String("rvmId", m.RvmID))
+	}
+	return ok, err
 }
 
 // PurgeFailures drops failure report entries older than FailureRetention.
