@@ -378,7 +378,7 @@ func TestLostDataSync(t *testing.T) {
 	if code := call(t, "PUT", r.api.URL+"/transaction/"+id+"/confirmation", "drs-calls-us", "", nil); code != http.StatusOK {
 		t.Fatalf("confirm = %d; want 200", code)
 	}
-	if code := call(t, "PUT", r.api.URL+"/transaction/nope/confirmation", "drs-calls-us", "", nil); code != http.StatusNotFound {
+	if code := call(t, "PUT", r.api.URL+"/transaction/"+uuid.NewString()+"/confirmation", "drs-calls-us", "", nil); code != http.StatusNotFound {
 		t.Errorf("confirm unknown = %d; want 404", code)
 	}
 	call(t, "GET", r.api.URL+"/transaction?delivered=false", "drs-calls-us", "", &page)
