@@ -110,18 +110,7 @@ func TestCatalogSyncAndPush(t *testing.T) {
 	o.CatalogIncrementalEvery = time.Nanosecond // every call is due
 	r := e.startGateway(o)
 	ctx := context.Background()
-	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-A", RvmID: e.rvm["RVM-A"]})
-	e.publishRaw(envelope.StatusTopic("RVM-A"), st, true)
-	waitFor(t, "the machine online", func() bool {
-		m, err := r.gw.Store().Machine(ctx, "RVM-A", "")
-		return err == nil && m.Online
-	})
-	if err := r.gw.SyncCatalog(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.gw.PushCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.firstCatalogPush(r, "RVM-A")
 	topic := envelope.CommandTopic("RVM-A", envelope.CmdCatalog)
 	waitFor(t, "the full catalogue", func() bool { return len(side.get(topic)) == 1 })
 	var cu envelope.CatalogUpdate
@@ -162,6 +151,25 @@ func TestCatalogSyncAndPush(t *testing.T) {
 	}
 }
 
+// firstCatalogPush brings serial online, pulls the operator's catalogue
+// and pushes it.
+func (e *env) firstCatalogPush(r *running, serial string) {
+	e.t.Helper()
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: serial, RvmID: e.rvm[serial]})
+	e.publishRaw(envelope.StatusTopic(serial), st, true)
+	waitFor(e.t, "the machine online", func() bool {
+		m, err := r.gw.Store().Machine(ctx, serial, "")
+		return err == nil && m.Online
+	})
+	if err := r.gw.SyncCatalog(ctx, true); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // waitCatalogVersion waits until the gateway records serial at version,
 // which it does only from the machine's reply.
 func waitCatalogVersion(t *testing.T, g *gateway.Gateway, serial string, version int64) {
@@ -184,18 +192,7 @@ func TestCatalogRefusedIsPushedAgain(t *testing.T) {
 	o.Clock = clk
 	r := e.startGateway(o)
 	ctx := context.Background()
-	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-R", RvmID: e.rvm["RVM-R"]})
-	e.publishRaw(envelope.StatusTopic("RVM-R"), st, true)
-	waitFor(t, "the machine online", func() bool {
-		m, err := r.gw.Store().Machine(ctx, "RVM-R", "")
-		return err == nil && m.Online
-	})
-	if err := r.gw.SyncCatalog(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.gw.PushCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.firstCatalogPush(r, "RVM-R")
 	topic := envelope.CommandTopic("RVM-R", envelope.CmdCatalog)
 	waitFor(t, "the refusal recorded", func() bool {
 		v, err := r.gw.Store().KV(ctx, "catalog.push/RVM-R")
