@@ -41,7 +41,10 @@
 // bag is accepted again; seal numbers are not checksum-verified.
 //
 // GET /_sim/transactions lists the accepted transactions as received, and
-// GET /_sim/stats counts stored records, answers, refusals and faults.
+// GET /_sim/stats counts stored records, answers, refusals and faults; with
+// Options.Token set they need the token too (they show every transaction).
+// A query parameter a route does not define is a 400, like a malformed one,
+// and identifiers have drsapi's maximum lengths.
 //
 // # Faults
 //

@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"fsm":                    {},
 	"machine/config":         {},
 	"machine/catalog/sample": {},
-	"drs/drsapi":             {"internal/money"},
+	"drs/drsapi":             {"internal/money", "internal/ean"},
 	"machine/catalog":        {"internal/ean", "internal/money", "drs/drsapi"},
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {"hal", "internal/clock"},
