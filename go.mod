@@ -3,12 +3,15 @@ module github.com/deposit-rvm/rvm
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/looplab/fsm v1.0.3
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/mochi-mqtt/server/v2 v2.7.9
+	go.bug.st/serial v1.8.0
+	golang.org/x/sys v0.48.0
 	periph.io/x/conn/v3 v3.7.3
 )
 
