@@ -18,17 +18,17 @@ const (
 
 // The commands, as the Epson ESC/POS reference spells them.
 var (
-	cmdInit      = []byte{0x1b, '@'}            // ESC @
-	cmdCenter    = []byte{0x1b, 'a', 1}         // ESC a 1
-	cmdLeft      = []byte{0x1b, 'a', 0}         // ESC a 0
-	cmdBoldOn    = []byte{0x1b, 'E', 1}         // ESC E 1
-	cmdBoldOff   = []byte{0x1b, 'E', 0}         // ESC E 0
-	cmdSizeBig   = []byte{0x1d, '!', 0x11}      // GS ! : double width and height
-	cmdSizeNorm  = []byte{0x1d, '!', 0x00}      // GS ! 0
-	cmdHRIBelow  = []byte{0x1d, 'H', 2}         // GS H 2: the code's digits under the bars
-	cmdBarHeight = []byte{0x1d, 'h', 80}        // GS h 80 dots
-	cmdBarWidth  = []byte{0x1d, 'w', 2}         // GS w 2: module width
-	cmdFeedCut   = []byte{0x1d, 'V', 65, 3}     // GS V 65 3: feed to the cutter (+3) and cut
+	cmdInit      = []byte{0x1b, '@'}                           // ESC @
+	cmdCenter    = []byte{0x1b, 'a', 1}                        // ESC a 1
+	cmdLeft      = []byte{0x1b, 'a', 0}                        // ESC a 0
+	cmdBoldOn    = []byte{0x1b, 'E', 1}                        // ESC E 1
+	cmdBoldOff   = []byte{0x1b, 'E', 0}                        // ESC E 0
+	cmdSizeBig   = []byte{0x1d, '!', 0x11}                     // GS ! : double width and height
+	cmdSizeNorm  = []byte{0x1d, '!', 0x00}                     // GS ! 0
+	cmdHRIBelow  = []byte{0x1d, 'H', 2}                        // GS H 2: the code's digits under the bars
+	cmdBarHeight = []byte{0x1d, 'h', 80}                       // GS h 80 dots
+	cmdBarWidth  = []byte{0x1d, 'w', 2}                        // GS w 2: module width
+	cmdFeedCut   = []byte{0x1d, 'V', 65, 3}                    // GS V 65 3: feed to the cutter (+3) and cut
 	cmdQRModel2  = []byte{0x1d, '(', 'k', 4, 0, 49, 65, 50, 0} // fn 165: model 2
 	cmdQRPrint   = []byte{0x1d, '(', 'k', 3, 0, 49, 81, 48}    // fn 181: print the stored symbol
 )

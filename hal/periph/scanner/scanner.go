@@ -120,9 +120,9 @@ func ParseFraming(s string) (serial.Mode, error) {
 
 // Dev is one barcode scanner (or seal reader) on a serial port.
 type Dev struct {
-	path string          // Immutable.
-	mode serial.Mode     // Immutable.
-	opts Opts            // Immutable.
+	path string           // Immutable.
+	mode serial.Mode      // Immutable.
+	opts Opts             // Immutable.
 	out  chan<- hal.Event // Immutable.
 
 	mu      sync.Mutex // guards the fields below
