@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS vouchers (
 	source         TEXT NOT NULL,
 	phone          TEXT
 );
+-- A voucher the customer takes on paper is due here when it is issued and
+-- printed_at is set once the printer confirmed the whole ticket, so a
+-- voucher the printer failed is reprinted, never issued again.
+CREATE TABLE IF NOT EXISTS voucher_prints (
+	voucher_id TEXT PRIMARY KEY REFERENCES vouchers(id),
+	due_at     TEXT NOT NULL,
+	printed_at TEXT,
+	attempts   INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS voucher_buffer (
 	n           INTEGER PRIMARY KEY,
 	id          TEXT NOT NULL UNIQUE,
