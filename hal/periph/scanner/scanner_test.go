@@ -1,77 +1,44 @@
 package scanner
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/periph/scanner/scannertest"
 	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
-// wire is the scanner's end of the cable: a pseudo-terminal whose slave
-// the driver opens through a stable link (as udev gives a real scanner),
-// so the device can be unplugged and plugged back under the same name.
+// wire wraps the fake cable for the test.
 type wire struct {
-	t      *testing.T
-	link   string
-	master *os.File
-	slave  *os.File
+	*scannertest.Wire
+	t    *testing.T
+	link string
 }
 
 func newWire(t *testing.T) *wire {
-	w := &wire{t: t, link: filepath.Join(t.TempDir(), "scanner")}
-	w.plug()
-	t.Cleanup(w.unplug)
-	return w
+	w, err := scannertest.New(t.TempDir(), "scanner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return &wire{Wire: w, t: t, link: w.Path()}
 }
 
-// plug makes a new pty and points the link at it. The slave is kept open in
-// raw mode so that what the test writes before the driver reopens it waits
-// in the line discipline unchanged.
 func (w *wire) plug() {
-	m, s, err := pty.Open()
-	if err != nil {
-		w.t.Fatalf("pty.Open: %v", err)
+	if err := w.Plug(); err != nil {
+		w.t.Fatal(err)
 	}
-	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
-	if err != nil {
-		w.t.Fatalf("TCGETS: %v", err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
-		w.t.Fatalf("TCSETS: %v", err)
-	}
-	os.Remove(w.link)
-	if err := os.Symlink(s.Name(), w.link); err != nil {
-		w.t.Fatalf("symlink: %v", err)
-	}
-	w.master, w.slave = m, s
 }
 
-// unplug removes the device: the link goes, the pty hangs up.
-func (w *wire) unplug() {
-	os.Remove(w.link)
-	if w.master != nil {
-		w.master.Close()
-		w.slave.Close()
-		w.master, w.slave = nil, nil
-	}
-}
+func (w *wire) unplug() { w.Unplug() }
 
 func (w *wire) send(s string) {
 	w.t.Helper()
-	if _, err := w.master.Write([]byte(s)); err != nil {
-		w.t.Fatalf("write %q: %v", s, err)
+	if err := w.Send(s); err != nil {
+		w.t.Fatalf("send %q: %v", s, err)
 	}
 }
 
