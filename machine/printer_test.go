@@ -88,7 +88,7 @@ func TestPaperOutReprints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer port.Close()
-	pr, err := escpos.New(port, fake.Path(), &escpos.Opts{StatusTimeout: 10 * time.Second, PrintTimeout: 2 * time.Second})
+	pr, err := escpos.New(port, fake.Path(), &escpos.Opts{StatusTimeout: 10 * time.Second, PrintTimeout: time.Minute, Poll: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

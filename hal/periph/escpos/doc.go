@@ -37,8 +37,10 @@
 // sensor) and refuses with [ErrCoverOpen] or [ErrPaperOut], which wrap
 // [hal.FaultCoverOpen] and [hal.FaultPaperOut]. It then writes the ticket
 // followed by GS r 1, which the printer answers only after printing what
-// came before, and returns nil only on that answer: a printer that stopped
-// mid-ticket does not answer, and the real-time status then says why. Any
+// came before, and returns nil only on that answer. While it waits it polls
+// the offline cause (Opts.Poll): a printer that stopped mid-ticket never
+// answers GS r, and the poll says why at once (the two answers differ in
+// bit 4, set in every real-time status byte). Any
 // error means "print it again"; the controller keeps the voucher due in
 // the ledger and reprints it under the same code. A printer that stops at
 // paper end may finish the interrupted ticket when it gets paper again: the

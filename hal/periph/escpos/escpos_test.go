@@ -159,9 +159,9 @@ func open(t *testing.T, o Opts) (*Dev, *escpostest.Printer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { port.Close() })
-	// The limits keep a broken test from hanging; the paper-out case waits
-	// PrintTimeout for the answer that never comes.
-	o.StatusTimeout, o.PrintTimeout = 10*time.Second, 2*time.Second
+	// The limits only keep a broken test from hanging: paper out during a
+	// ticket is known from the offline cause, polled every 20 ms.
+	o.StatusTimeout, o.PrintTimeout, o.Poll = 10*time.Second, time.Minute, 20*time.Millisecond
 	d, err := New(port, fake.Path(), &o)
 	if err != nil {
 		t.Fatal(err)

@@ -39,8 +39,10 @@ type Opts struct {
 	Blind bool
 	// StatusTimeout bounds the wait for a real-time status byte; 500 ms.
 	// PrintTimeout bounds the wait for the ticket to be printed; 20 s.
+	// While it prints, the offline cause is asked every Poll; 250 ms.
 	StatusTimeout time.Duration
 	PrintTimeout  time.Duration
+	Poll          time.Duration
 
 	cp CodePage
 }
@@ -94,6 +96,9 @@ func (o *Opts) fill() error {
 	}
 	if o.PrintTimeout == 0 {
 		o.PrintTimeout = 20 * time.Second
+	}
+	if o.Poll == 0 {
+		o.Poll = 250 * time.Millisecond
 	}
 	return nil
 }
@@ -160,7 +165,16 @@ func (d *Dev) Halt() error { return nil }
 func (d *Dev) Status() (Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.flush()
 	return d.status()
+}
+
+// flush drops what the printer sent unasked, or a late answer to an earlier
+// query, so it cannot pass for the answer to the next one.
+func (d *Dev) flush() {
+	if r, ok := d.rw.(interface{ ResetInputBuffer() error }); ok {
+		r.ResetInputBuffer()
+	}
 }
 
 func (d *Dev) status() (Status, error) {
@@ -216,9 +230,10 @@ func (d *Dev) readByte(timeout time.Duration) (byte, error) {
 // Print prints one voucher. It checks the real-time status first (cover,
 // paper), writes the ticket followed by GS r 1 (paper sensor status, which
 // the printer answers only once everything before it is processed) and
-// waits for that answer: nil means the ticket was printed whole. When the
-// answer does not come (the printer stopped at paper end), the real-time
-// status says why. A blind printer returns nil once the bytes are written.
+// waits for that answer: nil means the ticket was printed whole. Meanwhile
+// it polls the real-time offline cause, which says at once when the printer
+// stopped at paper end or with its cover open. A blind printer returns nil
+// once the bytes are written.
 func (d *Dev) Print(t hal.Ticket) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -228,9 +243,7 @@ func (d *Dev) Print(t hal.Ticket) error {
 		return err
 	}
 	if !d.opts.Blind {
-		if r, ok := d.rw.(interface{ ResetInputBuffer() error }); ok {
-			r.ResetInputBuffer() // a late reply to an earlier query must not pass for this one's
-		}
+		d.flush()
 		st, err := d.status()
 		if err != nil {
 			return err
@@ -246,23 +259,40 @@ func (d *Dev) Print(t hal.Ticket) error {
 	if d.opts.Blind {
 		return nil
 	}
-	b, err := d.readByte(d.opts.PrintTimeout)
-	if err == nil {
-		// GS r 1: bits 2 and 3 report the roll paper end sensor.
-		if b&0x0c != 0 {
-			return ErrPaperOut
+	return d.confirm()
+}
+
+// confirm waits for the answer to GS r 1, asking the offline cause (DLE EOT
+// 2) whenever Opts.Poll passes without it, so a printer that stopped at
+// paper end or with its cover open is known at once. The two answers tell
+// themselves apart by bit 4: set in every real-time status byte, clear in
+// GS r's.
+func (d *Dev) confirm() error {
+	deadline := time.Now().Add(d.opts.PrintTimeout)
+	for time.Now().Before(deadline) {
+		b, err := d.readByte(d.opts.Poll)
+		if errors.Is(err, ErrNoReply) {
+			if _, err := d.rw.Write([]byte{0x10, 0x04, 2}); err != nil {
+				return fmt.Errorf("escpos: %s: %w", d.name, err)
+			}
+			continue
 		}
-		return nil
-	}
-	if !errors.Is(err, ErrNoReply) {
-		return err
-	}
-	st, serr := d.status()
-	if serr != nil {
-		return fmt.Errorf("escpos: %s: ticket not confirmed: %w", d.name, serr)
-	}
-	if err := st.err(); err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+		if b&0x10 == 0 {
+			// GS r 1: bits 2 and 3 report the roll paper end sensor.
+			if b&0x0c != 0 {
+				return ErrPaperOut
+			}
+			return nil
+		}
+		if b&0x93 != 0x12 {
+			return fmt.Errorf("%w: %#02x", ErrBadStatus, b)
+		}
+		if err := (Status{CoverOpen: b&0x04 != 0, PaperOut: b&0x20 != 0}).err(); err != nil {
+			return err
+		}
 	}
 	return fmt.Errorf("escpos: %s: ticket not confirmed: %w", d.name, ErrNoReply)
 }
