@@ -125,14 +125,14 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 	for _, v := range vs {
 		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
 			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if err := c.dev.Printer.Print(tk); err != nil {
+		if perr := c.dev.Printer.Print(tk); perr != nil {
 			c.printFails++
 			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
-			c.log.Error("print voucher", "voucher", v.ID, "err", err, "retry", c.printRetry)
+			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
 			if err := c.led.PrintFailed(ctx, v.ID); err != nil {
 				return c.fatal(ctx, err)
 			}
-			if f := hal.Fault(""); errors.As(err, &f) {
+			if f := hal.Fault(""); errors.As(perr, &f) {
 				return c.Fail(ctx, string(f))
 			}
 			return nil
