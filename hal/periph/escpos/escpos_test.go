@@ -242,3 +242,19 @@ func TestBlind(t *testing.T) {
 		t.Errorf("blind Status = %v; want ErrNoStatus", err)
 	}
 }
+
+func BenchmarkRender(b *testing.B) {
+	tk := hal.Ticket{Code: "2912345678906", Grosze: 150, PrintType: PrintQR, ValidUntil: validUntil, Lines: []string{"Dziękujemy"}}
+	o := Opts{}
+	if err := o.fill(); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = render(buf[:0], tk, &o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

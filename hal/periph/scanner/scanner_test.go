@@ -290,3 +290,21 @@ func TestHaltWhileBlocked(t *testing.T) {
 		t.Errorf("String() = %q", got)
 	}
 }
+
+func BenchmarkLine(b *testing.B) {
+	d, err := New("/dev/null", make(chan hal.Event), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lr lineReader
+	lr.init("", 256)
+	in := []byte("]E05901234123457\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range lr.feed(in) {
+			if _, ok := d.parse(l); !ok {
+				b.Fatal("no code")
+			}
+		}
+	}
+}
