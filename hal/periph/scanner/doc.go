@@ -14,7 +14,7 @@
 //
 //	events := make(chan hal.Event, 16)
 //	sc, err := scanner.New("/dev/ttyACM0", events, &scanner.Opts{Baud: 115200})
-//	err = sc.Open()            // opens the port, starts reading
+//	err = sc.Open()            // opens the port, starts reading (or sc.Start(): a missing port is a fault, waited for)
 //	sc.NextContainer()         // at each container: a code read twice is one read
 //	seal, err := scanner.New("/dev/ttyUSB1", events, &scanner.Opts{Seal: true})
 //

@@ -183,10 +183,32 @@ func (d *Dev) Open() error {
 	if err != nil {
 		return fmt.Errorf("scanner: open %s: %w", d.path, err)
 	}
+	d.start(p)
+	return nil
+}
+
+// Start is Open for a daemon that must come up without its scanner: a port
+// missing at start is reported as scanner-dead and waited for, like one
+// lost later. Start on a running scanner does nothing.
+func (d *Dev) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running {
+		return
+	}
+	p, err := serial.Open(d.path, &d.mode)
+	if err != nil {
+		d.opts.Logger.Warn("scanner port missing at start", "port", d.path, "err", err)
+		p = nil
+	}
+	d.start(p)
+}
+
+// start runs the reader on p (nil: not there yet). d.mu is held.
+func (d *Dev) start(p serial.Port) {
 	d.port, d.running = p, true
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.run(p, d.stop, d.done)
-	return nil
 }
 
 // NextContainer forgets the codes read so far.
@@ -222,6 +244,14 @@ func (d *Dev) run(p serial.Port, stop, done chan struct{}) {
 	var lr lineReader
 	lr.init(d.opts.Suffix, d.opts.MaxLine)
 	buf := make([]byte, 256)
+	if p == nil {
+		if !d.send(hal.Event{Kind: hal.DeviceFault, At: d.opts.Clock.Now(), Fault: hal.FaultScannerDead}, stop) {
+			return
+		}
+		if p = d.reopen(stop); p == nil {
+			return
+		}
+	}
 	for {
 		n, err := p.Read(buf)
 		for _, line := range lr.feed(buf[:n]) {

@@ -246,6 +246,28 @@ func TestPortVanishes(t *testing.T) {
 	}
 }
 
+// TestStartWithoutScanner: a daemon comes up without its scanner; Start
+// reports it dead and picks it up once it is plugged in.
+func TestStartWithoutScanner(t *testing.T) {
+	w := newWire(t)
+	w.unplug()
+	events := make(chan hal.Event, 4)
+	d, err := New(w.link, events, &Opts{Reopen: backoff.Policy{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer d.Halt()
+	if ev := next(t, events); ev.Kind != hal.DeviceFault || ev.Fault != hal.FaultScannerDead {
+		t.Fatalf("Start without a port: %v %q; want device-fault scanner-dead", ev.Kind, ev.Fault)
+	}
+	w.plug()
+	w.send("96385074\r\n")
+	if ev := next(t, events); ev.Kind != hal.BarcodeRead || ev.Barcode.Code != "96385074" {
+		t.Fatalf("after plugging in: %v %+v; want barcode-read 96385074", ev.Kind, ev.Barcode)
+	}
+}
+
 func TestSealReader(t *testing.T) {
 	w := newWire(t)
 	_, events := open(t, w, Opts{Seal: true, NoRead: "NR"})
