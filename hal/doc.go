@@ -14,6 +14,12 @@
 // [ShapeSensor.Measure]. Actuators ([Conveyor], [Printer]) are commanded; every
 // conveyor run carries a dead-man limit after which the belt stops by itself.
 //
+// A [Scanner] reports its reads as events too; the controller only tells it
+// when a new container starts ([Scanner.NextContainer]), so a code read twice
+// for one container is one read. A [Printer] error that wraps a [Fault]
+// (paper out, cover open) names what a person must fix; Fault is an error
+// for that reason.
+//
 // Load cells report raw ADC counts, never grams: package calib turns counts
 // into [physic.Mass] with a calibration the technician made.
 package hal

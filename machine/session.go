@@ -14,6 +14,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -107,18 +108,55 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 	c.confirm = c.confirm[:0]
 	c.bag.Full = c.bag.Full || f.BagFull
 	c.bag.Warned = c.bag.Warned || f.BagWarned
-	if v != nil && payout == PayoutVoucher && c.dev.Printer != nil {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if err := c.dev.Printer.Print(tk); err != nil {
-			// The voucher exists in the ledger and goes to the operator; a
-			// reprint is a service act.
-			c.log.Error("print voucher", "voucher", v.ID, "err", err)
-		}
+	if v != nil && payout == PayoutVoucher {
+		c.printDue = true
 	}
 	c.endSession()
 	if c.bag.Full {
 		c.block(BlockBagFull)
 	}
+	return c.printVouchers(ctx)
+}
+
+// printRetry spaces the attempts to print a voucher the printer refused.
+var printRetry = backoff.Policy{Min: 5 * time.Second, Max: 5 * time.Minute}
+
+// printVouchers prints the paper vouchers the ledger holds unprinted, oldest
+// first, each under the code it was issued with, and marks each printed once
+// the printer confirms it. A failed print leaves the voucher due: Tick
+// tries again after a back-off while no session is open (so a reprint never
+// lands in the next customer's hands mid-session), and ClearFault at once.
+// A printer fault (paper out, cover open) is latched. The voucher is never
+// issued twice; a power cut between the print and its mark prints the same
+// code again, which the operator redeems once.
+func (c *Controller) printVouchers(ctx context.Context) error {
+	if c.dev.Printer == nil || !c.printDue || c.booting {
+		return nil
+	}
+	vs, err := c.led.UnprintedVouchers(ctx)
+	if err != nil {
+		return c.fatal(ctx, err)
+	}
+	for _, v := range vs {
+		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
+			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
+		if perr := c.dev.Printer.Print(tk); perr != nil {
+			c.printFails++
+			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
+			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
+			if err := c.led.PrintFailed(ctx, v.ID); err != nil {
+				return c.fatal(ctx, err)
+			}
+			if f := hal.Fault(""); errors.As(perr, &f) {
+				return c.Fail(ctx, string(f))
+			}
+			return nil
+		}
+		if err := c.led.MarkPrinted(ctx, v.ID, c.now()); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.printDue, c.printFails, c.printRetry = false, 0, time.Time{}
 	return nil
 }
 
@@ -332,8 +370,11 @@ func (c *Controller) ClearFault(ctx context.Context, by string) error {
 	if len(c.blocks) > 0 {
 		c.fire(fsm.Block)
 	}
+	// The technician may have fixed the printer: try the due vouchers now.
+	c.printRetry = time.Time{}
+	err := c.printVouchers(ctx)
 	c.publishStatus("")
-	return nil
+	return err
 }
 
 // settle credits or drops in-transit containers by what the bag scale

@@ -4,6 +4,7 @@
 //	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL]
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
+//	rvmd voucher-render -code CODE -amount A -print-type N [-valid-until DATE] [-codepage cp852]
 //
 // See the README for what each does.
 package main
@@ -26,6 +27,7 @@ commands:
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
+  voucher-render  write one voucher's ESC/POS bytes to stdout: -code CODE -amount A -print-type N
   version     print the version
 
 Run "rvmd COMMAND -h" for a command's flags.
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, rest, stdout, stderr)
 	case "bench-mqtt":
 		return runBenchMQTT(ctx, rest, stdout)
+	case "voucher-render":
+		return runVoucherRender(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rvmd", Version)
 		return nil

@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {"hal", "internal/clock"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
-	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
+	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
 	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
@@ -52,7 +52,13 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
+	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos"},
+
+	// The serial devices (issue 9).
+	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
+	"hal/periph/escpos":              {"hal", "internal/ean", "internal/money"},
+	"hal/periph/escpos/escpostest":   {},
+	"hal/periph/scanner/scannertest": {},
 }
 
 // forbiddenThirdParty keeps the MQTT and HTTP worlds out of the core.
@@ -62,6 +68,9 @@ var forbiddenThirdParty = map[string][]string{
 	"hal":            {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 	"machine/ledger": {"github.com/eclipse/paho.mqtt.golang", "net/http"},
 	"hal/periph":     {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+
+	"hal/periph/scanner": {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/escpos":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 }
 
 func TestLayers(t *testing.T) {
