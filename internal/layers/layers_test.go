@@ -35,7 +35,12 @@ var allowed = map[string][]string{
 	"drs/drsapi":             {"internal/money"},
 	"machine/catalog":        {"internal/ean", "internal/money", "drs/drsapi"},
 	"hal/sim":                {"hal", "internal/clock", "calib"},
-	"hal/periph":             {"hal", "internal/clock"},
+	"hal/periph":             {},
+	"hal/periph/hx711":       {"hal"},
+	"hal/periph/barrier":     {"hal", "internal/clock"},
+	"hal/periph/conveyor":    {"hal", "internal/clock"},
+	"hal/periph/metal":       {"hal"},
+	"hal/periph/curtain":     {"hal"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
@@ -50,16 +55,20 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
+	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
 }
 
 // forbiddenThirdParty keeps the MQTT and HTTP worlds out of the core.
 var forbiddenThirdParty = map[string][]string{
-	"fsm":            {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
-	"machine":        {"github.com/eclipse/paho.mqtt.golang", "net/http"},
-	"hal":            {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
-	"machine/ledger": {"github.com/eclipse/paho.mqtt.golang", "net/http"},
-	"hal/periph":     {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"fsm":                 {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"machine":             {"github.com/eclipse/paho.mqtt.golang", "net/http"},
+	"hal":                 {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"machine/ledger":      {"github.com/eclipse/paho.mqtt.golang", "net/http"},
+	"hal/periph/hx711":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/barrier":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/conveyor": {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/metal":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/curtain":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 }
 
 func TestLayers(t *testing.T) {
