@@ -4,6 +4,7 @@
 //	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-listen ADDR]
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
+//	rvmd selftest -config FILE [-json]
 //
 // See the README for what each does.
 package main
@@ -26,6 +27,7 @@ commands:
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
+  selftest    exercise each device of the Pi's wiring: rvmd selftest -config FILE [-json]
   version     print the version
 
 Run "rvmd COMMAND -h" for a command's flags.
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, rest, stdout, stderr)
 	case "bench-mqtt":
 		return runBenchMQTT(ctx, rest, stdout)
+	case "selftest":
+		return runSelftest(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rvmd", Version)
 		return nil

@@ -41,6 +41,7 @@ var allowed = map[string][]string{
 	"hal/periph/conveyor":    {"hal", "internal/clock"},
 	"hal/periph/metal":       {"hal"},
 	"hal/periph/curtain":     {"hal"},
+	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "internal/clock", "calib"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
@@ -55,7 +56,7 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
+	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
 }
 
 // forbiddenThirdParty keeps the MQTT and HTTP worlds out of the core.
@@ -69,6 +70,7 @@ var forbiddenThirdParty = map[string][]string{
 	"hal/periph/conveyor": {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 	"hal/periph/metal":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 	"hal/periph/curtain":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/board":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 }
 
 func TestLayers(t *testing.T) {
