@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "internal/clock", "calib"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
-	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
+	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
 	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
