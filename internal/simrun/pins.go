@@ -106,7 +106,7 @@ func (r *Runner) devices() (machine.Devices, error) {
 // timer, and the controller gets what the driver reports instead.
 func (r *Runner) handle(ctx context.Context, ev hal.Event) error {
 	if r.rig == nil {
-		return r.ctrl.Handle(ctx, ev)
+		return r.deliver(ctx, ev)
 	}
 	switch {
 	case ev.Kind == hal.ConveyorHalted:
@@ -120,20 +120,37 @@ func (r *Runner) handle(ctx context.Context, ev hal.Event) error {
 		if _, ok := sim.LineOf(ev.Kind); ok {
 			r.rig.direct++
 		}
-		return r.ctrl.Handle(ctx, ev)
+		return r.deliver(ctx, ev)
 	}
 	r.rig.driven++
+	// The driver reports within microseconds; a stop signal meanwhile
+	// must not lose the event, so the wait is bounded by time, not ctx.
 	var got hal.Event
 	select {
 	case got = <-r.rig.board.Events():
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-time.After(driverWait):
+		return fmt.Errorf("simrun: rig: no driver reported %v within %v", ev.Kind, driverWait)
 	}
 	if got.Kind != ev.Kind || !got.At.Equal(ev.At) {
 		return fmt.Errorf("simrun: rig: the drivers reported %v at %v; the machine did %v at %v", got.Kind, got.At, ev.Kind, ev.At)
 	}
-	return r.ctrl.Handle(ctx, got)
+	return r.deliver(ctx, got)
 }
+
+// deliver hands ev to the controller, timing it for Options.OnHandled.
+func (r *Runner) deliver(ctx context.Context, ev hal.Event) error {
+	if r.opts.OnHandled == nil {
+		return r.ctrl.Handle(ctx, ev)
+	}
+	start := time.Now()
+	err := r.ctrl.Handle(ctx, ev)
+	r.opts.OnHandled(ev.Kind, time.Since(start))
+	return err
+}
+
+// driverWait bounds the wait for a driver's event: far beyond what a
+// loaded machine takes, short enough to fail a broken rig.
+const driverWait = 10 * time.Second
 
 // rigPowerCut halts the board with the controller (the Pi lost power too)
 // and leaves the lines as the restored machine has them; devices opens a

@@ -58,6 +58,9 @@ type Options struct {
 	// HAL is HALSim (the default) or HALPins: the real drivers on the
 	// simulated machine's pins (internal/simrun/pins.go).
 	HAL string
+	// OnHandled, if set, is told how long the controller took over each
+	// hardware event, device reads and commits included (benchmarks).
+	OnHandled func(k hal.EventKind, d time.Duration)
 }
 
 // Runner holds one run's state.
