@@ -4,7 +4,7 @@
 //	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-listen ADDR]
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
-//	rvmd selftest -config FILE [-json]
+//	rvmd selftest -config FILE [-json]   (-hal pins: on the simulated machine's pins)
 //
 // See the README for what each does.
 package main
@@ -27,7 +27,7 @@ commands:
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
-  selftest    exercise each device of the Pi's wiring: rvmd selftest -config FILE [-json]
+  selftest    exercise each device of the Pi's wiring: rvmd selftest -config FILE [-json] (-hal pins: on the rig)
   version     print the version
 
 Run "rvmd COMMAND -h" for a command's flags.

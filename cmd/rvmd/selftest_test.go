@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,5 +41,49 @@ func TestSelftestNoHardware(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("rvmd selftest %v = %v; want %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// rvmd selftest -json on the rig: the real drivers on the simulated
+// machine's pins, a simulated technician acting on each prompt.
+func TestSelftestRig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"selftest", "-hal", "pins", "-json", "-run", "50ms", "-reads", "5"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("rvmd selftest -hal pins -json = %v\n%s", err, errOut.String())
+	}
+	var r struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Key    string `json:"key"`
+			Status string `json:"status"`
+			Detail string `json:"detail"`
+			Scale  *struct {
+				Reads, Errors, Saturated int
+				Spread                   int32
+			} `json:"scale"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("selftest -json output is not JSON: %v\n%s", err, out.String())
+	}
+	want := map[string]string{
+		"entry": "ok", "chamber": "ok", "exit": "ok", "door": "ok", "metal": "ok", "conveyor": "ok",
+		"chamberScale": "ok", "bagScale": "ok", "shape": "skipped", "scanner": "skipped",
+		"sealReader": "skipped", "printer": "skipped",
+	}
+	if !r.OK || len(r.Checks) != len(want) {
+		t.Errorf("report ok %t with %d checks; want true with %d", r.OK, len(r.Checks), len(want))
+	}
+	for _, c := range r.Checks {
+		if c.Status != want[c.Key] {
+			t.Errorf("check %s = %s (%s); want %s", c.Key, c.Status, c.Detail, want[c.Key])
+		}
+		if c.Key == "chamberScale" && (c.Scale == nil || c.Scale.Reads != 5 || c.Scale.Errors != 0 || c.Scale.Spread == 0) {
+			t.Errorf("chamber scale stats %+v; want 5 reads, no errors, some noise", c.Scale)
+		}
+	}
+	if !strings.Contains(errOut.String(), "selftest: break and clear the entry barrier (GPIO17)") {
+		t.Errorf("prompts on stderr:\n%s\nwant the entry barrier's", errOut.String())
 	}
 }

@@ -58,6 +58,10 @@ type Pins struct {
 	chamberRaw   atomic.Int32
 	bagRaw       atomic.Int32
 
+	metalHeld  atomic.Bool   // a can held to the sensor (the self-test's technician)
+	metalReads atomic.Uint64 // reads of the metal line
+	liveCells  atomic.Bool   // the chips convert the cells' load at each conversion
+
 	// Guarded by m.mu.
 	fwd bool
 	due func() // the driver's dead-man callback whose time has come
@@ -75,8 +79,8 @@ func (m *Machine) Pins() *Pins {
 	p.metal = metalLine{p}
 	p.dir = outLine{PinDir, p.setDir}
 	p.enable = outLine{PinEnable, p.setEnable}
-	p.chamber = NewHX711(PinChamberData, func() int32 { return p.chamberRaw.Load() })
-	p.bag = NewHX711(PinBagData, func() int32 { return p.bagRaw.Load() })
+	p.chamber = NewHX711(PinChamberData, p.sample(false))
+	p.bag = NewHX711(PinBagData, p.sample(true))
 	return p
 }
 
@@ -231,6 +235,57 @@ func (p *Pins) setEnable(l gpio.Level) {
 	m.halt()
 }
 
+// sample is what a chip converts: the reading Cell loaded, or with
+// LiveCells the cell's load now.
+func (p *Pins) sample(bag bool) func() int32 {
+	raw := &p.chamberRaw
+	if bag {
+		raw = &p.bagRaw
+	}
+	c := &cell{m: p.m, bag: bag}
+	return func() int32 {
+		if p.liveCells.Load() {
+			if v, err := c.ReadRaw(); err == nil {
+				raw.Store(v)
+			}
+		}
+		return raw.Load()
+	}
+}
+
+// LiveCells makes each chip convert its cell's load (with its noise) at
+// every conversion, for a driver read directly rather than through Cell
+// (the self-test). The run is then no longer deterministic.
+func (p *Pins) LiveCells() { p.liveCells.Store(true) }
+
+// Toggle is a technician's hand on a barrier or the door: the line goes to
+// on's level, stays until a watcher has taken it (or d passed), then goes
+// to off's. It reports false if on has no line or nobody read it in time.
+func (p *Pins) Toggle(on, off hal.EventKind, d time.Duration) bool {
+	el, ok := eventLines[on]
+	if !ok || !p.Drive(on) {
+		return false
+	}
+	// One read after the edge, one after the debounce.
+	ok = p.lines[el.role].seen(2, d)
+	p.Drive(off)
+	return ok
+}
+
+// HoldMetal is a technician holding a can to the metal sensor until the
+// line was read at least once (or d passed), then taking it away.
+func (p *Pins) HoldMetal(d time.Duration) bool {
+	p.metalHeld.Store(true)
+	defer p.metalHeld.Store(false)
+	n := p.metalReads.Load() // a read counted after this sees the can
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if p.metalReads.Load() > n {
+			return true
+		}
+	}
+	return false
+}
+
 // Conversions returns how many conversions the drivers shifted out of the
 // two HX711s.
 func (p *Pins) Conversions() int {
@@ -275,6 +330,7 @@ type line struct {
 
 	mu    sync.Mutex
 	level gpio.Level
+	reads uint64 // Reads since the last change
 }
 
 func newLine(name string, l gpio.Level) *line {
@@ -288,6 +344,7 @@ func (l *line) set(v gpio.Level) bool {
 		return false
 	}
 	l.level = v
+	l.reads = 0
 	l.mu.Unlock()
 	select {
 	case l.edges <- struct{}{}:
@@ -308,7 +365,22 @@ func (l *line) DefaultPull() gpio.Pull        { return gpio.PullNoChange }
 func (l *line) Read() gpio.Level {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads++
 	return l.level
+}
+
+// seen waits until the line was read n times at its level (a watcher has
+// seen it and, after its debounce, taken it), or d passed.
+func (l *line) seen(n uint64, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		r := l.reads
+		l.mu.Unlock()
+		if r >= n {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *line) WaitForEdge(timeout time.Duration) bool {
@@ -346,7 +418,9 @@ func (l metalLine) Out(gpio.Level) error                  { return errors.New("s
 func (l metalLine) PWM(gpio.Duty, physic.Frequency) error { return errors.New("sim: no PWM") }
 
 func (l metalLine) Read() gpio.Level {
+	l.p.metalReads.Add(1)
 	metal, _ := (&metalSensor{l.p.m}).Metal()
+	metal = metal || l.p.metalHeld.Load()
 	return gpio.Level(!metal) // NPN: low while it senses metal
 }
 
