@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	belt "github.com/deposit-rvm/rvm/hal/periph/conveyor"
 	"github.com/deposit-rvm/rvm/hal/periph/metal"
@@ -13,15 +14,14 @@ import (
 	"periph.io/x/conn/v3/physic"
 )
 
-func recvEvent(t *testing.T, ch <-chan hal.Event) hal.Event {
+func newPins(t *testing.T) (*clock.Fake, *Machine, *Pins) {
 	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no event from the driver")
-		return hal.Event{}
+	clk := clock.NewFake(t0)
+	m, err := New(clk, DefaultConfig(1))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return clk, m, m.Pins()
 }
 
 func running(m *Machine) bool {
@@ -35,12 +35,7 @@ func running(m *Machine) bool {
 // machine's schedule) runs out on the simulated clock, and the driver stops
 // the motor and reports ConveyorHalted at that instant.
 func TestPinsDeadManLimit(t *testing.T) {
-	clk := clock.NewFake(t0)
-	m, err := New(clk, DefaultConfig(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := m.Pins()
+	clk, m, p := newPins(t)
 	events := make(chan hal.Event, 4)
 	c, err := belt.New(p.Pin(PinDir), p.Pin(PinEnable), &belt.Opts{
 		Clock: clk, AfterFunc: func(d time.Duration, f func()) belt.Timer { return p.AfterFunc(d, f) }}, events)
@@ -67,13 +62,13 @@ func TestPinsDeadManLimit(t *testing.T) {
 	if !ok || ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("Pop() = %v at %v; want the dead-man timer due at %v", ev.Kind, ev.At, t0.Add(2*time.Second))
 	}
-	if got := drainKinds(events); len(got) != 0 {
+	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("driver reported %v before its timer ran; want nothing", got)
 	}
 	if !p.FireDue() {
 		t.Fatalf("FireDue() = false; want the driver's callback run")
 	}
-	if ev := recvEvent(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
+	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
 		t.Errorf("driver reported %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(2*time.Second))
 	}
 	if running(m) || c.Running() {
@@ -97,27 +92,10 @@ func TestPinsDeadManLimit(t *testing.T) {
 	}
 }
 
-func drainKinds(ch <-chan hal.Event) []hal.EventKind {
-	var out []hal.EventKind
-	for {
-		select {
-		case ev := <-ch:
-			out = append(out, ev.Kind)
-		default:
-			return out
-		}
-	}
-}
-
 // Barrier and door events become levels the real barrier driver reports;
 // the metal line reads the sensor.
 func TestPinsLines(t *testing.T) {
-	clk := clock.NewFake(t0)
-	m, err := New(clk, DefaultConfig(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := m.Pins()
+	clk, _, p := newPins(t)
 	events := make(chan hal.Event, 4)
 	opts := barrier.Opts{Debounce: time.Nanosecond, Poll: 10 * time.Millisecond, Clock: clk}
 	for _, x := range []struct {
@@ -140,7 +118,7 @@ func TestPinsLines(t *testing.T) {
 		if !p.Drive(k) {
 			t.Fatalf("Drive(%v) = false; want a level change", k)
 		}
-		if ev := recvEvent(t, events); ev.Kind != k {
+		if ev := haltest.Recv(t, events); ev.Kind != k {
 			t.Errorf("after Drive(%v) the driver reported %v", k, ev.Kind)
 		}
 	}

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"machine/catalog":        {"internal/ean", "internal/money", "drs/drsapi"},
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {},
+	"hal/haltest":            {"hal"},
 	"hal/periph/hx711":       {"hal"},
 	"hal/periph/barrier":     {"hal", "internal/clock"},
 	"hal/periph/conveyor":    {"hal", "internal/clock"},

@@ -73,19 +73,8 @@ func (r *Runner) devices() (machine.Devices, error) {
 	if r.rig == nil {
 		r.rig = &rig{pins: r.sim.Pins()}
 	}
-	w, err := board.Parse(rigWiring)
-	if err != nil {
-		return machine.Devices{}, fmt.Errorf("simrun: rig: %w", err)
-	}
 	p := r.rig.pins
-	b, err := board.Open(w, &board.Opts{
-		ByName: func(name string) gpio.PinIO {
-			if role, ok := rigRoles[name]; ok {
-				return p.Pin(role)
-			}
-			return nil
-		},
-		Port:      func(string) error { return nil },
+	b, err := openRig(p, board.Opts{
 		Clock:     r.clk,
 		AfterFunc: func(d time.Duration, f func()) conveyor.Timer { return p.AfterFunc(d, f) },
 		// The machine's lines do not bounce; the poll bounds how long a
@@ -93,12 +82,33 @@ func (r *Runner) devices() (machine.Devices, error) {
 		Barrier: &barrier.Opts{Debounce: time.Nanosecond, Poll: 20 * time.Millisecond},
 	})
 	if err != nil {
-		return machine.Devices{}, fmt.Errorf("simrun: rig: %w", err)
+		return machine.Devices{}, err
 	}
 	r.rig.board = b
 	dev.Chamber, dev.Bag = p.Cell(false, b.Chamber), p.Cell(true, b.Bag)
 	dev.Metal, dev.Conveyor = b.Metal, b.Conveyor
 	return dev, nil
+}
+
+// openRig opens the rig's wiring on p's pins, with o's timing. Its serial
+// ports are never opened.
+func openRig(p *sim.Pins, o board.Opts) (*board.Board, error) {
+	w, err := board.Parse(rigWiring)
+	if err != nil {
+		return nil, fmt.Errorf("simrun: rig: %w", err)
+	}
+	o.ByName = func(name string) gpio.PinIO {
+		if role, ok := rigRoles[name]; ok {
+			return p.Pin(role)
+		}
+		return nil
+	}
+	o.Port = func(string) error { return nil }
+	b, err := board.Open(w, &o)
+	if err != nil {
+		return nil, fmt.Errorf("simrun: rig: %w", err)
+	}
+	return b, nil
 }
 
 // handle hands ev to the controller. With HALPins a barrier or door event

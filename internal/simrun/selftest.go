@@ -10,7 +10,6 @@ import (
 	"github.com/deposit-rvm/rvm/hal/periph/board"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/internal/clock"
-	"periph.io/x/conn/v3/gpio"
 )
 
 // SelfTestRig runs board.SelfTest on the simulated machine's pins, the rig's
@@ -28,22 +27,9 @@ func SelfTestRig(ctx context.Context, seed uint64, opts *board.CheckOpts) (board
 	}
 	p := m.Pins()
 	p.LiveCells()
-	w, err := board.Parse(rigWiring)
+	b, err := openRig(p, board.Opts{Barrier: &barrier.Opts{Debounce: time.Millisecond, Poll: 20 * time.Millisecond}})
 	if err != nil {
-		return board.Report{}, fmt.Errorf("simrun: rig: %w", err)
-	}
-	b, err := board.Open(w, &board.Opts{
-		ByName: func(name string) gpio.PinIO {
-			if role, ok := rigRoles[name]; ok {
-				return p.Pin(role)
-			}
-			return nil
-		},
-		Port:    func(string) error { return nil },
-		Barrier: &barrier.Opts{Debounce: time.Millisecond, Poll: 20 * time.Millisecond},
-	})
-	if err != nil {
-		return board.Report{}, fmt.Errorf("simrun: rig: %w", err)
+		return board.Report{}, err
 	}
 	defer b.Halt()
 	var o board.CheckOpts

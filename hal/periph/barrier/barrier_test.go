@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
@@ -38,31 +39,6 @@ func set(p *gpiotest.Pin, l gpio.Level) {
 	}
 }
 
-// recv takes the next event; the deadline only keeps a broken watcher from
-// hanging the test run, it asserts nothing about timing.
-func recv(t *testing.T, ch <-chan hal.Event) hal.Event {
-	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no event")
-		return hal.Event{}
-	}
-}
-
-func drain(ch <-chan hal.Event) []string {
-	var out []string
-	for {
-		select {
-		case ev := <-ch:
-			out = append(out, ev.Kind.String())
-		default:
-			return out
-		}
-	}
-}
-
 func TestBarrier(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -87,7 +63,7 @@ func TestBarrier(t *testing.T) {
 				t.Errorf("Active() with the beam intact = true; want false")
 			}
 			set(pin, !tt.idle)
-			if ev := recv(t, events); ev.Kind != hal.EntryBlocked || !ev.At.Equal(t0) {
+			if ev := haltest.Recv(t, events); ev.Kind != hal.EntryBlocked || !ev.At.Equal(t0) {
 				t.Errorf("beam broken: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryBlocked, t0)
 			}
 			if !b.Active() {
@@ -95,7 +71,7 @@ func TestBarrier(t *testing.T) {
 			}
 			clk.Advance(time.Second)
 			set(pin, tt.idle)
-			if ev := recv(t, events); ev.Kind != hal.EntryCleared || !ev.At.Equal(t0.Add(time.Second)) {
+			if ev := haltest.Recv(t, events); ev.Kind != hal.EntryCleared || !ev.At.Equal(t0.Add(time.Second)) {
 				t.Errorf("beam restored: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryCleared, t0.Add(time.Second))
 			}
 		})
@@ -125,12 +101,12 @@ func TestBarrierDebounce(t *testing.T) {
 	set(pin, gpio.Low)
 	<-bounced
 	set(pin, gpio.Low)
-	recv(t, events)
+	haltest.Recv(t, events)
 	set(pin, gpio.High)
-	recv(t, events)
+	haltest.Recv(t, events)
 	b.Halt()
 	// Everything the watcher sent is in the channel now.
-	if got := drain(events); len(got) != 0 {
+	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("events after one break and one clear: extra %v; want none (the flicker is no event)", got)
 	}
 }
@@ -144,11 +120,11 @@ func TestDoorPolling(t *testing.T) {
 	}
 	defer d.Halt()
 	set(pin, gpio.High)
-	if ev := recv(t, events); ev.Kind != hal.DoorOpened {
+	if ev := haltest.Recv(t, events); ev.Kind != hal.DoorOpened {
 		t.Errorf("door switch high: event %v; want %v", ev.Kind, hal.DoorOpened)
 	}
 	set(pin, gpio.Low)
-	if ev := recv(t, events); ev.Kind != hal.DoorClosed {
+	if ev := haltest.Recv(t, events); ev.Kind != hal.DoorClosed {
 		t.Errorf("door switch low: event %v; want %v", ev.Kind, hal.DoorClosed)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
 	"github.com/deposit-rvm/rvm/hal/sim"
@@ -91,38 +92,34 @@ func parse(t *testing.T, raw string) Wiring {
 	return w
 }
 
-func recv(t *testing.T, ch <-chan hal.Event) hal.Event {
+// openSmall opens small on a bench with the lines idle: beams intact
+// (active low: high), no metal (NPN: high), door closed (low). The board
+// is halted when the test ends.
+func openSmall(t *testing.T) (*bench, *Board) {
 	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no event")
-		return hal.Event{}
-	}
-}
-
-func TestOpen(t *testing.T) {
-	w := parse(t, small)
-	bn := newBench(t, w)
-	// Idle levels: beams intact (active low: high), door closed (low).
+	bn := newBench(t, parse(t, small))
 	for _, p := range []string{"GPIO17", "GPIO27", "GPIO22", "GPIO23"} {
 		bn.pins[p].L = gpio.High
 	}
-	b, err := Open(w, bn.opts())
+	b, err := Open(bn.w, bn.opts())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer b.Halt()
+	t.Cleanup(func() { b.Halt() })
+	return bn, b
+}
+
+func TestOpen(t *testing.T) {
+	bn, b := openSmall(t)
 	if b.Shape != nil || b.Gate != nil {
 		t.Errorf("Open without shape and gate: Shape %v, Gate %v; want nil, nil", b.Shape, b.Gate)
 	}
 	bn.set("GPIO22", gpio.Low) // the exit beam breaks
-	if ev := recv(t, b.Events()); ev.Kind != hal.ExitBlocked {
+	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.ExitBlocked {
 		t.Errorf("exit beam broken: event %v; want %v", ev.Kind, hal.ExitBlocked)
 	}
 	bn.set("GPIO24", gpio.High) // the door opens
-	if ev := recv(t, b.Events()); ev.Kind != hal.DoorOpened {
+	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.DoorOpened {
 		t.Errorf("door switch high: event %v; want %v", ev.Kind, hal.DoorOpened)
 	}
 	if m, _ := b.Metal.Metal(); m {
@@ -258,16 +255,7 @@ func TestOpenNoChip(t *testing.T) {
 // The self-test on the bench: the bench plays the technician, acting on
 // each prompt.
 func TestSelfTest(t *testing.T) {
-	w := parse(t, small)
-	bn := newBench(t, w)
-	for _, p := range []string{"GPIO17", "GPIO27", "GPIO22", "GPIO23"} {
-		bn.pins[p].L = gpio.High
-	}
-	b, err := Open(w, bn.opts())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer b.Halt()
+	bn, b := openSmall(t)
 	var prompts []string
 	toggle := map[string]struct {
 		pin     string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -92,29 +93,6 @@ func (ft *fakeTimers) last() *fakeTimer {
 	return ft.timers[len(ft.timers)-1]
 }
 
-func recv(t *testing.T, ch <-chan hal.Event) hal.Event {
-	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no event")
-		return hal.Event{}
-	}
-}
-
-func drain(ch <-chan hal.Event) []string {
-	var out []string
-	for {
-		select {
-		case ev := <-ch:
-			out = append(out, ev.Kind.String())
-		default:
-			return out
-		}
-	}
-}
-
 // The dead-man limit: a run that is not renewed stops by itself, disables
 // the motor and reports ConveyorHalted; a replaced, stopped or halted run's
 // timer does nothing.
@@ -155,14 +133,14 @@ func TestDeadManLimit(t *testing.T) {
 	}
 	first.f() // a stale timer that fired anyway does nothing
 	check("stale timer")
-	if got := drain(events); len(got) != 0 {
+	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("stale timer sent %v; want nothing", got)
 	}
 
 	clk.Advance(3 * time.Second)
 	timers.last().f()
 	check("dead-man limit", "en=Low")
-	if ev := recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
+	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
 		t.Errorf("at the limit: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(3*time.Second))
 	}
 	if c.Running() {
@@ -178,14 +156,14 @@ func TestDeadManLimit(t *testing.T) {
 	c.Stop()
 	check("stop", "en=Low", "en=Low")
 	timers.last().f()
-	if got := drain(events); len(got) != 0 {
+	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Stop sent %v; want nothing", got)
 	}
 
 	c.Forward(time.Second)
 	c.Halt()
 	timers.last().f()
-	if got := drain(events); len(got) != 0 {
+	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Halt sent %v; want nothing", got)
 	}
 	if err := c.Forward(time.Second); !errors.Is(err, ErrHalted) {
@@ -240,7 +218,7 @@ func TestDeadManLimitRealTimer(t *testing.T) {
 	}
 	defer c.Halt()
 	c.Forward(time.Millisecond)
-	if ev := recv(t, events); ev.Kind != hal.ConveyorHalted {
+	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted {
 		t.Errorf("event %v; want %v", ev.Kind, hal.ConveyorHalted)
 	}
 	if m.en.Read() != gpio.Low {
