@@ -22,8 +22,8 @@
 // a missed edge or a spurious one costs one slice, and gives up with
 // [ErrTimeout] (no chip on a pulled-up line, or a line stuck high). A data
 // line still low after the last pulse is [ErrStuck]. Readings at the rails
-// are returned as they are ([Saturated] tells them); package calib refuses
-// them.
+// are returned as they are (calib.Saturated tells them); package calib
+// refuses them.
 //
 // # Concurrency
 //

@@ -24,16 +24,6 @@ var (
 	ErrStuck = errors.New("hx711: data line stuck low")
 )
 
-// Saturation limits: the chip outputs these when the input is outside its
-// range, so a reading at either is no weight.
-const (
-	Max int32 = 0x7FFFFF
-	Min int32 = -0x800000
-)
-
-// Saturated reports whether raw is at one of the rails.
-func Saturated(raw int32) bool { return raw >= Max || raw <= Min }
-
 // maxClockHigh is how long PD_SCK may stay high before the chip powers down
 // (datasheet: 60 us). A pulse that long also ends the conversion being read.
 const maxClockHigh = 60 * time.Microsecond
