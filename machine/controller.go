@@ -32,7 +32,7 @@ type Devices struct {
 }
 
 // Options configure a Controller. Zero values take the defaults of
-// CONTRACTS.md section 3.
+// docs/interfaces.md, "Rules".
 type Options struct {
 	Clock   clock.Clock
 	Logger  *slog.Logger
@@ -158,6 +158,7 @@ type Controller struct {
 	// pendingFault came while a container fell into the bag; it latches
 	// once the bag has weighed it.
 	pendingFault string
+	seal         sealFlow // what the seal reader started
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -262,6 +263,9 @@ func (c *Controller) publishStatus(msg string) {
 		BagID: c.bag.ID, BagCount: c.bagCount, BagMass: c.bagMass, BagFill: c.fill(),
 		RvmID: c.opts.RvmID, Message: msg,
 	}
+	if msg == "" {
+		s.Message = c.seal.notice
+	}
 	if c.cat != nil {
 		s.CatalogVer = c.cat.Version()
 	}
@@ -334,6 +338,10 @@ func (c *Controller) handle(ctx context.Context, ev hal.Event) error {
 		if !c.blocks[BlockService] {
 			return c.Fail(ctx, string(hal.FaultDoorOpen))
 		}
+	case hal.DoorClosed:
+		return c.doorClosed(ctx)
+	case hal.SealScanned:
+		return c.sealScanned(ctx, ev.Seal)
 	}
 	return nil
 }

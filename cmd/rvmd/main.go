@@ -1,7 +1,7 @@
 // Command rvmd is the reverse-vending machine's controller daemon.
 //
 //	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
-//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-listen ADDR]
+//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL]
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
 //	rvmd selftest -config FILE [-json]   (-hal pins: on the simulated machine's pins)
@@ -23,7 +23,7 @@ import (
 const usage = `usage: rvmd COMMAND [flags]
 
 commands:
-  simulate    run a scenario file against the simulated machine (CONTRACTS.md section 4)
+  simulate    run a scenario file against the simulated machine (docs/interfaces.md, "rvmd simulate")
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N

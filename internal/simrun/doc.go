@@ -1,4 +1,4 @@
-// Package simrun plays a scenario (CONTRACTS.md section 2) against the real
+// Package simrun plays a scenario (docs/interfaces.md, "Scenario format") against the real
 // controller on the simulated machine, as a discrete-event simulation on a
 // fake clock: hardware events from hal/sim and the controller's deadlines
 // are delivered in time order, one at a time, so the same scenario and seed

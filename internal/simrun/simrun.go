@@ -270,9 +270,10 @@ func (r *Runner) Close() error {
 func MachineOptions(c config.Config) machine.Options {
 	return machine.Options{
 		Rules: machine.Rules{
-			AcceptTestPhase:    c.AcceptTestPhase,
-			ShapeTolerancePct:  c.ShapeTolerancePct,
-			WeightTolerancePct: c.WeightTolerancePct,
+			AcceptTestPhase:     c.AcceptTestPhase,
+			ShapeTolerancePct:   c.ShapeTolerancePct,
+			WeightTolerancePct:  c.WeightTolerancePct,
+			FraudBlockThreshold: c.FraudBlockThreshold,
 		},
 		IdleTimeout:      c.IdleTimeout,
 		BagMaxContainers: c.BagMaxContainers,
