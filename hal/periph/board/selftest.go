@@ -152,6 +152,7 @@ func (t *tester) barrier(nb namedBarrier) Check {
 	timer := time.NewTimer(t.o.Wait)
 	defer timer.Stop()
 	on, off := false, false
+wait:
 	for !(on && off) {
 		select {
 		case ev := <-t.b.events:
@@ -161,11 +162,11 @@ func (t *tester) barrier(nb namedBarrier) Check {
 			case kinds[1]:
 				off = on // a clear before the break is the end of an earlier one
 			}
-			continue
 		case <-timer.C:
+			break wait
 		case <-t.ctx.Done():
+			break wait
 		}
-		break
 	}
 	now := words.off
 	if nb.dev.Active() {
