@@ -2,7 +2,8 @@
 // interfaces and value types, and nothing else: no drivers, no logic.
 //
 // The controller (package machine) sees the machine only through these
-// interfaces; hal/periph implements them on a Raspberry Pi with periph.io,
+// interfaces. The drivers under hal/periph implement them on a Raspberry Pi
+// with periph.io, one package per device, wired by hal/periph/board;
 // hal/sim implements them on a simulated machine.
 //
 // # What moves and what is read

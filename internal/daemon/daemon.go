@@ -45,6 +45,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
+	// HAL is simrun.HALSim (default) or simrun.HALPins.
+	HAL string
 }
 
 // Daemon is a running controller daemon.
@@ -81,7 +83,7 @@ func Run(ctx context.Context, opts Options) error {
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit,
+		OnCommit: d.onCommit, HAL: opts.HAL,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed
