@@ -15,24 +15,22 @@ import (
 	"github.com/deposit-rvm/rvm/machine/ledger"
 )
 
-var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
-
 // rig is a minimal machine: constant cells, a conveyor that logs its
 // commands, an event channel the test feeds.
 type rig struct {
 	mu      sync.Mutex
 	chamber int32 // raw counts
-	belt    []string
+	moves   []string
 }
 
-type cell struct {
+type rigCell struct {
 	r   *rig
 	bag bool
 }
 
-func (c cell) String() string { return "cell" }
-func (c cell) Halt() error    { return nil }
-func (c cell) ReadRaw() (int32, error) {
+func (c rigCell) String() string { return "rigCell" }
+func (c rigCell) Halt() error    { return nil }
+func (c rigCell) ReadRaw() (int32, error) {
 	c.r.mu.Lock()
 	defer c.r.mu.Unlock()
 	if c.bag {
@@ -41,30 +39,24 @@ func (c cell) ReadRaw() (int32, error) {
 	return c.r.chamber, nil
 }
 
-type metal struct{}
+type rigBelt struct{ r *rig }
 
-func (metal) String() string       { return "metal" }
-func (metal) Halt() error          { return nil }
-func (metal) Metal() (bool, error) { return false, nil }
-
-type belt struct{ r *rig }
-
-func (b belt) String() string { return "belt" }
-func (b belt) Halt() error    { return b.Stop() }
-func (b belt) log(s string) error {
+func (b rigBelt) String() string { return "rigBelt" }
+func (b rigBelt) Halt() error    { return b.Stop() }
+func (b rigBelt) log(s string) error {
 	b.r.mu.Lock()
-	b.r.belt = append(b.r.belt, s)
+	b.r.moves = append(b.r.moves, s)
 	b.r.mu.Unlock()
 	return nil
 }
-func (b belt) Forward(time.Duration) error { return b.log("forward") }
-func (b belt) Reverse(time.Duration) error { return b.log("reverse") }
-func (b belt) Stop() error                 { return b.log("stop") }
+func (b rigBelt) Forward(time.Duration) error { return b.log("forward") }
+func (b rigBelt) Reverse(time.Duration) error { return b.log("reverse") }
+func (b rigBelt) Stop() error                 { return b.log("stop") }
 
 func (r *rig) commands() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.belt)
+	return slices.Clone(r.moves)
 }
 
 // open returns a controller on a fresh ledger, calibrated or not, with the
@@ -83,7 +75,7 @@ func open(t *testing.T, calibrated bool) (*machine.Controller, *ledger.Ledger, *
 	r := &rig{chamber: 30_000} // 30 g at 1e6 counts/kg
 	events := make(chan hal.Event)
 	clk := clock.NewFake(t0)
-	dev := machine.Devices{Chamber: cell{r, false}, Bag: cell{r, true}, Metal: metal{}, Conveyor: belt{r}, Events: events}
+	dev := machine.Devices{Chamber: rigCell{r, false}, Bag: rigCell{r, true}, Metal: metal{}, Conveyor: rigBelt{r}, Events: events}
 	c, err := machine.New(ctx, dev, led, machine.Options{Clock: clk, RvmID: "6283cb0c-ee81-42bf-9fef-7fb6aadeb4ba"})
 	if err != nil {
 		t.Fatalf("machine.New: %v", err)
@@ -135,7 +127,7 @@ func TestLoop(t *testing.T) {
 	events <- hal.Event{Kind: hal.EntryBlocked, At: clk.Now()}
 	until(t, l, "the container handed back", func(c *machine.Controller) bool { return c.AtRest() })
 	if got, want := r.commands(), []string{"forward", "stop", "reverse", "stop"}; !slices.Equal(got, want) {
-		t.Errorf("belt commands = %v; want %v", got, want)
+		t.Errorf("rigBelt commands = %v; want %v", got, want)
 	}
 	if st := c.Status(); !st.SessionOpen {
 		t.Errorf("Status().SessionOpen = false after an insert; want true")

@@ -8,9 +8,10 @@ import "github.com/deposit-rvm/rvm/machine/config"
 func OptionsFromConfig(c config.Config) Options {
 	return Options{
 		Rules: Rules{
-			AcceptTestPhase:    c.AcceptTestPhase,
-			ShapeTolerancePct:  c.ShapeTolerancePct,
-			WeightTolerancePct: c.WeightTolerancePct,
+			AcceptTestPhase:     c.AcceptTestPhase,
+			ShapeTolerancePct:   c.ShapeTolerancePct,
+			WeightTolerancePct:  c.WeightTolerancePct,
+			FraudBlockThreshold: c.FraudBlockThreshold,
 		},
 		IdleTimeout:      c.IdleTimeout,
 		BagMaxContainers: c.BagMaxContainers,

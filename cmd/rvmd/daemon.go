@@ -36,6 +36,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	verbose := fs.Bool("v", false, "log debug detail")
+	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *simFlag {
 		opts.Rig = simrun.NewRig(simrun.RigOptions{
-			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, Logger: log,
+			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, HAL: *halName, Logger: log,
 		})
 		return daemon.Run(ctx, opts)
 	}

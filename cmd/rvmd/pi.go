@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/deposit-rvm/rvm/hal/periph/board"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -40,26 +40,25 @@ func (p *piRig) Close() error {
 	return p.err
 }
 
-// gpioChips is where the kernel exposes the GPIO character devices.
-const gpioChips = "/dev/gpiochip*"
-
-// openBoard opens the Pi's devices from the configuration's pins section,
-// or fails at once naming what is missing: rvmd never starts half-wired.
-//
-// PLACEHOLDER until package hal/periph/board (branch fw-pins) is merged:
-// replace the last return with
-//
-//	w, err := board.Parse(pins)            // errors name the key and the pin
-//	b, err := board.Open(w)                // host.Init, every driver
-//	return machine.Devices{Chamber: b.Chamber, Bag: b.Bag, Metal: b.Metal, Shape: b.Shape,
-//		Conveyor: b.Conveyor, Printer: b.Printer, Events: b.Events()}, b.Halt, nil
+// openBoard opens the Pi's devices from the configuration's pins section
+// (package hal/periph/board: host.Init and every driver), or fails at once
+// with an error naming the key and the pin or port: rvmd never starts
+// half-wired (board.Open halts what it opened before a failure).
 func openBoard(pins json.RawMessage) (machine.Devices, func() error, error) {
 	if len(pins) == 0 {
 		return machine.Devices{}, nil, errors.New(`run: the configuration has no "pins" section: without -sim, rvmd needs the Pi's wiring (-config FILE)`)
 	}
-	chips, err := filepath.Glob(gpioChips)
-	if err != nil || len(chips) == 0 {
-		return machine.Devices{}, nil, fmt.Errorf("run: no GPIO chip (%s): not a Raspberry Pi, or its GPIO driver is not loaded (-sim runs the simulated machine)", gpioChips)
+	w, err := board.Parse(pins)
+	if err != nil {
+		return machine.Devices{}, nil, fmt.Errorf("run: %w", err)
 	}
-	return machine.Devices{}, nil, fmt.Errorf("run: found %s, but this build has no Pi drivers (package hal/periph/board): refusing to start", chips[0])
+	b, err := board.Open(w, nil)
+	if err != nil {
+		return machine.Devices{}, nil, fmt.Errorf("run: %w", err)
+	}
+	dev := machine.Devices{
+		Chamber: b.Chamber, Bag: b.Bag, Metal: b.Metal, Shape: b.Shape, Conveyor: b.Conveyor,
+		Events: b.Events(),
+	}
+	return dev, b.Halt, nil
 }

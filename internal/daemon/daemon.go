@@ -79,7 +79,9 @@ type Daemon struct {
 // the rig tunes them.
 func (d *Daemon) machineOptions(c config.Config) machine.Options {
 	o := machine.OptionsFromConfig(c)
-	d.opts.Rig.Tune(&o)
+	if d.opts.Rig != nil {
+		d.opts.Rig.Tune(&o)
+	}
 	return o
 }
 

@@ -1,4 +1,4 @@
-// Package simrun plays a scenario (CONTRACTS.md section 2) against the real
+// Package simrun plays a scenario (docs/interfaces.md, "Scenario format") against the real
 // controller on the simulated machine, as a discrete-event simulation on a
 // fake clock: hardware events from hal/sim and the controller's deadlines
 // are delivered in time order, one at a time, so the same scenario and seed
@@ -13,13 +13,27 @@
 // simulated machine's power (what is not in the bag is handed back) and
 // starts a new controller from the ledger file, as a real restart would.
 //
-// # The rig
+// # The rig: -hal pins
+//
+// With Options.HAL set to HALPins the controller drives the real drivers of
+// hal/periph, opened by package board from a Pi's wiring (rigWiring in
+// pins.go), on the simulated machine's pins (sim.Pins): a barrier or door
+// event of the machine becomes a level on its line and the controller gets
+// what the barrier driver reports; the conveyor driver's dead-man timer is a
+// step of the simulated schedule; the scales are HX711 chips the driver
+// clocks. Everything stays on the simulated clock, so the output is byte for
+// byte the plain run's (pins_test.go and cmd/rvmd's golden test check it).
+// A power cut halts the board with the controller and opens a new one.
+// [SelfTestRig] runs the board's self-test there.
+//
+// # Under the daemon's loop
 //
 // [Rig] is the simulated machine as a device supplier for rvmd run -sim
 // (internal/daemon.Rig): its devices go to the controller's loop
 // (machine.Loop), a pump delivers the machine's events on Devices.Events as
 // the wall clock reaches them, and simulated customers and staff act through
-// the loop's act-runner. With Fast it runs on virtual time instead, each
+// the loop's act-runner. With -hal pins the pump hands each event to the
+// drivers through an act, as above. With Fast it runs on virtual time instead, each
 // step an act. It stores the simulated cells' factory calibration
 // ([FactoryCalibrate]) in a ledger that has none.
 package simrun

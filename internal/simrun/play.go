@@ -238,7 +238,7 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 			return true, r.powerCut(ctx)
 		}
 		if ok {
-			if err := r.ctrl.Handle(ctx, ev); err != nil {
+			if err := r.handle(ctx, ev); err != nil {
 				return false, &fatalError{err}
 			}
 		}
@@ -258,11 +258,12 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 // file stays open: what it holds is exactly what was committed, which is
 // all a real restart finds.
 func (r *Runner) powerCut(ctx context.Context) error {
-	if r.rig {
+	if r.looped {
 		return &fatalError{errors.New("simrun: a power cut cannot be simulated under the daemon's loop")}
 	}
 	r.log.Info("power cut", "at", r.clk.Now())
 	r.ctrl = nil
 	r.sim.PowerRestored()
+	r.rigPowerCut()
 	return r.boot(ctx)
 }

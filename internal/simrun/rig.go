@@ -29,7 +29,10 @@ type RigOptions struct {
 	// average every CustomerGap (default 20 s).
 	Customers   bool
 	CustomerGap time.Duration
-	Logger      *slog.Logger
+	// HAL is HALSim (default) or HALPins: the real drivers on the
+	// simulated machine's pins.
+	HAL    string
+	Logger *slog.Logger
 }
 
 // Rig supplies the simulated machine's devices to the controller's loop
@@ -73,7 +76,7 @@ func (g *Rig) Open(ctx context.Context, led *ledger.Ledger, last time.Time) (mac
 	if g.opts.Fast && last.After(start) {
 		start = last
 	}
-	g.r = &Runner{clk: clock.NewFake(start), log: g.opts.Logger, rig: true}
+	g.r = &Runner{opts: Options{HAL: g.opts.HAL, Logger: g.opts.Logger}, clk: clock.NewFake(start), log: g.opts.Logger, looped: true}
 	cfg := sim.DefaultConfig(g.opts.Seed)
 	if g.opts.Fast {
 		cfg.Timing = sim.ZeroTiming()
@@ -86,24 +89,38 @@ func (g *Rig) Open(ctx context.Context, led *ledger.Ledger, last time.Time) (mac
 	if err := FactoryCalibrate(ctx, led, g.r.sim, cfg, g.r.clk.Now()); err != nil {
 		return machine.Devices{}, nil, err
 	}
-	m := g.r.sim
-	if g.opts.Fast {
-		return machine.Devices{
-			Chamber: m.ChamberCell(), Bag: m.BagCell(), Metal: m.MetalSensor(),
-			Shape: m.ShapeSensor(), Conveyor: m.Conveyor(), Printer: m.Printer(),
-		}, g.r.clk, nil
+	dev, err := g.r.devices()
+	if err != nil {
+		return machine.Devices{}, nil, err
 	}
-	g.events = make(chan hal.Event, 64)
+	if g.opts.Fast {
+		return dev, g.r.clk, nil
+	}
 	g.poke = make(chan struct{}, 1)
+	if g.r.rig == nil {
+		// -hal sim: the machine's events go straight to the loop. With
+		// -hal pins the pump hands them to the drivers in acts (Run).
+		g.events = make(chan hal.Event, 64)
+		dev.Events = g.events
+		g.startPump(nil)
+	}
+	dev.Chamber, dev.Bag, dev.Metal = liveCell{g, dev.Chamber}, liveCell{g, dev.Bag}, liveMetal{g, dev.Metal}
+	dev.Conveyor = liveConveyor{g, dev.Conveyor}
+	if dev.Shape != nil {
+		dev.Shape = liveShape{g, dev.Shape}
+	}
+	if dev.Printer != nil {
+		dev.Printer = livePrinter{g, dev.Printer}
+	}
+	return dev, g.wall, nil
+}
+
+// startPump starts the pump; do is nil when events go on Devices.Events.
+func (g *Rig) startPump(do func(context.Context, machine.ActFunc) (any, error)) {
 	g.done = make(chan struct{})
 	pctx, stop := context.WithCancel(context.Background())
 	g.stop = stop
-	go g.pump(pctx)
-	return machine.Devices{
-		Chamber: liveCell{g, m.ChamberCell()}, Bag: liveCell{g, m.BagCell()}, Metal: liveMetal{g, m.MetalSensor()},
-		Shape: liveShape{g, m.ShapeSensor()}, Conveyor: liveConveyor{g, m.Conveyor()}, Printer: livePrinter{g, m.Printer()},
-		Events: g.events,
-	}, g.wall, nil
+	go g.pump(pctx, do)
 }
 
 // Tune weighs the bag the instant a container drops on virtual time.
@@ -116,7 +133,7 @@ func (g *Rig) Tune(o *machine.Options) {
 // Sim is the simulated machine (after Open).
 func (g *Rig) Sim() *sim.Machine { return g.r.sim }
 
-// Close stops the pump and the belt.
+// Close stops the pump and halts the rig's board (-hal pins).
 func (g *Rig) Close() error {
 	if g.stop != nil {
 		g.stop()
@@ -128,7 +145,7 @@ func (g *Rig) Close() error {
 	}
 	g.lock()
 	defer g.unlock()
-	return g.r.sim.Err()
+	return errors.Join(g.r.closeRig(), g.r.sim.Err())
 }
 
 // lock takes the simulated machine and brings its clock up to the wall
@@ -153,8 +170,9 @@ func (g *Rig) unlock() {
 }
 
 // pump delivers the simulated machine's events to the loop as the wall
-// clock reaches them, until ctx ends.
-func (g *Rig) pump(ctx context.Context) {
+// clock reaches them, until ctx ends: on Devices.Events, or with do
+// (-hal pins) in an act that hands each to the drivers on their pins.
+func (g *Rig) pump(ctx context.Context, do func(context.Context, machine.ActFunc) (any, error)) {
 	defer close(g.done)
 	var evs []hal.Event
 	m := g.r.sim
@@ -184,7 +202,29 @@ func (g *Rig) pump(ctx context.Context) {
 			g.opts.Logger.Error("simulated machine journal", "err", err)
 			return
 		}
+		if do != nil && len(evs) > 0 {
+			if _, err := do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+				// No lock: the pump waits for this act and other acts
+				// wait their turn, so nothing else touches the machine;
+				// the controller's device calls inside take it.
+				g.bind(c)
+				for _, ev := range evs {
+					if err := g.r.handle(ctx, ev); err != nil {
+						return nil, err
+					}
+				}
+				return nil, nil
+			}); err != nil {
+				if stopped(ctx, err) != nil {
+					g.opts.Logger.Error("rig: drivers", "err", err)
+				}
+				return
+			}
+		}
 		for _, ev := range evs {
+			if do != nil {
+				break
+			}
 			select {
 			case g.events <- ev:
 			case <-ctx.Done():
@@ -231,6 +271,9 @@ func (g *Rig) Run(ctx context.Context, do func(context.Context, machine.ActFunc)
 	}
 	if g.opts.Fast {
 		return g.fast(ctx, cu, do)
+	}
+	if g.r.rig != nil && g.stop == nil {
+		g.startPump(do)
 	}
 	return g.live(ctx, cu, do)
 }
