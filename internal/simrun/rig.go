@@ -51,7 +51,7 @@ type Rig struct {
 	poke   chan struct{}
 	stop   context.CancelFunc
 	done   chan struct{}
-	ctrl   *machine.Controller // Mutable: set on the loop by each act; Status is read anywhere.
+	ctrl   *machine.Controller // Set by Run's first act; only its Status is read outside acts.
 	seals  int
 }
 
@@ -148,11 +148,12 @@ func (g *Rig) Close() error {
 	return errors.Join(g.r.closeRig(), g.r.sim.Err())
 }
 
-// lock takes the simulated machine and brings its clock up to the wall
-// clock (live) before anything touches it.
+// lock takes the simulated machine and, live with -hal sim, brings its
+// clock up to the wall clock before anything touches it. With -hal pins
+// only the pump moves the clock (see pump).
 func (g *Rig) lock() {
 	g.mu.Lock()
-	if !g.opts.Fast {
+	if !g.opts.Fast && g.r.rig == nil {
 		g.r.clk.Set(g.wall.Now())
 	}
 }
@@ -177,59 +178,39 @@ func (g *Rig) pump(ctx context.Context, do func(context.Context, machine.ActFunc
 	var evs []hal.Event
 	m := g.r.sim
 	for {
-		g.mu.Lock()
 		now := g.wall.Now()
-		g.r.clk.Set(now)
-		evs = evs[:0]
-		for {
-			at, ok := m.NextAt()
-			if !ok || at.After(g.r.clk.Now()) {
-				break
-			}
-			ev, cut, ok := m.Pop()
-			if cut != sim.CutNone {
-				g.opts.Logger.Warn("simulated power cut ignored on the live rig")
-				m.PowerRestored()
-			}
-			if ok && ev.Kind != 0 {
-				evs = append(evs, ev)
-			}
-		}
-		next, pending := m.NextAt()
-		err := m.Err()
-		g.mu.Unlock()
-		if err != nil {
-			g.opts.Logger.Error("simulated machine journal", "err", err)
-			return
-		}
-		if do != nil && len(evs) > 0 {
+		if do != nil {
+			// -hal pins: the drivers stamp what they report with the
+			// simulated clock, so the machine's events are played on the
+			// loop one by one, the clock following each (Runner.advance).
+			// No lock: the pump waits for this act and other acts wait
+			// their turn; the controller's device calls inside take it.
 			if _, err := do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
-				// No lock: the pump waits for this act and other acts
-				// wait their turn, so nothing else touches the machine;
-				// the controller's device calls inside take it.
 				g.bind(c)
-				for _, ev := range evs {
-					if err := g.r.handle(ctx, ev); err != nil {
-						return nil, err
-					}
-				}
-				return nil, nil
+				return nil, g.r.advance(ctx, now)
 			}); err != nil {
 				if stopped(ctx, err) != nil {
 					g.opts.Logger.Error("rig: drivers", "err", err)
 				}
 				return
 			}
+		} else {
+			evs = g.due(evs[:0], now)
+			for _, ev := range evs {
+				select {
+				case g.events <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
 		}
-		for _, ev := range evs {
-			if do != nil {
-				break
-			}
-			select {
-			case g.events <- ev:
-			case <-ctx.Done():
-				return
-			}
+		g.mu.Lock()
+		next, pending := m.NextAt()
+		err := m.Err()
+		g.mu.Unlock()
+		if err != nil {
+			g.opts.Logger.Error("simulated machine journal", "err", err)
+			return
 		}
 		wait := time.Second
 		if pending {
@@ -247,9 +228,31 @@ func (g *Rig) pump(ctx context.Context, do func(context.Context, machine.ActFunc
 	}
 }
 
+// due pops the machine's events up to now (-hal sim) and appends them to
+// evs.
+func (g *Rig) due(evs []hal.Event, now time.Time) []hal.Event {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := g.r.sim
+	g.r.clk.Set(now)
+	for {
+		at, ok := m.NextAt()
+		if !ok || at.After(now) {
+			return evs
+		}
+		ev, cut, ok := m.Pop()
+		if cut != sim.CutNone {
+			g.opts.Logger.Warn("simulated power cut ignored on the live rig")
+			m.PowerRestored()
+		}
+		if ok && ev.Kind != 0 {
+			evs = append(evs, ev)
+		}
+	}
+}
+
 // bind points the runner at the loop's controller; acts only.
 func (g *Rig) bind(c *machine.Controller) {
-	g.ctrl = c
 	g.r.ctrl = c
 	g.r.opts.Catalog = c.Catalog()
 }
@@ -261,6 +264,7 @@ func (g *Rig) Run(ctx context.Context, do func(context.Context, machine.ActFunc)
 	var cu *Customers
 	if _, err := do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 		g.bind(c)
+		g.ctrl = c // read by live, for the status only
 		if g.opts.Customers {
 			cu = NewCustomers(uint64(g.wall.Now().UnixNano()), c.Catalog())
 			cu.MeanGap = g.opts.CustomerGap

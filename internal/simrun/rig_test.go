@@ -12,7 +12,8 @@ import (
 )
 
 // TestRig runs simulated customers through the controller's loop, live
-// (events pumped in real time) and fast (virtual time), stops, and checks
+// (events pumped in real time) and fast (virtual time), on the simulated
+// devices and through the real drivers on simulated pins, stops, and checks
 // that the stop left no session open and every container settled.
 func TestRig(t *testing.T) {
 	tests := []struct {
@@ -22,6 +23,8 @@ func TestRig(t *testing.T) {
 	}{
 		{"live", RigOptions{Seed: 1, Customers: true, CustomerGap: time.Millisecond}, 3},
 		{"fast", RigOptions{Seed: 1, Customers: true, Fast: true}, 500},
+		{"live through the drivers", RigOptions{Seed: 1, Customers: true, CustomerGap: time.Millisecond, HAL: HALPins}, 3},
+		{"fast through the drivers", RigOptions{Seed: 1, Customers: true, Fast: true, HAL: HALPins}, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
