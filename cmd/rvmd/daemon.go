@@ -75,7 +75,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// The board last, once every input is checked, and before anything
 	// (the ledger included) is opened: a Pi that cannot be wired stops here.
-	dev, halt, err := openBoard(cfg.Pins)
+	dev, halt, err := openBoard(cfg.Pins, log)
 	if err != nil {
 		return err
 	}

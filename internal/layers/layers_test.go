@@ -61,7 +61,7 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos"},
+	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
