@@ -49,7 +49,7 @@ type Opts struct {
 	NoRead  string
 	MaxLine int            // longest line kept; longer lines are noise. 256
 	Reopen  backoff.Policy // waits between attempts to reopen a lost port; 100 ms to 5 s
-	Clock   clock.Clock    // stamps events; clock.Real
+	Clock   clock.Clock    // stamps events, times the reopen waits; clock.Real
 	Logger  *slog.Logger   // discarded when nil
 }
 
@@ -284,12 +284,12 @@ func (d *Dev) run(p serial.Port, stop, done chan struct{}) {
 
 func (d *Dev) reopen(stop chan struct{}) serial.Port {
 	for n := 1; ; n++ {
-		t := time.NewTimer(d.opts.Reopen.Wait(n))
+		t := d.opts.Clock.NewTimer(d.opts.Reopen.Wait(n))
 		select {
 		case <-stop:
 			t.Stop()
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 		p, err := serial.Open(d.path, &d.mode)
 		if err != nil {
