@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 )
@@ -152,13 +153,22 @@ func (p *Pins) Reset() {
 	}
 }
 
-// Timer is a pending dead-man callback; the conveyor driver's Timer.
-type Timer interface{ Stop() bool }
+// Clock is the machine's clock as the drivers on its pins see it: its
+// AfterFunc is [Pins.AfterFunc], a step of the simulated schedule (the
+// conveyor driver's dead-man timer); the rest is the machine's fake clock.
+func (p *Pins) Clock() clock.Clock { return pinClock{p.m.clk, p} }
+
+type pinClock struct {
+	*clock.Fake
+	p *Pins
+}
+
+func (c pinClock) AfterFunc(d time.Duration, f func()) clock.Timer { return c.p.AfterFunc(d, f) }
 
 // AfterFunc schedules f at d from now on the machine's clock: the conveyor
 // driver's dead-man timer. It must not be called while the machine's lock
 // is held (the driver calls it after switching the motor on).
-func (p *Pins) AfterFunc(d time.Duration, f func()) Timer {
+func (p *Pins) AfterFunc(d time.Duration, f func()) clock.Timer {
 	m := p.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -177,7 +187,7 @@ func (p *Pins) AfterFunc(d time.Duration, f func()) Timer {
 	})
 	it.limit = true
 	m.limitItem = it // halt (the motor switched off) removes it
-	return &pinTimer{p: p, it: it, seq: it.seq}
+	return &pinTimer{p: p, it: it, seq: it.seq, f: f}
 }
 
 // FireDue runs the driver's dead-man callback that Pop reported due (as a
@@ -198,6 +208,18 @@ type pinTimer struct {
 	p   *Pins
 	it  *item
 	seq uint64
+	f   func()
+}
+
+// C is nil: the callback is the timer's only effect.
+func (t *pinTimer) C() <-chan time.Time { return nil }
+
+// Reset schedules the callback again, d from now.
+func (t *pinTimer) Reset(d time.Duration) bool {
+	was := t.Stop()
+	n := t.p.AfterFunc(d, t.f).(*pinTimer)
+	t.it, t.seq = n.it, n.seq
+	return was
 }
 
 // Stop removes the step if it has not fired (items are recycled: the

@@ -35,10 +35,10 @@ func running(m *Machine) bool {
 // machine's schedule) runs out on the simulated clock, and the driver stops
 // the motor and reports ConveyorHalted at that instant.
 func TestPinsDeadManLimit(t *testing.T) {
-	clk, m, p := newPins(t)
+	_, m, p := newPins(t)
 	events := make(chan hal.Event, 4)
 	c, err := belt.New(p.Pin(PinDir), p.Pin(PinEnable), &belt.Opts{
-		Clock: clk, AfterFunc: func(d time.Duration, f func()) belt.Timer { return p.AfterFunc(d, f) }}, events)
+		Clock: p.Clock()}, events)
 	if err != nil {
 		t.Fatal(err)
 	}

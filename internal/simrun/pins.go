@@ -9,7 +9,6 @@ import (
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/board"
-	"github.com/deposit-rvm/rvm/hal/periph/conveyor"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/machine"
 	"periph.io/x/conn/v3/gpio"
@@ -75,8 +74,7 @@ func (r *Runner) devices() (machine.Devices, error) {
 	}
 	p := r.rig.pins
 	b, err := openRig(p, board.Opts{
-		Clock:     r.clk,
-		AfterFunc: func(d time.Duration, f func()) conveyor.Timer { return p.AfterFunc(d, f) },
+		Clock: p.Clock(), // the machine's clock; the dead-man timer a step of its schedule
 		// The machine's lines do not bounce; the poll bounds how long a
 		// power cut waits for the watchers to end.
 		Barrier: &barrier.Opts{Debounce: time.Nanosecond, Poll: 20 * time.Millisecond},

@@ -35,7 +35,8 @@ type Opts struct {
 	ByName func(name string) gpio.PinIO
 	// Port checks that a serial port exists; nil means os.Stat.
 	Port func(path string) error
-	// Clock stamps the events (clock.Real if nil).
+	// Clock stamps the events and runs the conveyor's dead-man timer
+	// (clock.Real if nil).
 	Clock clock.Clock
 	// HX711 is the scales' timing; their gain comes from the wiring. Nil
 	// means hx711.DefaultOpts.
@@ -44,8 +45,6 @@ type Opts struct {
 	// events they report and their polarity come from the wiring. Nil
 	// means barrier.DefaultOpts.
 	Barrier *barrier.Opts
-	// AfterFunc starts the conveyor's dead-man timer (time.AfterFunc if nil).
-	AfterFunc conveyor.AfterFunc
 	// Events is the capacity of the event channel (64 if zero).
 	Events int
 }
@@ -216,7 +215,7 @@ func (b *Board) open(o Opts) error {
 
 	c, err := conveyor.New(pins[w.Conveyor.Dir], pins[w.Conveyor.Enable], &conveyor.Opts{
 		EnableActiveLow: w.Conveyor.EnableActiveLow, ReverseHigh: w.Conveyor.ReverseHigh,
-		MaxLimit: w.Conveyor.MaxRun(), AfterFunc: o.AfterFunc, Clock: o.Clock}, b.events)
+		MaxLimit: w.Conveyor.MaxRun(), Clock: o.Clock}, b.events)
 	if err != nil {
 		return fmt.Errorf("board: pins.conveyor %s/%s: %w", w.Conveyor.Dir, w.Conveyor.Enable, err)
 	}

@@ -21,12 +21,6 @@ var (
 	ErrHalted = errors.New("conveyor: halted")
 )
 
-// Timer is a pending call; time.Timer is one.
-type Timer interface{ Stop() bool }
-
-// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
-type AfterFunc func(d time.Duration, f func()) Timer
-
 // Opts configures a Dev.
 type Opts struct {
 	// EnableActiveLow: the motor driver's enable input is active low (most
@@ -38,9 +32,8 @@ type Opts struct {
 	// MaxLimit caps every run's dead-man limit: a command asking for more
 	// runs for MaxLimit. Zero means DefaultOpts.MaxLimit.
 	MaxLimit time.Duration
-	// AfterFunc starts the dead-man timer; time.AfterFunc if nil.
-	AfterFunc AfterFunc
-	// Clock stamps ConveyorHalted (clock.Real if nil).
+	// Clock runs the dead-man timer (its AfterFunc) and stamps
+	// ConveyorHalted (clock.Real if nil).
 	Clock clock.Clock
 }
 
@@ -58,7 +51,6 @@ type Dev struct {
 	on, off  gpio.Level // enable levels
 	fwd, rev gpio.Level // direction levels
 	max      time.Duration
-	after    AfterFunc
 	clk      clock.Clock
 	out      chan<- hal.Event
 	done     chan struct{} // closed by Halt: a pending ConveyorHalted is dropped
@@ -66,7 +58,7 @@ type Dev struct {
 	mu sync.Mutex
 	// Mutable, guarded by mu.
 	run    uint64 // counts commands; a timer of an older run does nothing
-	timer  Timer
+	timer  clock.Timer
 	halted bool
 }
 
@@ -86,14 +78,11 @@ func New(dir, en gpio.PinOut, opts *Opts, out chan<- hal.Event) (*Dev, error) {
 	if o.MaxLimit == 0 {
 		o.MaxLimit = DefaultOpts.MaxLimit
 	}
-	if o.AfterFunc == nil {
-		o.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
 	c := &Dev{dir: dir, en: en, on: gpio.High, off: gpio.Low, fwd: gpio.High, rev: gpio.Low,
-		max: o.MaxLimit, after: o.AfterFunc, clk: o.Clock, out: out, done: make(chan struct{})}
+		max: o.MaxLimit, clk: o.Clock, out: out, done: make(chan struct{})}
 	if o.EnableActiveLow {
 		c.on, c.off = gpio.Low, gpio.High
 	}
@@ -167,7 +156,7 @@ func (c *Dev) start(dir gpio.Level, limit time.Duration) error {
 		return fmt.Errorf("conveyor: enable %s: %w", c.en, err)
 	}
 	run := c.run
-	c.timer = c.after(limit, func() { c.expire(run) })
+	c.timer = c.clk.AfterFunc(limit, func() { c.expire(run) })
 	return nil
 }
 

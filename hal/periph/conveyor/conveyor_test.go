@@ -66,43 +66,15 @@ func (m *motor) take() []string {
 	return l
 }
 
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func (t *fakeTimer) Stop() bool { was := !t.stopped; t.stopped = true; return was }
-
-type fakeTimers struct {
-	mu     sync.Mutex
-	timers []*fakeTimer
-}
-
-func (ft *fakeTimers) AfterFunc(d time.Duration, f func()) Timer {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	t := &fakeTimer{d: d, f: f}
-	ft.timers = append(ft.timers, t)
-	return t
-}
-
-func (ft *fakeTimers) last() *fakeTimer {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	return ft.timers[len(ft.timers)-1]
-}
-
 // The dead-man limit: a run that is not renewed stops by itself, disables
 // the motor and reports ConveyorHalted; a replaced, stopped or halted run's
 // timer does nothing.
 func TestDeadManLimit(t *testing.T) {
 	m := newMotor(t, false)
-	timers := &fakeTimers{}
 	clk := clock.NewFake(t0)
 	events := make(chan hal.Event, 4)
 	dir, en := m.pins()
-	c, err := New(dir, en, &Opts{AfterFunc: timers.AfterFunc, Clock: clk}, events)
+	c, err := New(dir, en, &Opts{Clock: clk}, events)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -112,6 +84,12 @@ func TestDeadManLimit(t *testing.T) {
 			t.Errorf("%s: pins %v; want %v", what, got, want)
 		}
 	}
+	due := func(what string, want time.Time) {
+		t.Helper()
+		if at, ok := clk.Next(); !ok || !at.Equal(want) {
+			t.Errorf("%s: dead-man timer due at %v, %v; want %v", what, at, ok, want)
+		}
+	}
 	check("new", "en=Low")
 
 	if err := c.Forward(0); !errors.Is(err, ErrLimit) {
@@ -119,26 +97,20 @@ func TestDeadManLimit(t *testing.T) {
 	}
 	c.Forward(2 * time.Second)
 	check("forward", "en=Low", "dir=High", "en=High")
-	if d := timers.last().d; d != 2*time.Second {
-		t.Errorf("dead-man timer %v; want 2s", d)
-	}
+	due("Forward(2s)", t0.Add(2*time.Second))
 	if !c.Running() {
 		t.Errorf("Running() during a run = false; want true")
 	}
-	first := timers.last()
 	c.Reverse(3 * time.Second)
 	check("reverse replaces forward", "en=Low", "dir=Low", "en=High")
-	if !first.stopped {
-		t.Errorf("the forward run's timer still runs after Reverse")
-	}
-	first.f() // a stale timer that fired anyway does nothing
+	due("Reverse(3s) after Forward(2s)", t0.Add(3*time.Second))
+	c.expire(0) // a stale timer that fired anyway does nothing
 	check("stale timer")
 	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("stale timer sent %v; want nothing", got)
 	}
 
 	clk.Advance(3 * time.Second)
-	timers.last().f()
 	check("dead-man limit", "en=Low")
 	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
 		t.Errorf("at the limit: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(3*time.Second))
@@ -148,21 +120,22 @@ func TestDeadManLimit(t *testing.T) {
 	}
 
 	c.Forward(time.Minute)
-	if d := timers.last().d; d != DefaultOpts.MaxLimit {
-		t.Errorf("Forward(1m): dead-man timer %v; want the cap %v", d, DefaultOpts.MaxLimit)
-	}
+	due("Forward(1m)", clk.Now().Add(DefaultOpts.MaxLimit))
 	m.take()
 	c.Stop()
 	c.Stop()
 	check("stop", "en=Low", "en=Low")
-	timers.last().f()
+	if _, ok := clk.Next(); ok {
+		t.Errorf("a dead-man timer is pending after Stop")
+	}
+	clk.Advance(DefaultOpts.MaxLimit)
 	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Stop sent %v; want nothing", got)
 	}
 
 	c.Forward(time.Second)
 	c.Halt()
-	timers.last().f()
+	clk.Advance(time.Second)
 	if got := haltest.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Halt sent %v; want nothing", got)
 	}
@@ -177,7 +150,7 @@ func TestDeadManLimit(t *testing.T) {
 func TestActiveLowReverseHigh(t *testing.T) {
 	m := newMotor(t, true)
 	dir, en := m.pins()
-	c, err := New(dir, en, &Opts{EnableActiveLow: true, ReverseHigh: true, AfterFunc: (&fakeTimers{}).AfterFunc}, make(chan hal.Event, 1))
+	c, err := New(dir, en, &Opts{EnableActiveLow: true, ReverseHigh: true, Clock: clock.NewFake(t0)}, make(chan hal.Event, 1))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -194,7 +167,7 @@ func TestEnableFails(t *testing.T) {
 	m := newMotor(t, false)
 	m.failEn = errors.New("gpio: EIO")
 	dir, en := m.pins()
-	c, err := New(dir, en, &Opts{AfterFunc: (&fakeTimers{}).AfterFunc}, make(chan hal.Event, 1))
+	c, err := New(dir, en, &Opts{Clock: clock.NewFake(t0)}, make(chan hal.Event, 1))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
