@@ -128,7 +128,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}()
 	}
-	goRun("drs-sim", func() error { return sim.Serve(ctx, drsLn) })
+	// The operator stand-in outlives the gateway that calls it and the
+	// machines whose last events the gateway forwards: it stops after them.
+	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSim()
+	simDone := make(chan error, 1)
+	go func() { simDone <- sim.Serve(simCtx, drsLn) }()
 	goRun("gateway", func() error { return gw.Run(ctx) })
 	goRun("gateway http", func() error {
 		go func() { <-ctx.Done(); gwSrv.Shutdown(context.WithoutCancel(ctx)) }()
@@ -168,9 +173,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   data              %[4]s
 `, gwURL, drsURL, mqttURL, *dir, demoToken)
 
-	<-ctx.Done()
+	var simErr error
+	simEnded := false
+	select {
+	case <-ctx.Done():
+	case simErr = <-simDone:
+		simEnded = true
+		cancel()
+	}
 	fmt.Fprintln(stdout, "stopping...")
 	wg.Wait()
+	stopSim()
+	if !simEnded {
+		simErr = <-simDone
+	}
+	if simErr != nil {
+		errs <- fmt.Errorf("drs-sim: %w", simErr)
+	}
 	close(errs)
 	var all []error
 	for err := range errs {
