@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/deposit-rvm/rvm/internal/daemon"
@@ -35,6 +36,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
+	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: rvmd.sock beside the ledger)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,10 +61,17 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	if *svcPath == "" {
+		*svcPath = filepath.Join(filepath.Dir(*dbPath), "rvmd.sock")
+	}
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+		// Live, the simulated cells are off their data sheet so that a
+		// technician's calibration has something to find; -fast crash
+		// runs keep exact cells to check money against exact physics.
+		CellErrors: !*fast, Service: *svcPath,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {

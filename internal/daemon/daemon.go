@@ -13,6 +13,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/internal/service"
 	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
@@ -42,7 +43,14 @@ type Options struct {
 	// tests); otherwise the simulated machine follows the wall clock.
 	Fast   bool
 	Seed   uint64
-	Logger *slog.Logger
+	// CellErrors: the simulated load cells differ from their data sheet by
+	// a seeded gain and offset error and the machine starts uncalibrated
+	// (simrun.Options.CellErrors).
+	CellErrors bool
+	// Service is the technician console's socket (internal/service); ""
+	// serves none.
+	Service string
+	Logger  *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
 }
@@ -81,7 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit,
+		OnCommit: d.onCommit, CellErrors: opts.CellErrors,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed
@@ -138,6 +146,18 @@ func Run(ctx context.Context, opts Options) error {
 			cu.MeanGap = opts.CustomerGap
 		}
 	}
+	svcDone := make(chan error, 1)
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	defer stopSvc()
+	if opts.Service != "" {
+		srv, err := d.listenService(opts.Service, opts.MQTT != "")
+		if err != nil {
+			return err
+		}
+		go func() { svcDone <- srv.Serve(svcCtx) }()
+	} else {
+		svcDone <- nil
+	}
 	pubDone := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	if d.pub != nil {
@@ -158,6 +178,11 @@ func Run(ctx context.Context, opts Options) error {
 		loopErr = r.Fast(ctx, cu, d.acts)
 	} else {
 		loopErr = r.Live(ctx, cu, d.acts)
+	}
+	// The console goes first: its acts need the loop, which stops here.
+	stopSvc()
+	if err := <-svcDone; err != nil && loopErr == nil {
+		loopErr = err
 	}
 	// Clean shutdown: finish the customer's session so their credit is
 	// handed out, then let the publisher send what it can and go offline.
@@ -282,6 +307,24 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 		d.pub.Notify()
 		d.pub.StatusChanged()
 	}
+}
+
+// listenService opens the technician console's socket beside the loop;
+// its acts reach the controller through Do.
+func (d *Daemon) listenService(path string, fleet bool) (*service.Server, error) {
+	so := service.Options{
+		Path: path, Do: d.Do, Ledger: d.runner.Ledger(), Sim: d.runner.Sim(), Logger: d.log,
+		Lockout: d.cfg.ConsoleLockout, DriftLimit: d.cfg.DriftWarn,
+	}
+	if fleet {
+		so.Register = func(ctx context.Context) error {
+			_, err := d.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+				return nil, d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+			})
+			return err
+		}
+	}
+	return service.Listen(so)
 }
 
 // Do runs f on the loop and waits for it.

@@ -306,8 +306,10 @@ func (s *Server) drop(ctx context.Context, d *draft) {
 		delete(s.drafts, d.scale)
 	}
 	s.mu.Unlock()
-	if d.sauto {
-		s.do(context.WithoutCancel(ctx), func(ctx context.Context, c *machine.Controller) (any, error) {
+	// When the daemon stops (ctx ended) the loop is gone and so is the
+	// service block, which lives in memory only.
+	if d.sauto && ctx.Err() == nil {
+		s.do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 			return nil, c.Unblock(ctx, machine.BlockService)
 		})
 	}
@@ -326,7 +328,7 @@ func (s *Server) dropHeld(ctx context.Context, ss *session) {
 	s.mu.Unlock()
 	for _, d := range held {
 		s.drop(ctx, d)
-		s.audit(context.WithoutCancel(ctx), ss, "calib abort", true, "-scale "+d.scale+" (session ended)")
+		s.audit(ctx, ss, "calib abort", true, "-scale "+d.scale+" (session ended)")
 	}
 }
 
