@@ -41,8 +41,8 @@ type Options struct {
 	CustomerGap time.Duration
 	// Fast runs on virtual time as fast as the machine can go (crash
 	// tests); otherwise the simulated machine follows the wall clock.
-	Fast   bool
-	Seed   uint64
+	Fast bool
+	Seed uint64
 	// CellErrors: the simulated load cells differ from their data sheet by
 	// a seeded gain and offset error and the machine starts uncalibrated
 	// (simrun.Options.CellErrors).
