@@ -40,7 +40,10 @@ var allowed = map[string][]string{
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
-	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
+	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/service"},
+	"internal/service/wire":  {},
+	"internal/service":       {"calib", "hal", "internal/clock", "internal/service/wire", "machine", "machine/ledger", "telemetry/envelope"},
+	"internal/console":       {"internal/clock", "internal/service/wire"},
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
 	"gateway/store":          {"internal/money", "drs/drsapi", "internal/ean"},
@@ -50,7 +53,8 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
+	"cmd/rvmctl":      {"internal/console"},
+	"cmd/rvmd":        {"internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
 }
 
 // forbiddenThirdParty keeps the MQTT and HTTP worlds out of the core.
