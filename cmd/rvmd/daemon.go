@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/internal/daemon"
@@ -36,7 +37,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
-	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: rvmd.sock beside the ledger)")
+	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,8 +62,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	svcRequired := *svcPath != ""
 	if *svcPath == "" {
-		*svcPath = filepath.Join(filepath.Dir(*dbPath), "rvmd.sock")
+		// Beside the ledger, named after it: rvmd.db serves rvmd.sock.
+		*svcPath = strings.TrimSuffix(*dbPath, filepath.Ext(*dbPath)) + ".sock"
 	}
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
@@ -71,7 +74,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// Live, the simulated cells are off their data sheet so that a
 		// technician's calibration has something to find; -fast crash
 		// runs keep exact cells to check money against exact physics.
-		CellErrors: !*fast, Service: *svcPath,
+		CellErrors: !*fast, Service: *svcPath, ServiceRequired: svcRequired,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {

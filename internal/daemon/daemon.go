@@ -48,9 +48,12 @@ type Options struct {
 	// (simrun.Options.CellErrors).
 	CellErrors bool
 	// Service is the technician console's socket (internal/service); ""
-	// serves none.
-	Service string
-	Logger  *slog.Logger
+	// serves none. Without ServiceRequired a socket that cannot be opened
+	// is logged and the machine runs on without its console (customers
+	// come first); with it, Run fails.
+	Service         string
+	ServiceRequired bool
+	Logger          *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
 }
@@ -151,10 +154,15 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopSvc()
 	if opts.Service != "" {
 		srv, err := d.listenService(opts.Service, opts.MQTT != "")
-		if err != nil {
+		switch {
+		case err == nil:
+			go func() { svcDone <- srv.Serve(svcCtx) }()
+		case opts.ServiceRequired:
 			return err
+		default:
+			d.log.Error("technician console unavailable", "err", err)
+			svcDone <- nil
 		}
-		go func() { svcDone <- srv.Serve(svcCtx) }()
 	} else {
 		svcDone <- nil
 	}
