@@ -222,6 +222,7 @@ func (s *Server) span(ctx context.Context, ss *session, scale, grams string) (wi
 	}
 	s.mu.Lock()
 	d.points, d.fit, d.lin = points, fit, lin
+	data := d.data()
 	s.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s scale: %.1f g reads %d counts; new factors: offset %d, %d counts/kg (in use: offset %d, %d counts/kg)",
@@ -233,7 +234,7 @@ func (s *Server) span(ctx context.Context, ss *session, scale, grams string) (wi
 		}
 	}
 	b.WriteString("\nrun 'calib accept' to use them, 'calib abort' to keep the old ones, or add another reference")
-	return okText(d.data(), "%s", b.String()), nil
+	return okText(data, "%s", b.String()), nil
 }
 
 func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Reply, error) {
