@@ -76,6 +76,15 @@
 // real rvmd process that is SIGKILLed and restarted finds the same bag; crash
 // tests compare the ledger with [ReadJournal].
 //
+// # Calibration
+//
+// The cells follow Config's CellModels exactly unless the runner asks for
+// [Config.WithCellErrors]: a seeded gain error of 2 to 6 percent and an
+// offset error, so that a controller started with the data sheet's
+// factors weighs a few percent wrong until calibrated (rvmd run -sim).
+// [Machine.PlaceReference] puts a technician's reference mass on the bag
+// scale and [Machine.ClearReference] takes it off.
+//
 // # Determinism
 //
 // For a given seed and the same sequence of calls, everything is the same:
