@@ -62,6 +62,17 @@ func (s *Server) claim(ss *session, scale string, hold bool) (*draft, error) {
 	return d, nil
 }
 
+// draftFor names the scale and returns its draft (nil if none) if ss may
+// work on it.
+func (s *Server) draftFor(ss *session, scale string) (string, *draft, error) {
+	name, err := scaleName(scale)
+	if err != nil {
+		return "", nil, err
+	}
+	d, err := s.claim(ss, name, false)
+	return name, d, err
+}
+
 // samples reads the cell Samples times, SampleEvery apart, each reading one
 // short act on the loop, and returns them with the calibration in use.
 func (s *Server) samples(ctx context.Context, scale string) ([]int32, calib.Calibration, error) {
@@ -186,15 +197,11 @@ func (d *draft) refs() string {
 }
 
 func (s *Server) span(ctx context.Context, ss *session, scale, grams string) (wire.Reply, error) {
-	name, err := scaleName(scale)
-	if err != nil {
-		return wire.Reply{}, err
-	}
 	load, err := parseGrams(grams)
 	if err != nil {
 		return wire.Reply{}, err
 	}
-	d, err := s.claim(ss, name, false)
+	name, d, err := s.draftFor(ss, scale)
 	if err != nil {
 		return wire.Reply{}, err
 	}
@@ -238,11 +245,7 @@ func (s *Server) span(ctx context.Context, ss *session, scale, grams string) (wi
 }
 
 func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Reply, error) {
-	name, err := scaleName(scale)
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	d, err := s.claim(ss, name, false)
+	name, d, err := s.draftFor(ss, scale)
 	if err != nil {
 		return wire.Reply{}, err
 	}
@@ -285,11 +288,7 @@ func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Re
 }
 
 func (s *Server) abort(ctx context.Context, ss *session, scale string) (wire.Reply, error) {
-	name, err := scaleName(scale)
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	d, err := s.claim(ss, name, false)
+	name, d, err := s.draftFor(ss, scale)
 	if err != nil {
 		return wire.Reply{}, err
 	}
