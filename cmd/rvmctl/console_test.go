@@ -43,7 +43,11 @@ func build(t *testing.T) (rvmd, rvmctl string) {
 		}
 		bins.rvmd, bins.rvmctl = filepath.Join(dir, "rvmd"), filepath.Join(dir, "rvmctl")
 		for _, b := range []struct{ out, pkg string }{{bins.rvmd, "../rvmd"}, {bins.rvmctl, "."}} {
-			if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+			args := []string{"build", "-o", b.out}
+			if os.Getenv("RVMCTL_TEST_RACE") != "" {
+				args = append(args, "-race") // the daemon's console beside its loop under the race detector
+			}
+			if out, err := exec.Command("go", append(args, b.pkg)...).CombinedOutput(); err != nil {
 				bins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 				return
 			}
