@@ -121,7 +121,7 @@ func (s *Server) tare(ctx context.Context, ss *session, scale string, hold bool)
 	}
 	// Intake stops for the calibration: a container landing on the cell
 	// mid-tare would become its zero.
-	v, err := s.do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+	v, err := s.doAtRest(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 		for _, b := range c.Status().Blocked {
 			if b == machine.BlockService {
 				return false, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/service/wire"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -165,6 +166,27 @@ func (s *Server) dispatch(ctx context.Context, ss *session, req wire.Request) (w
 // do runs f on the loop.
 func (s *Server) do(ctx context.Context, f func(ctx context.Context, c *machine.Controller) (any, error)) (any, error) {
 	return s.opts.Do(ctx, f)
+}
+
+// restWait bounds how long an act that needs the machine at rest waits for
+// the container on its way (a trip takes a second or two).
+const restWait = 30 * time.Second
+
+// doAtRest runs f on the loop, again every 100 ms while the machine answers
+// that a container is on its way (machine.ErrBusy), for up to restWait: a
+// technician's "service on" waits for the customer's container instead of
+// failing.
+func (s *Server) doAtRest(ctx context.Context, f func(ctx context.Context, c *machine.Controller) (any, error)) (any, error) {
+	deadline := time.Now().Add(restWait)
+	for {
+		v, err := s.do(ctx, f)
+		if !errors.Is(err, machine.ErrBusy) || time.Now().After(deadline) {
+			return v, err
+		}
+		if err := clock.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Grams is a mass in grams as JSON shows it: 3 decimals (milligrams).
@@ -348,7 +370,7 @@ func (s *Server) bagExchange(ctx context.Context, ss *session, seal string) (wir
 	if seal == "" {
 		return wire.Reply{}, usage("-seal CODE is required: this machine's seal reader is not wired to the console")
 	}
-	v, err := s.do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+	v, err := s.doAtRest(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 		ex := machine.BagExchange{Seal: seal, Staff: staffID()}
 		if s.opts.Sim != nil {
 			ex.Swap = func() error { s.opts.Sim.ExchangeBag(); return nil }
@@ -539,7 +561,7 @@ func (s *Server) service(ctx context.Context, mode string) (wire.Reply, error) {
 	default:
 		return wire.Reply{}, usage("service %q: want on or off", mode)
 	}
-	_, err := s.do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+	_, err := s.doAtRest(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 		if on {
 			return nil, c.Block(ctx, machine.BlockService)
 		}
