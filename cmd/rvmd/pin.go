@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/deposit-rvm/rvm/internal/service"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -25,9 +28,22 @@ func runPin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && (err != io.EOF || line == "") {
-		return fmt.Errorf("pin: read the PIN from stdin: %w", err)
+	var line string
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// At a terminal the PIN is typed without echo.
+		fmt.Fprint(stderr, "new technician PIN (4-8 digits): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return fmt.Errorf("pin: read the PIN: %w", err)
+		}
+		line = string(b)
+	} else {
+		var err error
+		line, err = bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && (err != io.EOF || line == "") {
+			return fmt.Errorf("pin: read the PIN from stdin: %w", err)
+		}
 	}
 	pin := strings.TrimSpace(line)
 	hash, err := service.HashPIN(pin)
