@@ -75,7 +75,9 @@ commands:
   calib show                     factors in use and any calibration under way
   calib history [-scale S]       every calibration made on the console
   calibrate [-scale S]           the same steps as a guided flow with prompts
-  bag exchange -seal CODE        weigh and close the full bag, tare the new one
+  bag exchange [-seal CODE]      weigh and close the full bag, tare the new one (-seal: the
+                                 seal's number where the seal reader is not wired; the
+                                 simulated machine scans a fresh one)
   seal replace -old CODE -new CODE
   fault clear                    clear a latched fault
   actuate conveyor|gate -ms N    run an actuator (within its dead-man limit; service mode)

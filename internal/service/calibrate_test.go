@@ -66,7 +66,7 @@ type bench struct {
 // bagSheet is the bag cell's factors: 21 counts a gram.
 var bagSheet = calib.Calibration{Offset: 0, CountsPerKg: 21_000, Resolution: physic.Gram}
 
-func newBench(t *testing.T) *bench {
+func newBench(t *testing.T, opts ...func(*Options)) *bench {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -103,7 +103,11 @@ func newBench(t *testing.T) *bench {
 		defer loop.Unlock()
 		return f(ctx, b.c)
 	}
-	b.srv, err = Listen(Options{Path: filepath.Join(dir, "s.sock"), Do: do, Ledger: led, Samples: 5, SampleEvery: time.Millisecond})
+	o := Options{Path: filepath.Join(dir, "s.sock"), Do: do, Ledger: led, Samples: 5, SampleEvery: time.Millisecond}
+	for _, f := range opts {
+		f(&o)
+	}
+	b.srv, err = Listen(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +296,38 @@ func TestDriftWatch(t *testing.T) {
 	var n int
 	if err := b.led.DB().QueryRow(`SELECT count(*) FROM outbox WHERE kind = 'service-warning' AND body LIKE '%"driftMg":100000%'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d service-warning events with driftMg 100000 (%v); want 1", n, err)
+	}
+}
+
+func TestActuate(t *testing.T) {
+	var opened []time.Duration
+	b := newBench(t, func(o *Options) {
+		o.Gate = func(d time.Duration) error { opened = append(opened, d); return nil }
+	})
+	c := b.session(t)
+	if r := do(t, c, "actuate", "device", "gate", "ms", "200"); r.Code != wire.CodeRefused || !strings.Contains(r.Error, "service on") {
+		t.Errorf("actuate gate with intake open = %+v; want refused until service on", r)
+	}
+	do(t, c, "service", "mode", "on")
+	tests := []struct {
+		device, ms string
+		code       string
+	}{
+		{"gate", "200", ""},
+		{"conveyor", "5000", ""},
+		{"conveyor", "5001", wire.CodeRefused}, // over the 5 s dead-man limit
+		{"gate", "0", wire.CodeUsage},
+		{"door", "100", wire.CodeUsage},
+	}
+	for _, tt := range tests {
+		if r := do(t, c, "actuate", "device", tt.device, "ms", tt.ms); r.Code != tt.code {
+			t.Errorf("actuate %s -ms %s = %+v; want code %q", tt.device, tt.ms, r, tt.code)
+		}
+	}
+	if len(opened) != 1 || opened[0] != 200*time.Millisecond {
+		t.Errorf("gate opened %v; want once for 200ms", opened)
+	}
+	if r := do(t, c, "bag exchange"); r.Code != wire.CodeUsage || !strings.Contains(r.Error, "-seal CODE is required") {
+		t.Errorf("bag exchange without a seal on real hardware = %+v; want -seal required", r)
 	}
 }

@@ -368,7 +368,11 @@ func staffID() string { return ledger.HashUUID([]byte("rvmctl technician")) }
 
 func (s *Server) bagExchange(ctx context.Context, ss *session, seal string) (wire.Reply, error) {
 	if seal == "" {
-		return wire.Reply{}, usage("-seal CODE is required: this machine's seal reader is not wired to the console")
+		if s.opts.Sim == nil {
+			return wire.Reply{}, usage("-seal CODE is required: this machine's seal reader is not wired to the console")
+		}
+		// The simulated seal reader scans a fresh seal.
+		seal = fmt.Sprintf("SIM-%d", time.Now().UnixNano())
 	}
 	v, err := s.doAtRest(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
 		ex := machine.BagExchange{Seal: seal, Staff: staffID()}
@@ -461,7 +465,9 @@ func (s *Server) actuate(ctx context.Context, device, ms string) (wire.Reply, er
 	switch device {
 	case "conveyor":
 	case "gate":
-		return wire.Reply{}, fmt.Errorf("%w: this machine has no gate actuator the console can drive", errRefused)
+		if s.opts.Gate == nil {
+			return wire.Reply{}, fmt.Errorf("%w: this machine has no gate actuator the console can drive", errRefused)
+		}
 	default:
 		return wire.Reply{}, usage("actuate %q: want conveyor or gate", device)
 	}
@@ -475,12 +481,15 @@ func (s *Server) actuate(ctx context.Context, device, ms string) (wire.Reply, er
 		if !c.AtRest() {
 			return nil, machine.ErrBusy
 		}
+		if device == "gate" {
+			return nil, s.opts.Gate(d)
+		}
 		return nil, c.Devices().Conveyor.Forward(d)
 	})
 	if err != nil {
 		return wire.Reply{}, err
 	}
-	return okText(map[string]any{"device": device, "ms": n}, "conveyor runs forward for %s, then stops by itself", d), nil
+	return okText(map[string]any{"device": device, "ms": n}, "%s runs for %s, then stops by itself", device, d), nil
 }
 
 func (s *Server) reprint(ctx context.Context, id string) (wire.Reply, error) {

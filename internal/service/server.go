@@ -42,6 +42,9 @@ type Options struct {
 	Ledger   *ledger.Ledger                  // required: PIN, audit log, calibration history
 	Sim      Sim                             // nil on real hardware
 	Register func(ctx context.Context) error // asks the operator for an rvmId again; nil: not offered
+	// Gate opens the sorter gate for d (its driver bounds it by its own
+	// dead-man limit); nil where the machine has none the console drives.
+	Gate func(d time.Duration) error
 	Clock    clock.Clock                     // wall clock for the lockout; default clock.Real
 	Logger   *slog.Logger
 
