@@ -44,9 +44,9 @@ type Options struct {
 	Register func(ctx context.Context) error // asks the operator for an rvmId again; nil: not offered
 	// Gate opens the sorter gate for d (its driver bounds it by its own
 	// dead-man limit); nil where the machine has none the console drives.
-	Gate func(d time.Duration) error
-	Clock    clock.Clock                     // wall clock for the lockout; default clock.Real
-	Logger   *slog.Logger
+	Gate   func(d time.Duration) error
+	Clock  clock.Clock // wall clock for the lockout; default clock.Real
+	Logger *slog.Logger
 
 	MaxTries   int           // wrong PINs before the lockout; 5
 	Lockout    time.Duration // how long the console stays locked; 5 min
