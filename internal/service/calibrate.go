@@ -282,6 +282,9 @@ func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Re
 	}
 	s.mu.Lock()
 	delete(s.drafts, name)
+	if name == machine.CellBag {
+		s.warnings = nil // the drift is calibrated away
+	}
 	s.mu.Unlock()
 	return okText(map[string]any{"scale": name, "offset": fit.Offset, "countsPerKg": fit.CountsPerKg, "linearityPpm": lin},
 		"%s scale calibrated: offset %d, %d counts/kg, now in use", name, fit.Offset, fit.CountsPerKg), nil

@@ -297,6 +297,16 @@ func TestDriftWatch(t *testing.T) {
 	if err := b.led.DB().QueryRow(`SELECT count(*) FROM outbox WHERE kind = 'service-warning' AND body LIKE '%"driftMg":100000%'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d service-warning events with driftMg 100000 (%v); want 1", n, err)
 	}
+	// Calibrating the bag scale clears the warning.
+	do(t, c, "calib tare")
+	b.bag.set(2100 + 42_000)
+	do(t, c, "calib span", "grams", "2000")
+	if r := do(t, c, "calib accept"); !r.OK {
+		t.Fatalf("accept = %+v", r)
+	}
+	if st := do(t, c, "status"); strings.Contains(st.Text, "SERVICE WARNING") {
+		t.Errorf("status after calibrating the bag scale = %q; want the warning cleared", st.Text)
+	}
 }
 
 func TestActuate(t *testing.T) {

@@ -57,7 +57,10 @@
 // key driftWarnG, default 20 g) is a scale that drifted, which would
 // credit containers by a wrong bag growth and make bag reports disagree
 // with their contents. The machine raises a service warning (shown by
-// status) and sends a "service-warning" event.
+// status until the bag scale is calibrated) and sends a "service-warning"
+// event. The watch covers the exchanges made on the console, the way staff
+// exchange bags; the simulator's own staff (rvmd run -sim swapping a full
+// bag by itself) bypass it.
 //
 // # Concurrency
 //

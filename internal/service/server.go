@@ -90,7 +90,7 @@ type Server struct {
 	locked   time.Time  // refused until then
 	drafts   map[string]*draft
 	nextID   int
-	warnings []string // service warnings raised since start (drift watch)
+	warnings []string // drift warnings since start or the bag scale's last calibration
 	conns    map[*session]bool
 	closed   bool
 }
