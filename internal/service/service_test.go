@@ -180,3 +180,15 @@ func TestLockout(t *testing.T) {
 		t.Errorf("%d audit events in the outbox; want one per audit entry (%d)", events, len(es))
 	}
 }
+
+// BenchmarkCheckPIN is the cost of one login's PIN check (PBKDF2, pinIter
+// rounds): what a guesser pays per try, and what a technician waits.
+func BenchmarkCheckPIN(b *testing.B) {
+	h, err := HashPIN("4711")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		CheckPIN(h, "4711")
+	}
+}
