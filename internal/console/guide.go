@@ -19,6 +19,9 @@ func guide(ctx context.Context, c *wire.Conn, scale string, o Options) error {
 	}
 	in := lines{bufio.NewReader(o.Stdin)}
 	out := o.Stdout
+	if o.JSON {
+		out = o.Stderr // prompts for the person, stdout for the script
+	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 	do := func(cmd string, args map[string]string) (wire.Reply, error) {
 		if args == nil {
