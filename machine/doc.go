@@ -32,6 +32,13 @@
 // what is physically in the bag is credited exactly once and what is not is
 // not. The open session is then finished with a voucher.
 //
+// # The technician console
+//
+// The console's server (internal/service) works through the loop: it reads
+// the cells and drives the belt through [Controller.Devices] and
+// [Controller.Cell], and puts a calibration in use with
+// [Controller.UseCalibration] after it stored it in the ledger.
+//
 // # Concurrency
 //
 // Controller methods must be called from one goroutine. [Controller.Status]

@@ -22,6 +22,14 @@
 // confirmed and the controller settles it against the bag scale: what is
 // physically in the bag is credited exactly once, the rest is deleted.
 //
+// # The technician console
+//
+// The console (internal/service) keeps its memory here too: the technician
+// PIN's salted hash ([Ledger.SetPIN]), the audit log of every login,
+// refusal, lockout and act, each entry with its "audit" event in the same
+// transaction ([Ledger.Audit]), and every calibration's old and new factors
+// and references ([Ledger.RecordCalibration], [Ledger.CalibrationHistory]).
+//
 // # Concurrency
 //
 // A Ledger is safe for concurrent use; writes are serialised by SQLite's
