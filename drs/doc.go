@@ -1,5 +1,5 @@
 // Package drs is the client of the deposit-system operator's RVM API
-// (Kaucja.pl, drs-openapi.yaml 1.0.12): machine registration, the product
+// (Kaucja.pl RVM API 1.0.12, the operator's side): machine registration, the product
 // catalogue, transactions, bag reports and vouchers. Bodies are the wire
 // types of package drsapi.
 //

@@ -5,9 +5,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,40 +28,50 @@ import (
 //   - the failure report: GET /api/failures, POST /api/failures/{id}/retry,
 //     POST /api/failures/{id}/dismiss;
 //   - the POS: GET /api/vouchers/{code}, POST /api/vouchers/{code}/redeem;
-//   - the operator (rvm-openapi.yaml): GET /transaction,
+//   - the operator (Kaucja.pl RVM API 1.0.12, the RVM vendor's side): GET /transaction,
 //     GET /transaction/{id}, PUT /transaction/{id}/confirmation, POST /machine,
 //     GET /machine, GET and DELETE /machine/{id}, POST /product,
 //     POST /product/bulk.
 //
-// With Options.APIToken set, every route but /, /metrics and /healthz needs
-// it as a bearer token.
+// GET /healthz reports the broker's and the operator's state (503 when
+// either is down). With Options.APIToken set, every route but /healthz
+// needs it as a bearer token: the dashboard and the metrics show every
+// machine and today's money.
+//
+// Request bodies are bounded (maxBody; maxBulkBody for /product/bulk), path
+// identifiers have the lengths of drsapi's limits, and a query parameter a
+// route does not define is a 400, as a malformed one is.
 func (g *Gateway) Handler() http.Handler {
 	m := http.NewServeMux()
-	auth := func(h http.HandlerFunc) http.Handler { return g.auth(h) }
-	m.Handle("GET /api/machines", auth(g.apiMachines))
-	m.Handle("GET /api/machines/{serial}", auth(g.apiMachine))
-	m.Handle("GET /api/quarantine", auth(g.apiQuarantine))
-	m.Handle("GET /api/failures", auth(g.apiFailures))
-	m.Handle("POST /api/failures/{id}/retry", auth(g.apiRetry))
-	m.Handle("POST /api/failures/{id}/dismiss", auth(g.apiDismiss))
-	m.Handle("GET /api/vouchers/{code}", auth(g.apiVoucher))
-	m.Handle("POST /api/vouchers/{code}/redeem", auth(g.apiRedeem))
+	// api and op guard a route with the token and its query parameters;
+	// op answers refusals in the operator's ApiException shape.
+	api := func(h http.HandlerFunc, params ...string) http.Handler { return g.auth(g.params(h, false, params)) }
+	op := func(h http.HandlerFunc, params ...string) http.Handler { return g.auth(g.params(h, true, params)) }
+	m.Handle("GET /api/machines", api(g.apiMachines))
+	m.Handle("GET /api/machines/{serial}", api(g.apiMachine))
+	m.Handle("GET /api/quarantine", api(g.apiQuarantine))
+	m.Handle("GET /api/failures", api(g.apiFailures, "all"))
+	m.Handle("POST /api/failures/{id}/retry", api(g.apiRetry))
+	m.Handle("POST /api/failures/{id}/dismiss", api(g.apiDismiss))
+	m.Handle("GET /api/vouchers/{code}", api(g.apiVoucher))
+	m.Handle("POST /api/vouchers/{code}/redeem", api(g.apiRedeem))
 
-	m.Handle("GET /transaction", auth(g.drsTransactions))
-	m.Handle("GET /transaction/{id}", auth(g.drsTransaction))
-	m.Handle("PUT /transaction/{id}/confirmation", auth(g.drsConfirm))
+	paging := []string{"startindex", "startIndex", "pagelength", "pageLength"}
+	m.Handle("GET /transaction", op(g.drsTransactions, append(paging, "rvmId", "delivered", "from", "to", "transactionCount")...))
+	m.Handle("GET /transaction/{id}", op(g.drsTransaction))
+	m.Handle("PUT /transaction/{id}/confirmation", op(g.drsConfirm))
 	// The task's wording says POST; the yaml says PUT. Both confirm.
-	m.Handle("POST /transaction/{id}/confirmation", auth(g.drsConfirm))
-	m.Handle("POST /machine", auth(g.drsPostMachine))
-	m.Handle("GET /machine", auth(g.drsMachines))
-	m.Handle("GET /machine/{id}", auth(g.drsMachine))
-	m.Handle("DELETE /machine/{id}", auth(g.drsDeleteMachine))
-	m.Handle("POST /product", auth(g.drsPostProduct))
-	m.Handle("POST /product/bulk", auth(g.drsPostProducts))
+	m.Handle("POST /transaction/{id}/confirmation", op(g.drsConfirm))
+	m.Handle("POST /machine", op(g.drsPostMachine))
+	m.Handle("GET /machine", op(g.drsMachines, paging...))
+	m.Handle("GET /machine/{id}", op(g.drsMachine))
+	m.Handle("DELETE /machine/{id}", op(g.drsDeleteMachine))
+	m.Handle("POST /product", op(g.drsPostProduct))
+	m.Handle("POST /product/bulk", op(g.drsPostProducts))
 
-	m.Handle("GET /metrics", g.met)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	m.HandleFunc("GET /{$}", g.dashboard)
+	m.Handle("GET /metrics", g.auth(g.met.ServeHTTP))
+	m.HandleFunc("GET /healthz", g.healthz)
+	m.Handle("GET /{$}", g.auth(g.dashboard))
 	return m
 }
 
@@ -74,6 +87,56 @@ func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// Bounds of request bodies. A product is about half a kilobyte: a bulk
+// push of 8 MiB holds some 16,000, more than the whole catalogue.
+const (
+	maxBody     = 1 << 20
+	maxBulkBody = 8 << 20
+)
+
+// params refuses a request with a query parameter outside allowed, or a
+// query that does not parse, before h sees it: a misspelt filter silently
+// ignored returns everything.
+func (g *Gateway) params(h http.HandlerFunc, operator bool, allowed []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		bad := ""
+		if err != nil {
+			bad = r.URL.RawQuery
+		}
+		keys := slices.Sorted(maps.Keys(q))
+		for _, k := range keys {
+			if bad == "" && !slices.Contains(allowed, k) {
+				bad = k
+			}
+		}
+		if bad == "" {
+			h(w, r)
+			return
+		}
+		if operator {
+			g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, bad, "")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "BAD_QUERY", fmt.Sprintf("unknown or malformed query parameter %q (allowed: %s)", bad, strings.Join(allowed, ", ")))
+	}
+}
+
+// pathID returns the path value name when it is at most limit bytes long;
+// otherwise it has answered 400.
+func (g *Gateway) pathID(w http.ResponseWriter, r *http.Request, name string, limit int, operator bool) (string, bool) {
+	v := r.PathValue(name)
+	if len(v) <= limit {
+		return v, true
+	}
+	if operator {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeTooLong, name, "")
+	} else {
+		writeError(w, http.StatusBadRequest, "TOO_LONG", fmt.Sprintf("%s is %d bytes long; at most %d", name, len(v), limit))
+	}
+	return "", false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -168,9 +231,13 @@ func (g *Gateway) apiMachines(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) apiMachine(w http.ResponseWriter, r *http.Request) {
-	m, err := g.st.Machine(r.Context(), r.PathValue("serial"), g.today())
+	serial, ok := g.pathID(w, r, "serial", drsapi.MaxSerialLen, false)
+	if !ok {
+		return
+	}
+	m, err := g.st.Machine(r.Context(), serial, g.today())
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "MACHINE_NOT_FOUND", "no machine "+r.PathValue("serial"))
+		writeError(w, http.StatusNotFound, "MACHINE_NOT_FOUND", "no machine "+serial)
 		return
 	}
 	if err != nil {
@@ -210,7 +277,10 @@ func (g *Gateway) apiDismiss(w http.ResponseWriter, r *http.Request) {
 // failureAct applies a staff act (retry, dismiss) to the failure of the
 // event in the path and answers with its new status.
 func (g *Gateway) failureAct(w http.ResponseWriter, r *http.Request, act func(context.Context, string, time.Time) error, status string, wake bool) {
-	id := r.PathValue("id")
+	id, ok := g.pathID(w, r, "id", drsapi.MaxIDLen, false)
+	if !ok {
+		return
+	}
 	err := act(r.Context(), id, g.clk.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "FAILURE_NOT_FOUND", "no failure for event "+id)
@@ -259,9 +329,13 @@ func (g *Gateway) voucherView(v store.Voucher) VoucherView {
 }
 
 func (g *Gateway) apiVoucher(w http.ResponseWriter, r *http.Request) {
-	v, err := g.st.Voucher(r.Context(), r.PathValue("code"))
+	code, ok := g.pathID(w, r, "code", drsapi.MaxIDLen, false)
+	if !ok {
+		return
+	}
+	v, err := g.st.Voucher(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "VOUCHER_NOT_FOUND", "no voucher "+r.PathValue("code"))
+		writeError(w, http.StatusNotFound, "VOUCHER_NOT_FOUND", "no voucher "+code)
 		return
 	}
 	if err != nil {
@@ -282,9 +356,12 @@ type RedeemRequest struct {
 // operator is told; if the operator cannot be told, the claim is released
 // so the customer can try again, and nothing was paid.
 func (g *Gateway) apiRedeem(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
+	code, ok := g.pathID(w, r, "code", drsapi.MaxIDLen, false)
+	if !ok {
+		return
+	}
 	var req RedeemRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "body: "+err.Error())
@@ -296,6 +373,10 @@ func (g *Gateway) apiRedeem(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.PosID == "" {
 		writeError(w, http.StatusBadRequest, "NO_POS_ID", "posId is required")
+		return
+	}
+	if len(req.PosID) > drsapi.MaxIDLen {
+		writeError(w, http.StatusBadRequest, "TOO_LONG", fmt.Sprintf("posId is %d bytes long; at most %d", len(req.PosID), drsapi.MaxIDLen))
 		return
 	}
 	now := g.clk.Now()

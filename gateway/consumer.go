@@ -39,13 +39,17 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 	// The handler only hands the message to a worker: paho must not be
 	// held up, and the worker acknowledges after the commit.
 	handler := func(_ mqtt.Client, m mqtt.Message) {
+		if _, ok := replySerial(m.Topic()); ok {
+			g.onReply(m)
+			return
+		}
 		select {
 		case g.in <- m:
 		case <-ctx.Done():
 			// Not acknowledged: the broker redelivers it to the session.
 		}
 	}
-	subs := map[string]byte{EventFilter(g.o.Group): 1, StatusFilter: 1}
+	subs := map[string]byte{EventFilter(g.o.Group): 1, StatusFilter: 1, ReplyFilter(g.o.Group): 1}
 	opts := mqtt.NewClientOptions().
 		AddBroker(g.o.MQTTURL).
 		SetClientID(g.o.ClientID).
@@ -78,6 +82,7 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 				g.readyOnce.Do(func() { close(g.ready) })
 			}()
 		}).
+		SetConnectionNotificationHandler(g.brokerNotice).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			g.log.Warn("gateway: broker connection lost", slog.String("err", err.Error()))
 		})

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
@@ -19,17 +21,20 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
-// machineSide records the commands the gateway sends to the fleet.
+// machineSide records the commands the gateway sends to the fleet, and
+// answers catalogue commands as a machine does: ok with the version it now
+// holds, or refused while refuse is above 0.
 type machineSide struct {
-	mu   sync.Mutex
-	cmds map[string][]envelope.Command // topic -> commands
+	mu     sync.Mutex
+	cmds   map[string][]envelope.Command // topic -> commands
+	refuse int                           // catalogue commands still to refuse
 }
 
 func listen(t *testing.T, e *env) *machineSide {
 	t.Helper()
 	ms := &machineSide{cmds: map[string][]envelope.Command{}}
 	c := connect(t, e.broker.URL(), "machines", nil)
-	tok := c.Subscribe("rvm/+/cmd/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+	tok := c.Subscribe("rvm/+/cmd/#", 1, func(c mqtt.Client, m mqtt.Message) {
 		var cmd envelope.Command
 		if err := json.Unmarshal(m.Payload(), &cmd); err != nil {
 			t.Errorf("command on %s: %v", m.Topic(), err)
@@ -37,7 +42,25 @@ func listen(t *testing.T, e *env) *machineSide {
 		}
 		ms.mu.Lock()
 		ms.cmds[m.Topic()] = append(ms.cmds[m.Topic()], cmd)
+		refuse := ms.refuse > 0
+		if refuse {
+			ms.refuse--
+		}
 		ms.mu.Unlock()
+		serial, name, _ := strings.Cut(strings.TrimPrefix(m.Topic(), "rvm/"), "/cmd/")
+		if name != envelope.CmdCatalog {
+			return
+		}
+		r := envelope.Reply{ID: cmd.ID, Name: name, OK: !refuse}
+		if refuse {
+			r.Error = "daemon: bad command: product 0: no deposit"
+		} else {
+			var cu envelope.CatalogUpdate
+			json.Unmarshal(cmd.Body, &cu)
+			r.Result, _ = json.Marshal(map[string]int64{"version": cu.Version})
+		}
+		b, _ := json.Marshal(r)
+		c.Publish(envelope.ReplyTopic(serial), 1, false, b) // not waited for: paho's handler must not block
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -87,18 +110,7 @@ func TestCatalogSyncAndPush(t *testing.T) {
 	o.CatalogIncrementalEvery = time.Nanosecond // every call is due
 	r := e.startGateway(o)
 	ctx := context.Background()
-	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-A", RvmID: e.rvm["RVM-A"]})
-	e.publishRaw(envelope.StatusTopic("RVM-A"), st, true)
-	waitFor(t, "the machine online", func() bool {
-		m, err := r.gw.Store().Machine(ctx, "RVM-A", "")
-		return err == nil && m.Online
-	})
-	if err := r.gw.SyncCatalog(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.gw.PushCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.firstCatalogPush(r, "RVM-A")
 	topic := envelope.CommandTopic("RVM-A", envelope.CmdCatalog)
 	waitFor(t, "the full catalogue", func() bool { return len(side.get(topic)) == 1 })
 	var cu envelope.CatalogUpdate
@@ -108,6 +120,7 @@ func TestCatalogSyncAndPush(t *testing.T) {
 	if !cu.Full || cu.Version != 1 || len(cu.Products) != 2 {
 		t.Fatalf("first push: full %v version %d, %d products; want full, 1, 2", cu.Full, cu.Version, len(cu.Products))
 	}
+	waitCatalogVersion(t, r.gw, "RVM-A", 1)
 	// Nothing changed: no new version, nothing pushed.
 	if err := r.gw.SyncCatalog(ctx, false); err != nil {
 		t.Fatal(err)
@@ -129,11 +142,88 @@ func TestCatalogSyncAndPush(t *testing.T) {
 	if cu.Full || cu.Version != 2 || len(cu.Products) != 1 || !strings.Contains(string(cu.Products[0]), "nowa etykieta") {
 		t.Errorf("second push: full %v version %d products %s; want a delta, version 2, the renamed product", cu.Full, cu.Version, cu.Products)
 	}
+	waitCatalogVersion(t, r.gw, "RVM-A", 2)
 	if err := r.gw.PushCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(side.get(topic)); n != 2 {
 		t.Errorf("pushes after an idle push = %d; want 2", n)
+	}
+}
+
+// firstCatalogPush brings serial online, pulls the operator's catalogue
+// and pushes it.
+func (e *env) firstCatalogPush(r *running, serial string) {
+	e.t.Helper()
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: serial, RvmID: e.rvm[serial]})
+	e.publishRaw(envelope.StatusTopic(serial), st, true)
+	waitFor(e.t, "the machine online", func() bool {
+		m, err := r.gw.Store().Machine(ctx, serial, "")
+		return err == nil && m.Online
+	})
+	if err := r.gw.SyncCatalog(ctx, true); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitCatalogVersion waits until the gateway records serial at version,
+// which it does only from the machine's reply.
+func waitCatalogVersion(t *testing.T, g *gateway.Gateway, serial string, version int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s at catalogue version %d", serial, version), func() bool {
+		m, err := g.Store().Machine(context.Background(), serial, "")
+		return err == nil && m.CatalogVersion == version
+	})
+}
+
+// A machine that refuses a catalogue is not recorded at its version; the
+// push is repeated, after a back-off, with a new command id, until the
+// machine accepts it, and then no more.
+func TestCatalogRefusedIsPushedAgain(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-R")
+	side := listen(t, e)
+	side.refuse = 1
+	clk := newClock()
+	o := e.gatewayOptions("")
+	o.Clock = clk
+	r := e.startGateway(o)
+	ctx := context.Background()
+	e.firstCatalogPush(r, "RVM-R")
+	topic := envelope.CommandTopic("RVM-R", envelope.CmdCatalog)
+	waitFor(t, "the refusal recorded", func() bool {
+		v, err := r.gw.Store().KV(ctx, "catalog.push/RVM-R")
+		return err == nil && strings.Contains(v, "no deposit")
+	})
+	if m, _ := r.gw.Store().Machine(ctx, "RVM-R", ""); m.CatalogVersion != 0 {
+		t.Errorf("catalogue version after a refused push = %d; want 0", m.CatalogVersion)
+	}
+	// Backing off: not pushed again at once.
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(side.get(topic)); n != 1 {
+		t.Fatalf("catalogue commands right after the refusal = %d; want 1", n)
+	}
+	clk.Advance(2 * time.Minute)
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second push", func() bool { return len(side.get(topic)) == 2 })
+	waitCatalogVersion(t, r.gw, "RVM-R", 1)
+	cmds := side.get(topic)
+	if cmds[0].ID == cmds[1].ID {
+		t.Errorf("both pushes have command id %q; want a new id (a machine answers a repeated id with its first reply)", cmds[0].ID)
+	}
+	clk.Advance(time.Hour)
+	if err := r.gw.PushCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(side.get(topic)); n != 2 {
+		t.Errorf("catalogue commands after the machine accepted = %d; want 2", n)
 	}
 }
 
@@ -167,6 +257,39 @@ func TestVoucherTopUp(t *testing.T) {
 	if n := len(side.get(topic)); n != 1 {
 		t.Errorf("top-ups with a full buffer = %d; want 1", n)
 	}
+}
+
+// A machine's status may name an rvmId the operator does not know yet (its
+// registration still on the way): its voucher buffer is asked for only
+// once the operator has accepted the registration.
+func TestVoucherTopUpWaitsForRegistration(t *testing.T) {
+	e := newEnv(t, drssim.Options{})
+	side := listen(t, e)
+	o := e.gatewayOptions("")
+	o.VoucherLow, o.VoucherTarget = 5, 12
+	r := e.startGateway(o)
+	ctx := context.Background()
+	st, _ := json.Marshal(envelope.Status{Online: true, Machine: "RVM-NEW", RvmID: uuid.NewString()})
+	e.publishRaw(envelope.StatusTopic("RVM-NEW"), st, true)
+	waitFor(t, "the machine's rvmId", func() bool {
+		m, err := r.gw.Store().Machine(ctx, "RVM-NEW", "")
+		return err == nil && m.RvmID != ""
+	})
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.front.count("GET /voucher/buffer"); n != 0 {
+		t.Errorf("voucher buffer requests before the registration = %d; want 0", n)
+	}
+	e.publishEnvelope(e.envelopeFor("RVM-NEW", envelope.KindRegistration, "", drsapi.MachineUpdate{
+		SerialNumber: "RVM-NEW", Bins: []drsapi.BinPost{{WasteType: []int{7}}}, DrsCpNo: "1100061-152",
+	}))
+	waitFor(t, "the registration delivered", func() bool { return eventCount(t, r.gw, store.StateDelivered) == 1 })
+	if err := r.gw.TopUpVouchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topic := envelope.CommandTopic("RVM-NEW", envelope.CmdVouchers)
+	waitFor(t, "a voucher top-up after the registration", func() bool { return len(side.get(topic)) == 1 })
 }
 
 // The fleet view follows the retained status and the last will.
@@ -252,7 +375,7 @@ func TestLostDataSync(t *testing.T) {
 	if code := call(t, "PUT", r.api.URL+"/transaction/"+id+"/confirmation", "drs-calls-us", "", nil); code != http.StatusOK {
 		t.Fatalf("confirm = %d; want 200", code)
 	}
-	if code := call(t, "PUT", r.api.URL+"/transaction/nope/confirmation", "drs-calls-us", "", nil); code != http.StatusNotFound {
+	if code := call(t, "PUT", r.api.URL+"/transaction/"+uuid.NewString()+"/confirmation", "drs-calls-us", "", nil); code != http.StatusNotFound {
 		t.Errorf("confirm unknown = %d; want 404", code)
 	}
 	call(t, "GET", r.api.URL+"/transaction?delivered=false", "drs-calls-us", "", &page)
@@ -269,7 +392,7 @@ func TestLostDataSync(t *testing.T) {
 }
 
 // The operator registers a machine with us, reads it back, pushes a
-// product, and deletes the machine (rvm-openapi.yaml).
+// product, and deletes the machine (Kaucja.pl RVM API 1.0.12, the RVM vendor's side).
 func TestOperatorMachineAndProductAPI(t *testing.T) {
 	e := newEnv(t, drssim.Options{})
 	side := listen(t, e)

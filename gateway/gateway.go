@@ -128,6 +128,8 @@ type Gateway struct {
 	rec      chan recordReq // deliveries to record; closed when Run ends
 	pushSem  chan struct{}  // bounds the catalogue pushes to machines coming online
 
+	health health
+
 	ready     chan struct{} // closed once subscribed
 	readyOnce sync.Once
 
@@ -273,8 +275,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	c, err := g.connect(ctx)
 	if err != nil {
+		stopped := ctx.Err() != nil
 		cancel()
 		wg.Wait()
+		if stopped {
+			return nil // stopped while still connecting: a clean stop too
+		}
 		return err
 	}
 	wg.Add(1)

@@ -122,86 +122,6 @@ func (g *Gateway) SyncCatalog(ctx context.Context, forceFull bool) error {
 	return nil
 }
 
-// PushCatalog sends the current catalogue to every machine behind it.
-func (g *Gateway) PushCatalog(ctx context.Context) error {
-	version, err := g.st.CatalogVersion(ctx)
-	if err != nil || version == 0 {
-		return err
-	}
-	ms, err := g.st.Machines(ctx, g.today())
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.CatalogVersion >= version {
-			continue
-		}
-		if err := g.pushCatalogTo(ctx, m, version); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// pushCatalogTo sends one machine a delta when it is online and exactly one
-// version behind, and the full snapshot otherwise: a machine that was away
-// may have lost or missed anything.
-func (g *Gateway) pushCatalogTo(ctx context.Context, m store.Machine, version int64) error {
-	full := !(m.Online && m.CatalogVersion > 0 && m.CatalogVersion == version-1)
-	since := m.CatalogVersion
-	if full {
-		since = 0
-	}
-	ups, removed, err := g.st.ProductsSince(ctx, since)
-	if err != nil {
-		return err
-	}
-	cu := envelope.CatalogUpdate{Version: version, Full: full, Products: make([]json.RawMessage, 0, len(ups)), Removed: removed}
-	for _, p := range ups {
-		cu.Products = append(cu.Products, p.Body)
-	}
-	body, err := json.Marshal(cu)
-	if err != nil {
-		return fmt.Errorf("gateway: catalogue command: %w", err)
-	}
-	kind := "delta"
-	if full {
-		kind = "full"
-	}
-	cmd, _ := json.Marshal(envelope.Command{ID: fmt.Sprintf("catalog-%d-%s", version, kind), TS: g.clk.Now().UTC().Format(time.RFC3339), Body: body})
-	if err := g.publish(ctx, envelope.CommandTopic(m.Serial, envelope.CmdCatalog), cmd); err != nil {
-		return err
-	}
-	return g.st.SetMachineCatalog(ctx, m.Serial, version)
-}
-
-// machineOnline brings a machine that just came online up to the current
-// catalogue, off the consumer's path; when a push is already running the
-// next periodic push covers it.
-func (g *Gateway) machineOnline(serial string) {
-	select {
-	case g.pushSem <- struct{}{}:
-	default:
-		return
-	}
-	go func() {
-		defer func() { <-g.pushSem }()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		version, err := g.st.CatalogVersion(ctx)
-		if err != nil || version == 0 {
-			return
-		}
-		m, err := g.st.Machine(ctx, serial, g.today())
-		if err != nil || m.CatalogVersion >= version {
-			return
-		}
-		if err := g.pushCatalogTo(ctx, m, version); err != nil {
-			g.log.Warn("gateway: catalogue push", slog.String("machine", serial), slog.String("err", err.Error()))
-		}
-	}()
-}
-
 // voucherLevel is the machine's voucher buffer: what its status reports
 // ("vouchersLeft"), else what the gateway sent minus what it saw used.
 func voucherLevel(m store.Machine) int64 {
@@ -232,6 +152,12 @@ func (g *Gateway) TopUpVouchers(ctx context.Context) error {
 		if level >= int64(g.o.VoucherLow) {
 			continue
 		}
+		if ok, err := g.registered(ctx, m); err != nil || !ok {
+			if err != nil {
+				g.log.Warn("gateway: voucher buffer", slog.String("machine", m.Serial), slog.String("err", err.Error()))
+			}
+			continue
+		}
 		n := int64(g.o.VoucherTarget) - max(level, 0)
 		buf, err := g.drs.VoucherBufferFull(ctx, m.RvmID, int(n))
 		if err != nil {
@@ -255,6 +181,21 @@ func (g *Gateway) TopUpVouchers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// registered reports whether the operator holds m's rvmId: from what the
+// store saw it accept, else by asking it (HEAD /machine/{id}). A machine
+// whose registration is still on its way is not asked about yet.
+func (g *Gateway) registered(ctx context.Context, m store.Machine) (bool, error) {
+	ok, err := g.st.Registered(ctx, m.Serial)
+	if err != nil || ok {
+		return ok, err
+	}
+	ok, err = g.fwdDRS.MachineExists(ctx, m.RvmID)
+	if err == nil && !ok {
+		g.log.Debug("gateway: voucher buffer waits for the registration", slog.String("machine", m.Serial), slog.String("rvmId", m.RvmID))
+	}
+	return ok, err
 }
 
 // PurgeFailures drops failure report entries older than FailureRetention.

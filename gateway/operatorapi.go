@@ -18,7 +18,7 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
-// The routes of rvm-openapi.yaml: what the operator calls on an RVM
+// The routes of Kaucja.pl RVM API 1.0.12 (the RVM vendor's side): what the operator calls on an RVM
 // vendor's cloud. Errors answer in the operator's own ApiException shape.
 
 func (g *Gateway) drsError(w http.ResponseWriter, r *http.Request, status int, errType, code, field, objectID string) {
@@ -80,6 +80,10 @@ func (g *Gateway) drsTransactions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var tq store.TxQuery
 	tq.RvmID = q.Get("rvmId")
+	if _, err := uuid.Parse(tq.RvmID); tq.RvmID != "" && (err != nil || len(tq.RvmID) != 36) {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "rvmId", "")
+		return
+	}
 	if v := q.Get("delivered"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -138,8 +142,22 @@ func (g *Gateway) drsTransactions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-func (g *Gateway) drsTransaction(w http.ResponseWriter, r *http.Request) {
+// transactionID returns the path's transaction id, a UUID; otherwise it
+// has answered 400.
+func (g *Gateway) transactionID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "id", "")
+		return "", false
+	}
+	return id, true
+}
+
+func (g *Gateway) drsTransaction(w http.ResponseWriter, r *http.Request) {
+	id, ok := g.transactionID(w, r)
+	if !ok {
+		return
+	}
 	e, err := g.st.Event(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && e.Kind != envelope.KindTransaction) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
@@ -158,7 +176,10 @@ func (g *Gateway) drsTransaction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) drsConfirm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := g.transactionID(w, r)
+	if !ok {
+		return
+	}
 	err := g.st.ConfirmTransaction(r.Context(), id, g.clk.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
@@ -185,9 +206,9 @@ type postMachineBody struct {
 // drsPostMachine: the operator registers a machine with us. The id is the
 // operator's when given, else the one we know for the serial, else new.
 func (g *Gateway) drsPostMachine(w http.ResponseWriter, r *http.Request) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", "")
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, bodyCode(err), "body", "")
 		return
 	}
 	var m postMachineBody
@@ -198,6 +219,9 @@ func (g *Gateway) drsPostMachine(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case m.SerialNumber == "":
 		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeRequired, "serialNumber", "")
+		return
+	case len(m.SerialNumber) > drsapi.MaxSerialLen:
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeTooLong, "serialNumber", "")
 		return
 	case m.Bins == nil:
 		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeRequired, "bins", "")
@@ -322,7 +346,10 @@ func (g *Gateway) drsMachines(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) drsMachine(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := g.pathID(w, r, "id", drsapi.MaxSerialLen, true)
+	if !ok {
+		return
+	}
 	m, err := g.st.Machine(r.Context(), id, g.today())
 	if errors.Is(err, store.ErrNotFound) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
@@ -336,7 +363,10 @@ func (g *Gateway) drsMachine(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) drsDeleteMachine(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := g.pathID(w, r, "id", drsapi.MaxSerialLen, true)
+	if !ok {
+		return
+	}
 	err := g.st.DeleteMachine(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
@@ -353,8 +383,8 @@ func (g *Gateway) drsDeleteMachine(w http.ResponseWriter, r *http.Request) {
 // catalogue version, pushed to the machines.
 func (g *Gateway) drsPostProduct(w http.ResponseWriter, r *http.Request) {
 	var p drsapi.Product
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&p); err != nil {
-		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", "")
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&p); err != nil {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, bodyCode(err), "body", "")
 		return
 	}
 	g.putProducts(w, r, []drsapi.Product{p})
@@ -362,23 +392,42 @@ func (g *Gateway) drsPostProduct(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) drsPostProducts(w http.ResponseWriter, r *http.Request) {
 	var ps []drsapi.Product
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&ps); err != nil {
-		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", "")
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBulkBody)).Decode(&ps); err != nil {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, bodyCode(err), "body", "")
 		return
 	}
 	g.putProducts(w, r, ps)
 }
 
+// bodyCode is the operator's error code for a body that could not be
+// read: TOO_LONG past the bound, else INCORRECT_FORMAT.
+func bodyCode(err error) string {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return drsapi.CodeTooLong
+	}
+	return drsapi.CodeIncorrectFormat
+}
+
+// putProducts validates every product where it enters (drsapi.CheckProduct:
+// EAN check digit, deposit within the operator's bounds) and stores them
+// all or, with any finding, none: the operator gets every finding in one
+// ApiException.
 func (g *Gateway) putProducts(w http.ResponseWriter, r *http.Request, ps []drsapi.Product) {
+	var findings []drsapi.ErrorMsg
 	out := make([]store.Product, 0, len(ps))
 	for i, p := range ps {
-		if p.EAN == "" {
-			writeJSON(w, http.StatusBadRequest, drsapi.ApiException{HTTPStatus: 400, ErrorType: drsapi.ErrorTypeValidation, Path: r.URL.Path,
-				ErrorMsg: []drsapi.ErrorMsg{{ErrorCode: drsapi.CodeRequired, Field: "ean", IDRow: &i}}})
-			return
+		if f := drsapi.CheckProduct(p, i); len(f) > 0 {
+			findings = append(findings, f...)
+			continue
 		}
 		b, _ := json.Marshal(p)
 		out = append(out, store.Product{EAN: p.EAN, Body: b})
+	}
+	if len(findings) > 0 {
+		writeJSON(w, http.StatusBadRequest, drsapi.ApiException{HTTPStatus: http.StatusBadRequest, ErrorType: drsapi.ErrorTypeValidation,
+			Path: r.URL.Path, ErrorMsg: findings})
+		return
 	}
 	if _, _, err := g.st.ApplyProducts(r.Context(), out, false); err != nil {
 		g.internal(w, r, err)

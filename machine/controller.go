@@ -21,7 +21,9 @@ import (
 )
 
 // Devices are the machine's hardware. Shape may be nil (no shape sensor);
-// Printer may be nil (no printer: vouchers are still issued and reported).
+// Printer may be nil (no printer: vouchers are still issued and reported);
+// Scanner may be nil (its reads arrive as events all the same; when set,
+// it is told of each new container so a code read twice is one read).
 type Devices struct {
 	Chamber  hal.LoadCell
 	Bag      hal.LoadCell
@@ -29,10 +31,11 @@ type Devices struct {
 	Shape    hal.ShapeSensor
 	Conveyor hal.Conveyor
 	Printer  hal.Printer
+	Scanner  hal.Scanner
 }
 
 // Options configure a Controller. Zero values take the defaults of
-// CONTRACTS.md section 3.
+// docs/interfaces.md, "Rules".
 type Options struct {
 	Clock   clock.Clock
 	Logger  *slog.Logger
@@ -158,6 +161,12 @@ type Controller struct {
 	// pendingFault came while a container fell into the bag; it latches
 	// once the bag has weighed it.
 	pendingFault string
+	seal         sealFlow // what the seal reader started
+	// Paper vouchers (printVouchers). Mutable, loop only.
+	printDue   bool // the ledger may hold vouchers not yet printed
+	printFails int
+	printRetry time.Time
+	booting    bool // resume runs: printing waits until the state is restored
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -194,9 +203,15 @@ func New(ctx context.Context, dev Devices, led *ledger.Ledger, opts Options) (*C
 	if c.calBag, err = c.loadCal(ctx, CellBag); err != nil {
 		return nil, err
 	}
+	c.booting = true
 	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
+	c.booting, c.printDue = false, true
+	if err := c.printVouchers(ctx); err != nil {
+		return nil, err
+	}
+	c.publishStatus("")
 	return c, nil
 }
 
@@ -224,6 +239,9 @@ func (c *Controller) Deadline() time.Time {
 		if d.IsZero() || idle.Before(d) {
 			d = idle
 		}
+	}
+	if c.printDue && c.session == nil && !c.printRetry.IsZero() && (d.IsZero() || c.printRetry.Before(d)) {
+		d = c.printRetry
 	}
 	return d
 }
@@ -261,6 +279,9 @@ func (c *Controller) publishStatus(msg string) {
 		State: string(c.fsm.State()), Fault: c.fault, SessionOpen: c.session != nil,
 		BagID: c.bag.ID, BagCount: c.bagCount, BagMass: c.bagMass, BagFill: c.fill(),
 		RvmID: c.opts.RvmID, Message: msg,
+	}
+	if msg == "" {
+		s.Message = c.seal.notice
 	}
 	if c.cat != nil {
 		s.CatalogVer = c.cat.Version()
@@ -334,6 +355,10 @@ func (c *Controller) handle(ctx context.Context, ev hal.Event) error {
 		if !c.blocks[BlockService] {
 			return c.Fail(ctx, string(hal.FaultDoorOpen))
 		}
+	case hal.DoorClosed:
+		return c.doorClosed(ctx)
+	case hal.SealScanned:
+		return c.sealScanned(ctx, ev.Seal)
 	}
 	return nil
 }
@@ -361,6 +386,9 @@ func (c *Controller) tick(ctx context.Context) error {
 	if c.session != nil && st == fsm.Ready && !now.Before(c.lastInsert.Add(c.opts.IdleTimeout)) {
 		return c.finish(ctx, c.lastInsert.Add(c.opts.IdleTimeout), "voucher", "")
 	}
+	if c.printDue && c.session == nil && c.AtRest() && !now.Before(c.printRetry) {
+		return c.printVouchers(ctx)
+	}
 	return nil
 }
 
@@ -376,6 +404,9 @@ func (c *Controller) startTrip(ctx context.Context, at time.Time) error {
 		c.containers, c.warnCross = c.containers[:0], false
 	}
 	c.lastInsert = at
+	if c.dev.Scanner != nil {
+		c.dev.Scanner.NextContainer()
+	}
 	c.tripBuf = trip{}
 	c.cur = &c.tripBuf
 	c.fire(fsm.Insert)

@@ -32,6 +32,15 @@
 // what is physically in the bag is credited exactly once and what is not is
 // not. The open session is then finished with a voucher.
 //
+// # Paper vouchers
+//
+// A voucher is issued once, in the commit that finishes its session; the
+// ledger keeps it due for printing until the printer confirms the whole
+// ticket. A print that fails (paper out, cover open: latched as faults; any
+// other error) leaves it due, and it is printed again under the same code
+// on a later Tick (with back-off, only while no session is open), at
+// ClearFault and at start, never issued again.
+//
 // # The technician console
 //
 // The console's server (internal/service) works through the loop: it reads

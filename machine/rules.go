@@ -18,11 +18,31 @@ type Reading struct {
 	Shape   *hal.Shape // nil when the machine has no shape sensor or it measured nothing
 }
 
-// Rules are the acceptance thresholds (CONTRACTS.md section 3).
+// Rules are the acceptance thresholds (docs/interfaces.md, "Rules").
 type Rules struct {
 	AcceptTestPhase    bool
 	ShapeTolerancePct  int // height or diameter further off than this is crushed
 	WeightTolerancePct int // min/max around weight.withCap where the catalogue lacks them
+	// FraudBlockThreshold is how many fraud rejections (cause 1) a session may
+	// have and still pay: a session with more is blocked (see Blocked). The
+	// zero value blocks at the first fraud; the configuration's default
+	// is config.Default().FraudBlockThreshold.
+	FraudBlockThreshold int
+}
+
+// Blocked applies the operator's rule to a finished session's containers:
+// more fraud rejections (pull-back, a label on the wrong container, metal
+// disagreeing with the packaging) than rules.FraudBlockThreshold block the whole
+// transaction. A blocked transaction is sent with transactionBlocked true
+// and pays nothing.
+func Blocked(causes []int, rules Rules) bool {
+	n := 0
+	for _, c := range causes {
+		if c == drsapi.CauseFraud {
+			n++
+		}
+	}
+	return n > rules.FraudBlockThreshold
 }
 
 // Verdict is the outcome of the rules for one container.

@@ -54,3 +54,24 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+func TestBlocked(t *testing.T) {
+	tests := []struct {
+		causes    []int
+		threshold int
+		want      bool
+	}{
+		{nil, 0, false},
+		{[]int{0, 0, 6, 3}, 0, false},
+		{[]int{0, 1}, 0, true},
+		{[]int{1, 1, 0}, 2, false},
+		{[]int{1, 1, 1}, 2, true},
+		{[]int{1, 6, 1, 4, 1, 0}, 2, true},
+		{[]int{1, 1, 1}, 3, false},
+	}
+	for _, tt := range tests {
+		if got := Blocked(tt.causes, Rules{FraudBlockThreshold: tt.threshold}); got != tt.want {
+			t.Errorf("Blocked(%v, threshold %d) = %v; want %v", tt.causes, tt.threshold, got, tt.want)
+		}
+	}
+}

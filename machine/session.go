@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 	"time"
 
 	"periph.io/x/conn/v3/physic"
@@ -13,6 +14,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -66,10 +68,20 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		return nil
 	}
 	var amount money.Grosze
+	causes := make([]int, 0, len(c.containers))
 	for _, ct := range c.containers {
 		if ct.State == ledger.Credited {
 			amount += ct.Deposit
 		}
+		causes = append(causes, ct.Cause)
+	}
+	blocked := Blocked(causes, c.opts.Rules)
+	if blocked {
+		// The operator's rule: a transaction blocked for fraud pays no
+		// voucher (and prints none); the containers stay in the bag and
+		// the transaction still goes out, flagged.
+		c.log.Warn("session blocked for fraud", "session", s.ID, "credit withheld", amount)
+		amount = 0
 	}
 	f := ledger.Finish{
 		SessionID: s.ID, RvmID: s.RvmID, EndedAt: at, Payout: payout, Phone: phone,
@@ -84,7 +96,11 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		f.After = []ledger.Event{{Kind: envelope.KindBagFillStatus, Body: c.fillStatus(at, false)}}
 		f.BagWarned = true
 	}
-	f.Build = func(v *ledger.Voucher) drsapi.Transaction { return c.transaction(s, at, payout, v) }
+	f.Build = func(v *ledger.Voucher) drsapi.Transaction {
+		t := c.transaction(s, at, payout, v)
+		t.TransactionBlocked = blocked
+		return t
+	}
 	_, v, err := c.led.FinishSession(ctx, f)
 	if err != nil {
 		return c.fatal(ctx, err)
@@ -92,18 +108,55 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 	c.confirm = c.confirm[:0]
 	c.bag.Full = c.bag.Full || f.BagFull
 	c.bag.Warned = c.bag.Warned || f.BagWarned
-	if v != nil && payout == PayoutVoucher && c.dev.Printer != nil {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if err := c.dev.Printer.Print(tk); err != nil {
-			// The voucher exists in the ledger and goes to the operator; a
-			// reprint is a service act.
-			c.log.Error("print voucher", "voucher", v.ID, "err", err)
-		}
+	if v != nil && payout == PayoutVoucher {
+		c.printDue = true
 	}
 	c.endSession()
 	if c.bag.Full {
 		c.block(BlockBagFull)
 	}
+	return c.printVouchers(ctx)
+}
+
+// printRetry spaces the attempts to print a voucher the printer refused.
+var printRetry = backoff.Policy{Min: 5 * time.Second, Max: 5 * time.Minute}
+
+// printVouchers prints the paper vouchers the ledger holds unprinted, oldest
+// first, each under the code it was issued with, and marks each printed once
+// the printer confirms it. A failed print leaves the voucher due: Tick
+// tries again after a back-off while no session is open (so a reprint never
+// lands in the next customer's hands mid-session), and ClearFault at once.
+// A printer fault (paper out, cover open) is latched. The voucher is never
+// issued twice; a power cut between the print and its mark prints the same
+// code again, which the operator redeems once.
+func (c *Controller) printVouchers(ctx context.Context) error {
+	if c.dev.Printer == nil || !c.printDue || c.booting {
+		return nil
+	}
+	vs, err := c.led.UnprintedVouchers(ctx)
+	if err != nil {
+		return c.fatal(ctx, err)
+	}
+	for _, v := range vs {
+		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
+			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
+		if perr := c.dev.Printer.Print(tk); perr != nil {
+			c.printFails++
+			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
+			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
+			if err := c.led.PrintFailed(ctx, v.ID); err != nil {
+				return c.fatal(ctx, err)
+			}
+			if f := hal.Fault(""); errors.As(perr, &f) {
+				return c.Fail(ctx, string(f))
+			}
+			return nil
+		}
+		if err := c.led.MarkPrinted(ctx, v.ID, c.now()); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.printDue, c.printFails, c.printRetry = false, 0, time.Time{}
 	return nil
 }
 
@@ -250,6 +303,14 @@ func (c *Controller) Unblock(ctx context.Context, reason string) error {
 			return c.fatal(ctx, err)
 		}
 	}
+	if reason == BlockService && c.seal.pending != "" {
+		// Staff ended the service before closing the door: the bag under
+		// the scanned seal was not exchanged.
+		c.log.Warn("bag exchange abandoned", "seal", c.seal.pending)
+	}
+	if reason == BlockService {
+		c.seal = sealFlow{}
+	}
 	c.unblock(reason)
 	c.publishStatus("")
 	return nil
@@ -309,8 +370,11 @@ func (c *Controller) ClearFault(ctx context.Context, by string) error {
 	if len(c.blocks) > 0 {
 		c.fire(fsm.Block)
 	}
+	// The technician may have fixed the printer: try the due vouchers now.
+	c.printRetry = time.Time{}
+	err := c.printVouchers(ctx)
 	c.publishStatus("")
-	return nil
+	return err
 }
 
 // settle credits or drops in-transit containers by what the bag scale
@@ -420,10 +484,27 @@ func (c *Controller) resume(ctx context.Context) error {
 
 // Errors of the bag acts.
 var (
-	ErrSealFormat = errors.New("machine: seal number must be 4 to 40 digits or letters")
+	ErrSealFormat = errors.New("machine: seal number must be 4 to 40 digits, letters or hyphens")
+	// ErrSealRefused wraps every reason a scanned seal is not taken.
+	ErrSealRefused = errors.New("machine: seal refused")
 )
 
+// sealRE is the seal number's format. The operator's API (Kaucja.pl RVM
+// API 1.0.12, BagReplacement.sealNumber and BagSeal.sealNumber) gives no
+// pattern or length, only a 15-digit example, and checks the number's
+// checksum on its side without publishing the algorithm; so the machine
+// checks the characters and a length that fits every seal printed as a
+// barcode, and leaves the checksum to the operator (docs/interfaces.md,
+// "Seals").
 var sealRE = regexp.MustCompile(`^[0-9A-Za-z-]{4,40}$`)
+
+// ValidSeal checks a seal number's format.
+func ValidSeal(seal string) error {
+	if !sealRE.MatchString(seal) {
+		return fmt.Errorf("%w: %q", ErrSealFormat, seal)
+	}
+	return nil
+}
 
 // BagExchange is staff replacing the bag.
 type BagExchange struct {
@@ -440,38 +521,55 @@ type BagExchange struct {
 // taken, and intake resumes. A seal already used by this machine is refused
 // before anything happens.
 func (c *Controller) ExchangeBag(ctx context.Context, ex BagExchange) (drsapi.BagReplacement, error) {
-	if !sealRE.MatchString(ex.Seal) {
-		return drsapi.BagReplacement{}, fmt.Errorf("%w: %q", ErrSealFormat, ex.Seal)
-	}
-	if !c.AtRest() {
-		return drsapi.BagReplacement{}, ErrBusy
-	}
-	used, err := c.led.SealUsed(ctx, ex.Seal)
+	full, err := c.beginExchange(ctx, ex.Seal)
 	if err != nil {
 		return drsapi.BagReplacement{}, err
 	}
-	if used {
-		return drsapi.BagReplacement{}, fmt.Errorf("machine: %w: %s", ledger.ErrSealUsed, ex.Seal)
-	}
-	if err := c.finish(ctx, c.now(), PayoutVoucher, ""); err != nil {
-		return drsapi.BagReplacement{}, err
-	}
-	full, err := c.weigh(c.dev.Bag, c.calBag)
-	if err != nil {
-		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
-	}
+	c.seal = sealFlow{} // an act from the console or the fleet wins over a half-done scan
 	if ex.Swap != nil {
 		if err := ex.Swap(); err != nil {
 			return drsapi.BagReplacement{}, fmt.Errorf("machine: bag swap: %w", err)
 		}
 	}
+	return c.completeExchange(ctx, ex.Seal, ex.Staff, ex.Bin, full)
+}
+
+// beginExchange checks the seal, finishes an open session and weighs the
+// full bag.
+func (c *Controller) beginExchange(ctx context.Context, seal string) (physic.Mass, error) {
+	if err := ValidSeal(seal); err != nil {
+		return 0, err
+	}
+	if !c.AtRest() {
+		return 0, ErrBusy
+	}
+	used, err := c.led.SealUsed(ctx, seal)
+	if err != nil {
+		return 0, err
+	}
+	if used {
+		return 0, fmt.Errorf("machine: %w: %s", ledger.ErrSealUsed, seal)
+	}
+	if err := c.finish(ctx, c.now(), PayoutVoucher, ""); err != nil {
+		return 0, err
+	}
+	full, err := c.weigh(c.dev.Bag, c.calBag)
+	if err != nil {
+		return 0, c.Fail(ctx, string(hal.FaultSensor))
+	}
+	return full, nil
+}
+
+// completeExchange weighs the new bag and records the exchange of the bag
+// that weighed full under seal.
+func (c *Controller) completeExchange(ctx context.Context, seal, staff string, bin int, full physic.Mass) (drsapi.BagReplacement, error) {
 	empty, err := c.weigh(c.dev.Bag, c.calBag)
 	if err != nil {
 		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
 	}
 	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
 	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
-		Seal: ex.Seal, Staff: ex.Staff, Bin: ex.Bin, At: c.now(), RvmID: c.opts.RvmID,
+		Seal: seal, Staff: staff, Bin: bin, At: c.now(), RvmID: c.opts.RvmID,
 		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
 	})
 	if err != nil {
@@ -485,10 +583,95 @@ func (c *Controller) ExchangeBag(ctx context.Context, ex BagExchange) (drsapi.Ba
 
 // ReplaceSeal records a damaged seal replaced by a new one.
 func (c *Controller) ReplaceSeal(ctx context.Context, old, seal, staff string) (drsapi.BagSeal, error) {
-	if !sealRE.MatchString(seal) {
-		return drsapi.BagSeal{}, fmt.Errorf("%w: %q", ErrSealFormat, seal)
+	if err := ValidSeal(seal); err != nil {
+		return drsapi.BagSeal{}, err
 	}
 	return c.led.ReplaceSeal(ctx, old, seal, staff, c.now(), c.opts.RvmID)
+}
+
+// sealFlow is what the seal reader started and staff have not finished.
+type sealFlow struct {
+	old     string      // a used seal scanned first: the next new seal replaces it
+	pending string      // a new seal on the full bag: the exchange completes when the door closes
+	full    physic.Mass // the full bag, weighed when its seal was scanned
+	notice  string      // what the display tells staff about the last scan
+}
+
+// sealScanned handles the seal reader. It takes a seal only while staff
+// may change the bag (the machine in service with its door open, or the
+// bag full) and no container is on its way:
+//   - a new seal starts a bag exchange: the full bag, which carries it, is
+//     weighed now; the exchange is recorded when the door closes (doorClosed),
+//     with the new bag's tare;
+//   - a seal this machine already used starts a seal replacement: the next
+//     new seal scanned replaces it (bag-seal).
+//
+// A scan that cannot be taken (a bad number, a used seal, the wrong
+// moment) is refused with a message on the display and in the log, and
+// changes nothing.
+func (c *Controller) sealScanned(ctx context.Context, raw string) error {
+	seal := strings.TrimSpace(raw) // readers end a scan with CR or LF
+	refuse := func(err error) error {
+		c.seal.notice = fmt.Sprintf("seal %q refused: %v", seal, err)
+		c.log.Warn("seal refused", "seal", seal, "err", err)
+		return nil
+	}
+	if err := ValidSeal(seal); err != nil {
+		return refuse(err)
+	}
+	if !c.AtRest() {
+		return refuse(ErrBusy)
+	}
+	if !c.blocks[BlockService] && !c.blocks[BlockBagFull] {
+		return refuse(fmt.Errorf("%w: the bag is changed with the machine in service or the bag full", ErrSealRefused))
+	}
+	used, err := c.led.SealUsed(ctx, seal)
+	if err != nil {
+		return c.fatal(ctx, err)
+	}
+	switch {
+	case c.seal.old != "":
+		if _, err := c.ReplaceSeal(ctx, c.seal.old, seal, ""); err != nil {
+			return refuse(err) // the old seal stays selected: scan another new one
+		}
+		c.log.Info("seal replaced", "old", c.seal.old, "new", seal)
+		c.seal = sealFlow{notice: fmt.Sprintf("seal %s replaced by %s", c.seal.old, seal)}
+	case used && c.seal.pending == "":
+		c.seal = sealFlow{old: seal, notice: fmt.Sprintf("seal %s: scan the new seal that replaces it", seal)}
+	case used:
+		return refuse(fmt.Errorf("machine: %w: %s", ledger.ErrSealUsed, seal))
+	case c.seal.pending != "":
+		return refuse(fmt.Errorf("%w: the bag exchange under seal %s waits for the door to close", ErrSealRefused, c.seal.pending))
+	default:
+		full, err := c.beginExchange(ctx, seal)
+		if err != nil {
+			if c.fault != "" {
+				return err
+			}
+			return refuse(err)
+		}
+		c.seal = sealFlow{pending: seal, full: full,
+			notice: fmt.Sprintf("seal %s: take the bag out, put an empty one in, close the door", seal)}
+	}
+	return nil
+}
+
+// doorClosed completes a bag exchange the seal reader started.
+func (c *Controller) doorClosed(ctx context.Context) error {
+	if c.seal.pending == "" || !c.AtRest() {
+		return nil
+	}
+	seal, full := c.seal.pending, c.seal.full
+	if _, err := c.completeExchange(ctx, seal, "", 0, full); err != nil {
+		if errors.Is(err, ledger.ErrSealUsed) {
+			c.seal = sealFlow{notice: fmt.Sprintf("seal %q refused: %v", seal, err)}
+			return nil
+		}
+		return c.fatal(ctx, err)
+	}
+	c.log.Info("bag exchanged", "seal", seal)
+	c.seal = sealFlow{notice: fmt.Sprintf("bag exchanged under seal %s", seal)}
+	return nil
 }
 
 // SetCatalog replaces the product catalogue; the next container is judged

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every golden scenario (internal/simrun/testdata/*.jsonl) through the Raspberry
 # Pi builds of rvmd under qemu-user and checks the output is byte-identical to
-# the golden file written on amd64 (CONTRACTS.md section 4: the same bytes on
+# the golden file written on amd64 (docs/interfaces.md, "rvmd simulate": the same bytes on
 # every architecture). Needs `make cross` first, qemu-user and the cross libcs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

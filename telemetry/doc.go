@@ -1,5 +1,5 @@
 // Package telemetry hands everything the machine records to the fleet over
-// MQTT (CONTRACTS.md section 5) and takes the fleet's commands, through every
+// MQTT (docs/interfaces.md, "MQTT") and takes the fleet's commands, through every
 // outage: a broker that is down for a day, a power cut mid-send, a paho token
 // that reports success it did not get.
 //

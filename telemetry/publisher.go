@@ -123,6 +123,10 @@ type Publisher struct {
 	statusCh chan struct{} // StatusChanged
 	cmds     cmdQueue
 
+	// abandoned counts the clean-ups of connects that Run gave up on when
+	// it was cancelled; they end with paho's connect timeout at the latest.
+	abandoned sync.WaitGroup
+
 	// Mutable, guarded by mu.
 	mu        sync.Mutex
 	running   bool
@@ -334,15 +338,18 @@ func (p *Publisher) connect(ctx context.Context) (c mqtt.Client, epoch uint64, l
 	if p.opts.TLS != nil {
 		o.SetTLSConfig(p.opts.TLS)
 	}
-	c = mqtt.NewClient(o)
-	tok := c.Connect()
+	client := mqtt.NewClient(o)
+	tok := client.Connect()
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
-		// paho's own ConnectTimeout ends the attempt.
-		go func() { <-tok.Done(); c.Disconnect(0) }()
+		// paho's own ConnectTimeout ends the attempt; then the half-made
+		// client is closed. The clean-up holds its own variable: the
+		// return below sets the result c to nil before it runs.
+		p.abandoned.Go(func() { <-tok.Done(); client.Disconnect(0) })
 		return nil, 0, nil, nil, ctx.Err()
 	}
+	c = client
 	if err := tok.Error(); err != nil {
 		return nil, 0, nil, nil, fmt.Errorf("telemetry: connect %s: %w", p.opts.Broker, err)
 	}

@@ -90,7 +90,9 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		{"/product", "envtok", 200},
 		{"/product/5900449000287", "envtok", 200},
 		{"/product/5900541000178", "envtok", 404}, // only in the bundled sample
-		{"/_sim/transactions", "", 200},
+		{"/_sim/transactions", "", 401},
+		{"/_sim/transactions", "envtok", 200},
+		{"/_sim/stats", "", 401},
 	}
 	for _, tt := range tests {
 		if got := get(t, addr, tt.path, tt.tok); got != tt.want {

@@ -161,9 +161,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   failure report    %[1]s/api/failures
   metrics           %[1]s/metrics
   drs-sim           %[2]s/_sim/transactions
+                    (curl -H 'Authorization: Bearer %[5]s' ...)
   MQTT broker       %[3]s  (mosquitto_sub -L '%[3]s/rvm/#' -v)
   data              %[4]s
-`, gwURL, drsURL, mqttURL, *dir)
+`, gwURL, drsURL, mqttURL, *dir, demoToken)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping...")

@@ -5,6 +5,9 @@
 //	            [-client-id ID] [-api-token TOKEN]
 //	rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN
 //
+// The failures commands work on an existing database only: a mistyped -db
+// is an error naming the path, never a new empty database.
+//
 // Each flag also reads an environment variable (RVM_MQTT, RVM_DRS,
 // RVM_DRS_TOKEN, RVM_DB, RVM_LISTEN, RVM_GROUP, RVM_CLIENT_ID,
 // RVM_API_TOKEN); a flag given on the command line wins.
@@ -17,11 +20,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -31,13 +36,35 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "rvm-gateway:", err)
-		}
-		os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if code := exitCode(err); code != 0 {
+		fmt.Fprintln(os.Stderr, "rvm-gateway:", err)
+		os.Exit(code)
 	}
 }
+
+// exitCode is 0 for a clean stop and for -h (which asked for the usage and
+// got it), 1 for any error.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
+}
+
+const usage = `usage:
+  rvm-gateway [flags]                 run the gateway (flags below)
+  rvm-gateway failures list [-all] [-json] -db DSN
+  rvm-gateway failures retry ID -db DSN
+  rvm-gateway failures dismiss ID -db DSN
+  rvm-gateway failures purge -db DSN
+                                      the failure report of an existing database
+                                      (rvm-gateway failures VERB -h for its flags)
+
+flags:
+`
 
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -46,12 +73,18 @@ func env(name, def string) string {
 	return def
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run runs the gateway, or one of its subcommands, until ctx is done. A
+// stop by ctx (Ctrl-C) is a clean stop: nil.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "failures" {
 		return failures(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("rvm-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	mqttURL := fs.String("mqtt", env("RVM_MQTT", "tcp://127.0.0.1:1883"), "MQTT broker URL (RVM_MQTT)")
 	drsURL := fs.String("drs", env("RVM_DRS", ""), "operator API base URL (RVM_DRS)")
 	drsToken := fs.String("drs-token", env("RVM_DRS_TOKEN", ""), "operator API bearer token (RVM_DRS_TOKEN)")
@@ -80,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer g.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -114,6 +147,10 @@ func failures(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN")
 	}
 	verb, args := args[0], args[1:]
+	if verb == "-h" || verb == "-help" || verb == "--help" {
+		fmt.Fprintln(stderr, "usage: rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN (an existing database)")
+		return flag.ErrHelp
+	}
 	var id string
 	if verb == "retry" || verb == "dismiss" {
 		if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
@@ -127,6 +164,9 @@ func failures(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all", false, "list dismissed entries too")
 	asJSON := fs.Bool("json", false, "list as JSON")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := existingDB(*dsn); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -172,6 +212,25 @@ func failures(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%d entries purged\n", n)
 	default:
 		return fmt.Errorf("unknown failures command %q (list, retry, dismiss, purge)", verb)
+	}
+	return nil
+}
+
+// existingDB refuses a SQLite path with no database at it: opening would
+// create an empty one, and the report would say "no failures" about a typo.
+func existingDB(dsn string) error {
+	if store.IsPostgres(dsn) {
+		return nil // a server does not create a database on connect
+	}
+	path := strings.TrimPrefix(dsn, "sqlite://")
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no gateway database at %s (give the gateway's -db)", path)
+	case err != nil:
+		return fmt.Errorf("gateway database %s: %w", path, err)
+	case fi.IsDir():
+		return fmt.Errorf("gateway database %s is a directory", path)
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
+	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +72,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+		HAL: *halName,
 		// Live, the simulated cells are off their data sheet so that a
 		// technician's calibration has something to find; -fast crash
 		// runs keep exact cells to check money against exact physics.

@@ -16,13 +16,15 @@ import (
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/catalog/sample"
 	"github.com/deposit-rvm/rvm/machine/config"
+	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rvmd simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	catPath := fs.String("catalog", "", "product catalogue `file` (CONTRACTS.md section 1); default: the bundled sample")
-	scenPath := fs.String("scenario", "", "scenario `file` (CONTRACTS.md section 2)")
+	catPath := fs.String("catalog", "", "product catalogue `file` (docs/interfaces.md, Catalogue file); default: the bundled sample")
+	scenPath := fs.String("scenario", "", "scenario `file` (docs/interfaces.md, Scenario format)")
 	dbPath := fs.String("db", "", "ledger `file`; default: a temporary file removed at exit")
 	cfgPath := fs.String("config", "", "configuration `file` (JSON)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids (overrides the scenario's start line)")
@@ -30,6 +32,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	serial := fs.String("machine", "", "machine `serial` for MQTT topics")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "with -mqtt: fail when the broker has not acknowledged everything by then")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	halName := fs.String("hal", simrun.HALSim, "devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,10 +63,20 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
 		db = filepath.Join(dir, "ledger.db")
+		defer func() {
+			// Events the broker never acknowledged live only in this
+			// ledger: keep it rather than lose them.
+			if *mqttURL != "" {
+				if n, err := pendingEvents(db); n > 0 || err != nil {
+					fmt.Fprintf(stderr, "simulate: %d events the broker did not acknowledge are kept in the ledger %s (remove its directory when done)\n", n, db)
+					return
+				}
+			}
+			os.RemoveAll(dir)
+		}()
 	}
-	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log, HAL: *halName}
 	if seedSet(fs) {
 		opts.Seed = seed
 	}
@@ -74,6 +87,18 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return simulateMQTT(ctx, steps, opts, cfg, *mqttURL, *serial, *drain)
 	}
 	return simrun.Run(ctx, steps, opts)
+}
+
+// pendingEvents counts the outbox records of the ledger at path that no
+// broker acknowledged.
+func pendingEvents(path string) (int64, error) {
+	led, err := ledger.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer led.Close()
+	n, _, err := outbox.Depth(context.Background(), led.DB())
+	return n, err
 }
 
 func seedSet(fs *flag.FlagSet) bool {

@@ -24,7 +24,7 @@ const defaultDate = "2025-10-01T00:00:00Z"
 // productNS derives stable ids for products that come without one.
 var productNS = uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 
-// ParseCatalog reads a catalogue file (CONTRACTS.md section 1): a JSON array
+// ParseCatalog reads a catalogue file (docs/interfaces.md, "Catalogue file"): a JSON array
 // of products or a GET /product page. Every product needs an ean and a
 // deposit; an EAN twice is an error. Missing ids and dates are filled in
 // deterministically.

@@ -1,5 +1,5 @@
 // Package drssim is a stand-in for the deposit-system operator's RVM API
-// (Kaucja.pl drs-openapi.yaml 1.0.12), faithful enough to test the gateway
+// (Kaucja.pl RVM API 1.0.12, the operator's side), faithful enough to test the gateway
 // and the controller against: it validates bodies the way the operator does
 // and answers in the operator's error shapes, and it remembers what it
 // accepted in SQLite, so that a restart does not turn a redelivery into a
@@ -41,7 +41,10 @@
 // bag is accepted again; seal numbers are not checksum-verified.
 //
 // GET /_sim/transactions lists the accepted transactions as received, and
-// GET /_sim/stats counts stored records, answers, refusals and faults.
+// GET /_sim/stats counts stored records, answers, refusals and faults; with
+// Options.Token set they need the token too (they show every transaction).
+// A query parameter a route does not define is a 400, like a malformed one,
+// and identifiers have drsapi's maximum lengths.
 //
 // # Faults
 //

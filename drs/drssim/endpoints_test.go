@@ -108,6 +108,43 @@ func TestMachineValidation(t *testing.T) {
 	}
 }
 
+// Query parameters a route does not define, malformed queries and dates,
+// and over-long identifiers are refused with the operator's 400.
+func TestQueryAndLengthLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	long := strings.Repeat("9", drsapi.MaxSerialLen+1)
+	tests := []struct {
+		method, path string
+		body         any
+		want         finding
+	}{
+		{"GET", "/product?pagelength=10", nil, finding{"INCORRECT_FORMAT", "pagelength", -1}},
+		{"GET", "/product?updatedAfter=yesterday", nil, finding{"INCORRECT_FORMAT", "updatedAfter", -1}},
+		{"GET", "/product?createdAfter=2026-02-30T00:00:00Z", nil, finding{"INCORRECT_FORMAT", "createdAfter", -1}},
+		{"GET", "/product/5900449000287?sendImages=maybe", nil, finding{"INCORRECT_FORMAT", "sendImages", -1}},
+		{"GET", "/product/59004490002870000", nil, finding{"TOO_LONG", "ean", -1}},
+		{"GET", "/voucher/buffer?rvmId=" + e.rvmID + "&limt=5", nil, finding{"INCORRECT_FORMAT", "limt", -1}},
+		{"POST", "/transaction?dryRun=1", e.tx("0b6c3a57-5a0e-4c47-9a53-1f7a4ad0c0a1"), finding{"INCORRECT_FORMAT", "dryRun", -1}},
+		{"GET", "/_sim/transactions?all=1", nil, finding{"INCORRECT_FORMAT", "all", -1}},
+		{"POST", "/machine", map[string]any{"serialNumber": long, "bins": []any{}, "drsCpNo": "1100061-152"}, finding{"TOO_LONG", "serialNumber", -1}},
+		{"POST", "/voucher/redeem", map[string]any{"id": long, "redeemType": 1, "redeemDate": "2026-01-05T08:00:00Z"}, finding{"TOO_LONG", "id", -1}},
+	}
+	for _, tt := range tests {
+		status, body := e.do(t, tt.method, tt.path, tt.body)
+		if status != 400 || !hasFinding(body, tt.want) {
+			t.Errorf("%s %s = %d %s; want 400 with %v", tt.method, tt.path, status, body, tt.want)
+		}
+	}
+	if status, body := e.do(t, "GET", "/product?%zz", nil); status != 400 {
+		t.Errorf("GET /product?%%zz = %d %s; want 400", status, body)
+	}
+	for _, path := range []string{"/product?startIndex=0&pageLength=10&sendImages=false", "/product/5900449000287?sendImages=true", "/_sim/stats"} {
+		if status, body := e.do(t, "GET", path, nil); status != 200 {
+			t.Errorf("GET %s = %d %s; want 200", path, status, body)
+		}
+	}
+}
+
 func TestProducts(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()

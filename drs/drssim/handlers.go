@@ -7,7 +7,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,25 +22,50 @@ import (
 // session is a few kilobytes.
 const maxBody = 8 << 20
 
+// routes lists each route with the query parameters the operator defines
+// for it: any other parameter, or a query that does not parse, is a 400.
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("POST /machine", s.postMachine)
-	m.HandleFunc("HEAD /machine/{id}", s.headMachine)
-	m.HandleFunc("DELETE /machine/{id}", s.deleteMachine)
-	m.HandleFunc("GET /product", s.getProducts)
-	m.HandleFunc("GET /product/{ean}", s.getProduct)
-	m.HandleFunc("POST /transaction", s.postTransaction)
-	m.HandleFunc("POST /bag-fill-status", s.postFillStatus)
-	m.HandleFunc("POST /bag-replacement", s.postReplacement)
-	m.HandleFunc("POST /bag-seal", s.postSeal)
-	m.HandleFunc("GET /voucher/buffer", s.getVoucherBuffer)
-	m.HandleFunc("POST /voucher/redeem", s.postRedeem)
-	m.HandleFunc("GET /_sim/transactions", s.simTransactions)
-	m.HandleFunc("GET /_sim/stats", s.simStats)
+	h := func(pattern string, f http.HandlerFunc, params ...string) { m.HandleFunc(pattern, s.params(f, params)) }
+	h("POST /machine", s.postMachine)
+	h("HEAD /machine/{id}", s.headMachine)
+	h("DELETE /machine/{id}", s.deleteMachine)
+	h("GET /product", s.getProducts, "startIndex", "pageLength", "updatedAfter", "createdAfter", "sendImages")
+	h("GET /product/{ean}", s.getProduct, "sendImages")
+	h("POST /transaction", s.postTransaction)
+	h("POST /bag-fill-status", s.postFillStatus)
+	h("POST /bag-replacement", s.postReplacement)
+	h("POST /bag-seal", s.postSeal)
+	h("GET /voucher/buffer", s.getVoucherBuffer, "rvmId", "limit")
+	h("POST /voucher/redeem", s.postRedeem)
+	h("GET /_sim/transactions", s.simTransactions)
+	h("GET /_sim/stats", s.simStats)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "", "NOT_FOUND", "path", nil, r.URL.Path)
 	})
 	s.mux = m
+}
+
+// params refuses a query parameter outside allowed before f sees it.
+func (s *Server) params(f http.HandlerFunc, allowed []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			s.apiError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, "", drsapi.CodeIncorrectFormat, "", nil, "malformed query", r.URL.RawQuery)
+			return
+		}
+		var c checker
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			if !slices.Contains(allowed, k) {
+				c.add(drsapi.CodeIncorrectFormat, k, nil, "unknown parameter")
+			}
+		}
+		if !c.ok() {
+			s.validation(w, r, "", &c)
+			return
+		}
+		f(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -262,12 +290,25 @@ func (s *Server) getProducts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
 	ean := r.PathValue("ean")
+	images := false
+	if v := r.URL.Query().Get("sendImages"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.apiError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, ean, drsapi.CodeIncorrectFormat, "sendImages", nil, v)
+			return
+		}
+		images = b
+	}
+	if len(ean) > drsapi.MaxEANLen {
+		s.apiError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, "", drsapi.CodeTooLong, "ean", nil, strconv.Itoa(drsapi.MaxEANLen))
+		return
+	}
 	p, ok := s.lookup(ean)
 	if !ok {
 		s.apiError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, ean, "NOT_FOUND", "ean", nil, ean)
 		return
 	}
-	if v, _ := strconv.ParseBool(r.URL.Query().Get("sendImages")); !v {
+	if !images {
 		p.Image = ""
 	}
 	writeJSON(w, http.StatusOK, p)

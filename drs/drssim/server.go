@@ -32,7 +32,8 @@ type Options struct {
 	// the Server.
 	DB string
 	// Token, when set, is the bearer token every operator call must carry
-	// (401 otherwise). The /_sim/ pages are open.
+	// (401 otherwise), the /_sim/ pages included: they list every
+	// transaction accepted.
 	Token string
 	// Clock tells receipt times, voucher hand-out times and the outage
 	// window. Default: the wall clock.
@@ -312,6 +313,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status))
 	}()
 	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		// No injected faults here: the simulator's own pages stay up.
+		if !s.authorized(r) {
+			s.apiError(sw, r, http.StatusUnauthorized, drsapi.ErrorTypeAuth, "", "UNAUTHORIZED", "", nil)
+			return
+		}
 		s.mux.ServeHTTP(sw, r)
 		return
 	}
@@ -338,14 +344,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.opts.Token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
-			s.apiError(sw, r, http.StatusUnauthorized, drsapi.ErrorTypeAuth, "", "UNAUTHORIZED", "", nil)
-			return
-		}
+	if !s.authorized(r) {
+		s.apiError(sw, r, http.StatusUnauthorized, drsapi.ErrorTypeAuth, "", "UNAUTHORIZED", "", nil)
+		return
 	}
 	s.mux.ServeHTTP(sw, r)
+}
+
+// authorized reports whether r carries the configured bearer token (any
+// request does when none is configured).
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opts.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
 }
 
 func (s *Server) countFault(kind string) {

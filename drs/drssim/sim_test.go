@@ -126,15 +126,10 @@ func TestOutageWindow(t *testing.T) {
 	}
 	// The /_sim/ pages stay up through an outage.
 	e.clk.Set(t0.Add(20 * time.Second))
-	resp, err := http.Get(e.srv.URL + "/_sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
+	status, body := e.do(t, "GET", "/_sim/stats", nil)
 	var st drssim.Stats
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || err != nil {
-		t.Fatalf("GET /_sim/stats during an outage = %d, %v; want 200", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &st); status != 200 || err != nil {
+		t.Fatalf("GET /_sim/stats during an outage = %d, %v; want 200", status, err)
 	}
 	if st.Faults["outage"] != 3 || st.Requests["HEAD /machine/{id} 503"] != 3 || st.Requests["HEAD /machine/{id} 200"] != 2 {
 		t.Errorf("stats = faults %v, requests %v; want 3 outage 503s and 2 200s", st.Faults, st.Requests)

@@ -264,15 +264,20 @@ func TestSimTransactionsListsExactBodies(t *testing.T) {
 		compact, _ := json.Marshal(m)
 		sent = append(sent, string(compact))
 	}
-	// The listing is open even with a token configured.
+	// The listing shows every transaction: with a token configured it
+	// needs the token.
 	resp, err := http.Get(e.srv.URL + "/_sim/transactions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /_sim/transactions without the token = %d; want 401", resp.StatusCode)
+	}
+	status, body := e.do(t, "GET", "/_sim/transactions", nil)
 	var got []json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /_sim/transactions = %d, %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &got); err != nil || status != 200 {
+		t.Fatalf("GET /_sim/transactions = %d, %v", status, err)
 	}
 	if len(got) != len(sent) {
 		t.Fatalf("GET /_sim/transactions = %d bodies; want %d", len(got), len(sent))

@@ -124,6 +124,13 @@ func (c *checker) uuid(v, field string, rows []int, required bool) {
 	}
 }
 
+// length checks that a string field is at most max bytes long.
+func (c *checker) length(v, field string, rows []int, max int) {
+	if len(v) > max {
+		c.add(drsapi.CodeTooLong, field, rows, fmt.Sprint(max))
+	}
+}
+
 // dateTime checks an RFC 3339 date-time and returns it (zero if bad).
 func (c *checker) dateTime(v, field string, required bool) time.Time {
 	if v == "" && !required {
@@ -221,6 +228,7 @@ func checkTransaction(body []byte) (drsapi.Transaction, *checker) {
 		if ct.Weight < 0 {
 			c.add(drsapi.CodeValueTooLow, "containers.weight", row, "0")
 		}
+		c.length(ct.EAN, "containers.ean", row, drsapi.MaxEANLen)
 		k := key{ct.EAN, ct.RejectionCauseCode}
 		if j, dup := rowOf[k]; dup {
 			c.add(drsapi.CodeInconsistent, "containers.ean", row, "same ean and rejectionCauseCode as row "+fmt.Sprint(j))
@@ -309,6 +317,7 @@ func checkReplacement(body []byte) (drsapi.BagReplacement, *checker) {
 	if _, ok := obj["sealNumber"]; ok && strings.TrimSpace(r.SealNumber) == "" {
 		c.add(drsapi.CodeRequired, "sealNumber", nil)
 	}
+	c.length(r.SealNumber, "sealNumber", nil, drsapi.MaxIDLen)
 	sum := 0
 	rowOf := map[string]int{}
 	for i, ct := range r.Containers {
@@ -316,6 +325,7 @@ func checkReplacement(body []byte) (drsapi.BagReplacement, *checker) {
 		if ct.EAN == "" {
 			c.add(drsapi.CodeRequired, "containers.ean", row)
 		}
+		c.length(ct.EAN, "containers.ean", row, drsapi.MaxEANLen)
 		if j, dup := rowOf[ct.EAN]; dup {
 			c.add(drsapi.CodeInconsistent, "containers.ean", row, "same ean as row "+fmt.Sprint(j))
 		}
@@ -346,6 +356,7 @@ func checkSeal(body []byte) (drsapi.BagSeal, *checker) {
 	if strings.TrimSpace(s.SealNumber) == "" {
 		c.add(drsapi.CodeRequired, "sealNumber", nil)
 	}
+	c.length(s.SealNumber, "sealNumber", nil, drsapi.MaxIDLen)
 	return s, c
 }
 
@@ -374,6 +385,8 @@ func checkMachine(body []byte) (drsapi.MachineUpdate, *checker) {
 	if strings.TrimSpace(m.DrsCpNo) == "" {
 		c.add(drsapi.CodeRequired, "drsCpNo", nil)
 	}
+	c.length(m.SerialNumber, "serialNumber", nil, drsapi.MaxSerialLen)
+	c.length(m.DrsCpNo, "drsCpNo", nil, drsapi.MaxIDLen)
 	for i, b := range m.Bins {
 		for j, w := range b.WasteType {
 			c.enum(w, "bins.wasteType", []int{i, j}, wasteTypes...)
@@ -397,6 +410,7 @@ func checkRedeem(body []byte) (drsapi.VoucherRedeem, time.Time, *checker) {
 	if strings.TrimSpace(v.ID) == "" {
 		c.add(drsapi.CodeRequired, "id", nil)
 	}
+	c.length(v.ID, "id", nil, drsapi.MaxIDLen)
 	// RedeemType of a redemption: 0 (valid, not redeemed) is not one.
 	c.enum(v.RedeemType, "redeemType", nil, 1, 2, 3, 99)
 	at := c.dateTime(v.RedeemDate, "redeemDate", true)

@@ -203,3 +203,15 @@ func (s *Store) ConfirmTransaction(ctx context.Context, id string, now time.Time
 	}
 	return nil
 }
+
+// MachineAcceptedCatalog records the catalogue version a machine reports
+// it holds, from its reply to a catalogue command. The version only goes
+// up: a late reply to an older push does not lower it.
+func (s *Store) MachineAcceptedCatalog(ctx context.Context, serial string, version int64) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET catalog_version = ? WHERE serial = ? AND catalog_version < ?`),
+		version, serial, version)
+	if err != nil {
+		return fmt.Errorf("store: catalogue version of %s: %w", serial, err)
+	}
+	return nil
+}

@@ -56,6 +56,8 @@ type Options struct {
 	Logger          *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
+	// HAL is simrun.HALSim (default) or simrun.HALPins.
+	HAL string
 }
 
 // Daemon is a running controller daemon.
@@ -92,7 +94,7 @@ func Run(ctx context.Context, opts Options) error {
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit, CellErrors: opts.CellErrors,
+		OnCommit: d.onCommit, HAL: opts.HAL, CellErrors: opts.CellErrors,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed

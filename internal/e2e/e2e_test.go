@@ -183,7 +183,9 @@ func gatewayReady(t *testing.T, brokerURL, gwURL string) {
 
 func operatorTransactions(t *testing.T, drsURL string) []json.RawMessage {
 	t.Helper()
-	resp, err := http.Get(drsURL + "/_sim/transactions")
+	req, _ := http.NewRequest("GET", drsURL+"/_sim/transactions", nil)
+	req.Header.Set("Authorization", "Bearer "+token) // drs-sim runs with -token
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

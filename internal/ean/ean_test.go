@@ -104,6 +104,9 @@ func FuzzNormalize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code string) {
 		norm, kind, err := Normalize(code)
 		if err != nil {
+			if !errors.Is(err, ErrNotDigits) && !errors.Is(err, ErrLength) && !errors.Is(err, ErrCheckDigit) {
+				t.Fatalf("Normalize(%q) = %v; want one of its errors", code, err)
+			}
 			if norm != "" || kind != 0 {
 				t.Fatalf("Normalize(%q) = %q, %v, %v; want empty result with the error", code, norm, kind, err)
 			}
@@ -113,8 +116,8 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil || again != norm {
 			t.Fatalf("Normalize(%q) = %q, %v; want %q, nil (from %q)", norm, again, err, norm, code)
 		}
-		if len(norm) != 8 && len(norm) != 13 {
-			t.Fatalf("Normalize(%q) = %q; want 8 or 13 digits", code, norm)
+		if len(norm) != 8 && len(norm) != 13 || CheckDigit(norm[:len(norm)-1]) != int(norm[len(norm)-1]-'0') {
+			t.Fatalf("Normalize(%q) = %q; want 8 or 13 digits ending in their check digit", code, norm)
 		}
 	})
 }

@@ -1,6 +1,6 @@
-// Package scenario parses the simulated machine's script (CONTRACTS.md
-// section 2): JSON Lines, one [Step] a line, run in order on a simulated
-// clock by the discrete-event runner.
+// Package scenario parses the simulated machine's script
+// (docs/interfaces.md, "Scenario format"): JSON Lines, one [Step] a line,
+// run in order on a simulated clock by the discrete-event runner.
 //
 // # Usage
 //
@@ -31,8 +31,10 @@
 //     "weight_g", "metal", "height_mm", "diameter_mm" (absent: nil, the
 //     runner takes the catalogue's), "barcode" ("ok" default, "damaged",
 //     "missing"), "pullback", "cut_at" ("scanned", "chamber", "bag").
-//   - finish: "payout" (required: "voucher", "donation", "digital") and
-//     "phone" (nine digits, required with and allowed only with "digital").
+//   - finish: "payout" ("voucher", the default: a customer who just
+//     presses finish gets the printed voucher; "donation"; "digital") and
+//     "phone" (nine digits, required with "digital"; ignored with the
+//     others).
 //   - wait: "ms" (required).
 //   - bag-exchange: "seal" (required), "staff", "bin" (default 1, at least 1).
 //   - seal-replace: "old" and "new" (both required).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -107,7 +108,11 @@ func TestRandomScenarios(t *testing.T) {
 				accepted += tx.TotalAccepted
 				var due money.Grosze
 				var wantWeight int64
+				frauds := 0
 				for _, c := range tx.Containers {
+					if c.RejectionCauseCode == drsapi.CauseFraud {
+						frauds += c.Count
+					}
 					if c.RejectionCauseCode == 0 {
 						p, ok := cat.Lookup(c.EAN)
 						if !ok {
@@ -119,6 +124,16 @@ func TestRandomScenarios(t *testing.T) {
 				}
 				if tx.TotalWeight != wantWeight {
 					t.Errorf("transaction %s: totalWeight %d, accepted rows weigh %d", tx.ID, tx.TotalWeight, wantWeight)
+				}
+				if want := frauds > config.Default().FraudBlockThreshold; tx.TransactionBlocked != want {
+					t.Errorf("transaction %s with %d frauds: transactionBlocked %v; want %v", tx.ID, frauds, tx.TransactionBlocked, want)
+				}
+				if tx.TransactionBlocked {
+					for _, v := range vouchers {
+						if v.TransactionID == tx.ID {
+							t.Errorf("blocked transaction %s paid voucher %+v", tx.ID, v)
+						}
+					}
 				}
 				if tx.Voucher == nil {
 					continue

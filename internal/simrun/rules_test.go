@@ -26,7 +26,7 @@ func upcCatalog(t *testing.T) *catalog.Catalog {
 
 // TestRules plays one container per case through the whole machine and
 // checks the transaction row it produced: every rule and every rejection
-// cause of CONTRACTS.md section 3, in their order.
+// cause of docs/interfaces.md ("Rules"), in their order.
 func TestRules(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -117,8 +117,11 @@ func checkTotals(t *testing.T, tx drsapi.Transaction) {
 	if acc == 0 && tx.Voucher != nil {
 		t.Errorf("transaction %s accepted nothing but has voucher %+v", tx.ID, tx.Voucher)
 	}
-	if acc > 0 && tx.Voucher == nil {
+	if acc > 0 && tx.Voucher == nil && !tx.TransactionBlocked {
 		t.Errorf("transaction %s accepted %d but has no voucher", tx.ID, acc)
+	}
+	if tx.TransactionBlocked && tx.Voucher != nil {
+		t.Errorf("transaction %s is blocked but has voucher %+v", tx.ID, tx.Voucher)
 	}
 }
 

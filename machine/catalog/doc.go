@@ -1,6 +1,6 @@
 // Package catalog holds the operator's product catalogue as the controller
 // needs it: which deposit a code earns, whether it may be accepted, and what
-// the container should weigh and measure (CONTRACTS.md section 1).
+// the container should weigh and measure (docs/interfaces.md, "Catalogue file").
 //
 // # Usage
 //

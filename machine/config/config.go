@@ -22,29 +22,30 @@ import (
 // Config is the machine's configuration. The JSON key of each field is in
 // its comment; doc.go describes each key.
 type Config struct {
-	IdleTimeout        time.Duration // "idleTimeout"
-	AcceptTestPhase    bool          // "acceptTestPhase"
-	ShapeTolerancePct  int           // "shapeTolerancePct"
-	WeightTolerancePct int           // "weightTolerancePct"
-	BagMaxContainers   int           // "bagMaxContainers"
-	BagMaxMass         physic.Mass   // "bagMaxKg"
-	BagWarnPct         int           // "bagWarnPct"
-	VoucherValidity    time.Duration // "voucherValidityDays"
-	VoucherPrintType   int           // "voucherPrintType"
-	ConveyorLimit      time.Duration // "conveyorLimit"
-	BagSettle          time.Duration // "bagSettle"
-	ScaleResolution    physic.Mass   // "scaleResolutionMg"
-	HeartbeatInterval  time.Duration // "heartbeatInterval"
-	OutboxBudgetBytes  int64         // "outboxBudgetMB"
-	Serial             string        // "serial"
-	Name               string        // "name"
-	Model              string        // "model"
-	Manufacturer       string        // "manufacturer"
-	DrsCpNo            string        // "drsCpNo"
-	WasteTypes         []int         // "wasteTypes"
-	BagLitrage         int           // "bagLitrage"
-	ConsoleLockout     time.Duration // "consoleLockout"
-	DriftWarn          physic.Mass   // "driftWarnG"
+	IdleTimeout         time.Duration // "idleTimeout"
+	AcceptTestPhase     bool          // "acceptTestPhase"
+	ShapeTolerancePct   int           // "shapeTolerancePct"
+	WeightTolerancePct  int           // "weightTolerancePct"
+	FraudBlockThreshold int           // "fraudBlockThreshold"
+	BagMaxContainers    int           // "bagMaxContainers"
+	BagMaxMass          physic.Mass   // "bagMaxKg"
+	BagWarnPct          int           // "bagWarnPct"
+	VoucherValidity     time.Duration // "voucherValidityDays"
+	VoucherPrintType    int           // "voucherPrintType"
+	ConveyorLimit       time.Duration // "conveyorLimit"
+	BagSettle           time.Duration // "bagSettle"
+	ScaleResolution     physic.Mass   // "scaleResolutionMg"
+	HeartbeatInterval   time.Duration // "heartbeatInterval"
+	OutboxBudgetBytes   int64         // "outboxBudgetMB"
+	Serial              string        // "serial"
+	Name                string        // "name"
+	Model               string        // "model"
+	Manufacturer        string        // "manufacturer"
+	DrsCpNo             string        // "drsCpNo"
+	WasteTypes          []int         // "wasteTypes"
+	BagLitrage          int           // "bagLitrage"
+	ConsoleLockout      time.Duration // "consoleLockout"
+	DriftWarn           physic.Mass   // "driftWarnG"
 }
 
 // Errors the package wraps; each wrapped error also names the key.
@@ -64,23 +65,24 @@ const (
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
 	return Config{
-		IdleTimeout:        30 * time.Second,
-		ShapeTolerancePct:  10,
-		WeightTolerancePct: 20,
-		BagMaxContainers:   400,
-		BagMaxMass:         15 * physic.KiloGram,
-		BagWarnPct:         80,
-		VoucherValidity:    30 * day,
-		ConveyorLimit:      5 * time.Second,
-		BagSettle:          300 * time.Millisecond,
-		ScaleResolution:    100 * physic.MilliGram,
-		HeartbeatInterval:  60 * time.Second,
-		OutboxBudgetBytes:  64 * mib,
-		Serial:             "RVM-SIM-0001",
-		WasteTypes:         []int{7, 3},
-		BagLitrage:         240,
-		ConsoleLockout:     5 * time.Minute,
-		DriftWarn:          20 * physic.Gram,
+		IdleTimeout:         30 * time.Second,
+		ShapeTolerancePct:   10,
+		WeightTolerancePct:  20,
+		FraudBlockThreshold: 2,
+		BagMaxContainers:    400,
+		BagMaxMass:          15 * physic.KiloGram,
+		BagWarnPct:          80,
+		VoucherValidity:     30 * day,
+		ConveyorLimit:       5 * time.Second,
+		BagSettle:           300 * time.Millisecond,
+		ScaleResolution:     100 * physic.MilliGram,
+		HeartbeatInterval:   60 * time.Second,
+		OutboxBudgetBytes:   64 * mib,
+		Serial:              "RVM-SIM-0001",
+		WasteTypes:          []int{7, 3},
+		BagLitrage:          240,
+		ConsoleLockout:      5 * time.Minute,
+		DriftWarn:           20 * physic.Gram,
 	}
 }
 
@@ -202,6 +204,7 @@ var fields = []field{
 	boolField("acceptTestPhase", func(c *Config) *bool { return &c.AcceptTestPhase }),
 	intField("shapeTolerancePct", 0, 50, func(c *Config) *int { return &c.ShapeTolerancePct }),
 	intField("weightTolerancePct", 0, 100, func(c *Config) *int { return &c.WeightTolerancePct }),
+	intField("fraudBlockThreshold", 0, 100, func(c *Config) *int { return &c.FraudBlockThreshold }),
 	intField("bagMaxContainers", 1, 5000, func(c *Config) *int { return &c.BagMaxContainers }),
 	{"bagMaxKg", decodeBagMaxKg, encodeBagMaxKg},
 	intField("bagWarnPct", 1, 99, func(c *Config) *int { return &c.BagWarnPct }),

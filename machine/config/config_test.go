@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func TestDefault(t *testing.T) {
 		{"AcceptTestPhase", c.AcceptTestPhase, false},
 		{"ShapeTolerancePct", c.ShapeTolerancePct, 10},
 		{"WeightTolerancePct", c.WeightTolerancePct, 20},
+		{"FraudBlockThreshold", c.FraudBlockThreshold, 2},
 		{"BagMaxContainers", c.BagMaxContainers, 400},
 		{"BagMaxMass", c.BagMaxMass, 15 * physic.KiloGram},
 		{"BagWarnPct", c.BagWarnPct, 80},
@@ -75,6 +77,11 @@ func TestBounds(t *testing.T) {
 		{`{"weightTolerancePct":100}`, nil, func(c Config) bool { return c.WeightTolerancePct == 100 }},
 		{`{"weightTolerancePct":-1}`, ErrOutOfBounds, nil},
 		{`{"weightTolerancePct":101}`, ErrOutOfBounds, nil},
+		{`{"fraudBlockThreshold":0}`, nil, func(c Config) bool { return c.FraudBlockThreshold == 0 }},
+		{`{"fraudBlockThreshold":100}`, nil, func(c Config) bool { return c.FraudBlockThreshold == 100 }},
+		{`{"fraudBlockThreshold":-1}`, ErrOutOfBounds, nil},
+		{`{"fraudBlockThreshold":101}`, ErrOutOfBounds, nil},
+		{`{"fraudBlockThreshold":"3"}`, ErrType, nil},
 		{`{"bagMaxContainers":1}`, nil, func(c Config) bool { return c.BagMaxContainers == 1 }},
 		{`{"bagMaxContainers":5000}`, nil, func(c Config) bool { return c.BagMaxContainers == 5000 }},
 		{`{"bagMaxContainers":0}`, ErrOutOfBounds, nil},
@@ -278,7 +285,7 @@ func TestClosest(t *testing.T) {
 
 func full() Config {
 	return Config{
-		IdleTimeout: 45 * time.Second, AcceptTestPhase: true, ShapeTolerancePct: 12, WeightTolerancePct: 25,
+		IdleTimeout: 45 * time.Second, AcceptTestPhase: true, ShapeTolerancePct: 12, WeightTolerancePct: 25, FraudBlockThreshold: 3,
 		BagMaxContainers: 350, BagMaxMass: 12345678 * physic.MilliGram, BagWarnPct: 75,
 		VoucherValidity: 14 * 24 * time.Hour, VoucherPrintType: 1, ConveyorLimit: 4500 * time.Millisecond,
 		BagSettle: 250 * time.Millisecond, ScaleResolution: 50 * physic.MilliGram, HeartbeatInterval: 90 * time.Second,
@@ -427,7 +434,13 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
+			if !slices.ContainsFunc([]error{ErrSyntax, ErrUnknownKey, ErrType, ErrOutOfBounds, ErrInvalid}, func(s error) bool { return errors.Is(err, s) }) {
+				t.Fatalf("Parse(%s) = %v; want one of the package's errors", data, err)
+			}
 			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate of a parsed config (%s) = %v", data, err)
 		}
 		out, err := c.MarshalJSON()
 		if err != nil {

@@ -33,6 +33,13 @@
 //     be off the catalogue's before the container counts as crushed (cause 2).
 //   - weightTolerancePct (0..100, default 20): the weight window around
 //     weight.withCap used when the catalogue has no weight.min or max.
+//   - fraudBlockThreshold (0..100, default 2): fraud rejections (cause 1:
+//     pull-back, a label on the wrong container, metal disagreeing with the
+//     packaging) a session may have and still pay. A session with more is
+//     sent with transactionBlocked true and pays no voucher. One or two can
+//     be a customer's clumsiness (a bottle grabbed back by reflex, a dented
+//     can weighed light); a third in one session is a pattern, and a
+//     string-trick customer repeats the trick. 0 blocks at the first fraud.
 //   - bagMaxContainers (1..5000, default 400): containers in a full bag.
 //   - bagMaxKg (number, 0.1..100, default 15): mass of containers in a full
 //     bag, kept exact to the milligram. The bag is full at whichever limit

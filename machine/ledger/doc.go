@@ -22,6 +22,12 @@
 // confirmed and the controller settles it against the bag scale: what is
 // physically in the bag is credited exactly once, the rest is deleted.
 //
+// # Voucher prints
+//
+// A paper voucher is due in voucher_prints from the commit that issues it;
+// [Ledger.MarkPrinted] records that the printer confirmed it, and
+// [Ledger.UnprintedVouchers] lists the rest for a reprint.
+//
 // # The technician console
 //
 // The console (internal/service) keeps its memory here too: the technician

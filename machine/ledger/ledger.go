@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -25,135 +26,6 @@ var (
 	ErrSealUsed = errors.New("ledger: seal number already used by this machine")
 	ErrNoSeal   = errors.New("ledger: seal number unknown to this machine")
 )
-
-const schema = `
-CREATE TABLE IF NOT EXISTS meta (
-	k TEXT PRIMARY KEY,
-	v TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-	id          TEXT PRIMARY KEY,
-	rvm_id      TEXT NOT NULL,
-	bag_id      TEXT NOT NULL,
-	started_at  TEXT NOT NULL,
-	ended_at    TEXT,
-	payout      TEXT,
-	phone       TEXT,
-	voucher_id  TEXT,
-	amount      INTEGER,
-	body        BLOB
-);
-CREATE TABLE IF NOT EXISTS containers (
-	id          INTEGER PRIMARY KEY,
-	session_id  TEXT NOT NULL REFERENCES sessions(id),
-	bag_id      TEXT NOT NULL,
-	ean         TEXT NOT NULL,
-	cause       INTEGER NOT NULL,
-	weight_mg   INTEGER NOT NULL,
-	deposit     INTEGER NOT NULL,
-	state       INTEGER NOT NULL,
-	decided_at  TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS containers_session ON containers(session_id);
-CREATE INDEX IF NOT EXISTS containers_bag ON containers(bag_id, state);
--- The "container" event is written by the database in the same statement
--- as the container: one round trip a container, and the two can never
--- disagree.
-CREATE TRIGGER IF NOT EXISTS container_event AFTER INSERT ON containers BEGIN
-	INSERT INTO outbox (seq, id, kind, ts, rvm_id, body) VALUES (
-		(SELECT seq + 1 FROM outbox_counter WHERE one = 1),
-		NEW.session_id || '-c' || NEW.id, 'container', NEW.decided_at,
-		(SELECT rvm_id FROM sessions WHERE id = NEW.session_id),
-		json_object('transactionId', NEW.session_id, 'ean', NEW.ean, 'rejectionCauseCode', NEW.cause,
-			'weightMg', NEW.weight_mg, 'depositGrosze', NEW.deposit));
-END;
-CREATE TABLE IF NOT EXISTS vouchers (
-	id             TEXT PRIMARY KEY,
-	transaction_id TEXT NOT NULL UNIQUE,
-	amount         INTEGER NOT NULL,
-	print_type     INTEGER NOT NULL,
-	issued_at      TEXT NOT NULL,
-	valid_until    TEXT NOT NULL,
-	source         TEXT NOT NULL,
-	phone          TEXT
-);
-CREATE TABLE IF NOT EXISTS voucher_buffer (
-	n           INTEGER PRIMARY KEY,
-	id          TEXT NOT NULL UNIQUE,
-	print_type  INTEGER NOT NULL,
-	issued_at   TEXT,
-	valid_until TEXT,
-	used        INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS bags (
-	id         TEXT PRIMARY KEY,
-	bin        INTEGER NOT NULL,
-	opened_at  TEXT NOT NULL,
-	tare_mg    INTEGER NOT NULL,
-	closed_at  TEXT,
-	seal       TEXT,
-	staff      TEXT,
-	warned     INTEGER NOT NULL DEFAULT 0,
-	full       INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS seals (
-	number      TEXT PRIMARY KEY,
-	bag_id      TEXT NOT NULL,
-	sealed_at   TEXT NOT NULL,
-	staff       TEXT,
-	replaced_by TEXT
-);
-CREATE TABLE IF NOT EXISTS faults (
-	id         INTEGER PRIMARY KEY,
-	kind       TEXT NOT NULL,
-	raised_at  TEXT NOT NULL,
-	cleared_at TEXT,
-	cleared_by TEXT
-);
-CREATE TABLE IF NOT EXISTS catalog_products (
-	ean  TEXT PRIMARY KEY,
-	body BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calibrations (
-	n              INTEGER PRIMARY KEY,
-	cell           TEXT NOT NULL,
-	offset_counts  INTEGER NOT NULL,
-	counts_per_kg  INTEGER NOT NULL,
-	resolution_mg  INTEGER NOT NULL,
-	at             TEXT NOT NULL,
-	by             TEXT NOT NULL,
-	note           TEXT
-);
--- The technician console (internal/service): one PIN hash, the audit log
--- of every login, refusal, lockout and act, and each calibration's
--- before, after and references.
-CREATE TABLE IF NOT EXISTS technician_pin (
-	one    INTEGER PRIMARY KEY CHECK (one = 1),
-	hash   TEXT NOT NULL,
-	set_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_log (
-	n       INTEGER PRIMARY KEY,
-	at      TEXT NOT NULL,
-	session TEXT NOT NULL,
-	action  TEXT NOT NULL,
-	ok      INTEGER NOT NULL,
-	detail  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calibration_log (
-	n             INTEGER PRIMARY KEY,
-	cell          TEXT NOT NULL,
-	at            TEXT NOT NULL,
-	by            TEXT NOT NULL,
-	old_offset    INTEGER NOT NULL,
-	old_per_kg    INTEGER NOT NULL,
-	new_offset    INTEGER NOT NULL,
-	new_per_kg    INTEGER NOT NULL,
-	resolution_mg INTEGER NOT NULL,
-	refs          TEXT NOT NULL,
-	linearity_ppm INTEGER NOT NULL
-);
-`
 
 // Container states.
 const (
@@ -181,7 +53,12 @@ func Open(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: %s is a directory", path)
 	}
 	dsn := "file:" + uriPath(path) + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on"
-	db, err := sql.Open("sqlite3", dsn)
+	registerDriver.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+			return conn.RegisterFunc("container_event_id", ContainerEventID, true)
+		}})
+	})
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
@@ -189,9 +66,31 @@ func Open(path string) (*Ledger, error) {
 	l := &Ledger{db: db, path: path}
 	if err := l.init(); err != nil {
 		db.Close()
+		if p := openProblem(path); p != nil && !errors.Is(err, ErrCorrupt) {
+			return nil, p
+		}
 		return nil, err
 	}
 	return l, nil
+}
+
+// driverName is go-sqlite3 with the ledger's SQL functions on every
+// connection (the container trigger needs ContainerEventID).
+const driverName = "sqlite3-rvm-ledger"
+
+var registerDriver sync.Once
+
+// containerNS is the namespace of the container events' name-based ids.
+var containerNS = uuid.MustParse("5b0e6f3c-8f7d-4c2a-9a51-3d2e7c40b1a9")
+
+// ContainerEventID is the event id of the container event for container
+// number id of transaction sessionID: the UUID version 5 (SHA-1, name-based)
+// of "<sessionID>-c<id>" in the ledger's container namespace
+// (5b0e6f3c-8f7d-4c2a-9a51-3d2e7c40b1a9). The same container gets the same
+// id on every run, so the outputs stay deterministic and every event id is a
+// UUID (docs/interfaces.md, "Envelope").
+func ContainerEventID(sessionID string, id int64) string {
+	return uuid.NewSHA1(containerNS, []byte(sessionID+"-c"+strconv.FormatInt(id, 10))).String()
 }
 
 // uriPath escapes the characters a SQLite file: URI gives a meaning to.
@@ -212,8 +111,8 @@ func (l *Ledger) init() error {
 	if err := outbox.Init(ctx, l.db); err != nil {
 		return l.wrapOpen(err)
 	}
-	if _, err := l.db.ExecContext(ctx, schema); err != nil {
-		return l.wrapOpen(err)
+	if err := l.migrate(ctx); err != nil {
+		return err
 	}
 	seed, ok, err := l.Meta(ctx, "id_seed")
 	if err != nil {

@@ -87,7 +87,7 @@ func TestOutboxSeq(t *testing.T) {
 	// The trigger writes the container event exactly as the envelope type
 	// marshals.
 	want, _ := json.Marshal(envelope.ContainerEvent{TransactionID: stored[1].ID, EAN: "5900449000287", WeightMg: 21300, DepositGrosze: 50})
-	if string(stored[0].Body) != string(want) || stored[0].ID != stored[1].ID+"-c1" || stored[0].RvmID != "r" || !stored[0].TS.Equal(t0) {
+	if string(stored[0].Body) != string(want) || stored[0].ID != ContainerEventID(stored[1].ID, 1) || stored[0].RvmID != "r" || !stored[0].TS.Equal(t0) {
 		t.Errorf("container event %+v body %s; want body %s", stored[0], stored[0].Body, want)
 	}
 	if err := outbox.Ack(ctx, l.DB(), 1, 2, 3, 4, 5); err != nil {

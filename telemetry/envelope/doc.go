@@ -1,5 +1,5 @@
 // Package envelope fixes what travels over MQTT between a machine and the
-// RVM cloud (CONTRACTS.md section 5): the topics, the event [Envelope], the
+// RVM cloud (docs/interfaces.md, "MQTT"): the topics, the event [Envelope], the
 // retained [Status], and the [Command] / [Reply] pair.
 //
 // Both ends import it: the machine's publisher (package telemetry) and the
