@@ -1,12 +1,16 @@
 package machine
 
 import (
+	"context"
 	"fmt"
 	"time"
+
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/machine/ledger"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 // What the technician console (internal/service) needs of the controller,
@@ -55,4 +59,29 @@ func (c *Controller) UseCalibration(name string, cal calib.Calibration) error {
 		return fmt.Errorf("machine: unknown scale %q (want %s or %s)", name, CellChamber, CellBag)
 	}
 	return nil
+}
+
+// WarnBagDrift is the key of the drift watch's service warning.
+const WarnBagDrift = "bag-scale-drift"
+
+// watchDrift is the drift watch, after every bag exchange (console, fleet
+// or seal reader): the new, empty bag's tare is compared with the previous
+// bag's. A scale whose empty reading wandered beyond DriftLimit credits
+// containers by a wrong bag growth and reports bags that do not add up, so
+// the machine raises a service warning (kept in the ledger until the bag
+// scale is calibrated) and sends a "service-warning" event. Intake goes on:
+// the warning is for the technician, before money goes wrong.
+func (c *Controller) watchDrift(ctx context.Context, prevTareMg int64) {
+	limit := int64(c.opts.DriftLimit / physic.MilliGram)
+	drift := c.bag.TareMg - prevTareMg
+	if limit <= 0 || drift <= limit && drift >= -limit {
+		return
+	}
+	text := fmt.Sprintf("empty bag scale reads %+.1f g off the last bag's tare (limit %.0f g): check and calibrate the bag scale",
+		float64(drift)/1000, float64(limit)/1000)
+	c.log.Warn("bag scale drift", "driftMg", drift, "limitMg", limit)
+	body := envelope.ServiceWarning{Warning: WarnBagDrift, Cell: CellBag, DriftMg: drift, LimitMg: limit}
+	if err := c.led.RaiseWarning(ctx, WarnBagDrift, text, c.now(), c.opts.RvmID, body); err != nil {
+		c.log.Error("drift watch", "err", err)
+	}
 }

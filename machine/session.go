@@ -568,6 +568,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
 	}
 	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
+	prevTare := c.bag.TareMg
 	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
 		Seal: seal, Staff: staff, Bin: bin, At: c.now(), RvmID: c.opts.RvmID,
 		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
@@ -577,6 +578,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 	}
 	c.bag, c.bagCount, c.bagMass = nb, 0, 0
 	c.unblock(BlockBagFull)
+	c.watchDrift(ctx, prevTare)
 	c.publishStatus("")
 	return rep, nil
 }

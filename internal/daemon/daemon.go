@@ -324,7 +324,7 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 func (d *Daemon) listenService(path string, fleet bool) (*service.Server, error) {
 	so := service.Options{
 		Path: path, Do: d.Do, Ledger: d.runner.Ledger(), Sim: d.runner.Sim(), Logger: d.log,
-		Lockout: d.cfg.ConsoleLockout, DriftLimit: d.cfg.DriftWarn,
+		Lockout: d.cfg.ConsoleLockout,
 	}
 	if fleet {
 		so.Register = func(ctx context.Context) error {

@@ -272,6 +272,12 @@ func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Re
 		if err := c.UseCalibration(name, fit); err != nil {
 			return nil, err
 		}
+		if name == machine.CellBag {
+			// The drift is calibrated away.
+			if err := c.Ledger().ClearWarning(ctx, machine.WarnBagDrift); err != nil {
+				return nil, err
+			}
+		}
 		if sauto {
 			return nil, c.Unblock(ctx, machine.BlockService)
 		}
@@ -282,9 +288,6 @@ func (s *Server) accept(ctx context.Context, ss *session, scale string) (wire.Re
 	}
 	s.mu.Lock()
 	delete(s.drafts, name)
-	if name == machine.CellBag {
-		s.warnings = nil // the drift is calibrated away
-	}
 	s.mu.Unlock()
 	return okText(map[string]any{"scale": name, "offset": fit.Offset, "countsPerKg": fit.CountsPerKg, "linearityPpm": lin},
 		"%s scale calibrated: offset %d, %d counts/kg, now in use", name, fit.Offset, fit.CountsPerKg), nil

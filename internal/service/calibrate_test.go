@@ -93,7 +93,7 @@ func newBench(t *testing.T, opts ...func(*Options)) *bench {
 	}
 	b := &bench{led: led, bag: &cell{raws: []int32{0}}, chamber: &cell{raws: []int32{0}}}
 	b.c, err = machine.New(ctx, machine.Devices{Chamber: b.chamber, Bag: b.bag, Metal: metal{}, Conveyor: belt{}}, led,
-		machine.Options{Clock: clock.NewFake(now), RvmID: "4a1c0b7e-0000-4000-8000-000000000001"})
+		machine.Options{Clock: clock.NewFake(now), RvmID: "4a1c0b7e-0000-4000-8000-000000000001", DriftLimit: 20 * physic.Gram})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,12 +13,12 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/deposit-rvm/rvm/calib"
+	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/service/wire"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/ledger"
-	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 func fail(code, format string, args ...any) wire.Reply {
@@ -230,11 +230,13 @@ func (s *Server) status(ctx context.Context) (wire.Reply, error) {
 	}
 	st := v.(machine.Status)
 	d := statusData{Status: st, BagMassG: Grams(st.BagMass)}
+	if d.ServiceWarnings, err = s.opts.Ledger.Warnings(ctx); err != nil {
+		return wire.Reply{}, err
+	}
 	s.mu.Lock()
 	for k := range s.drafts {
 		d.Calibrating = append(d.Calibrating, k)
 	}
-	d.ServiceWarnings = append(d.ServiceWarnings, s.warnings...)
 	d.ConsoleLocked = s.opts.Clock.Now().Before(s.locked)
 	s.mu.Unlock()
 	sort.Strings(d.Calibrating)
@@ -366,6 +368,11 @@ func (s *Server) sensors(ctx context.Context) (wire.Reply, error) {
 // technician's console, a stable UUID.
 func staffID() string { return ledger.HashUUID([]byte("rvmctl technician")) }
 
+type bagOut struct {
+	BagReplacement drsapi.BagReplacement `json:"bagReplacement"`
+	Warnings       []string              `json:"serviceWarnings,omitempty"`
+}
+
 func (s *Server) bagExchange(ctx context.Context, ss *session, seal string) (wire.Reply, error) {
 	if seal == "" {
 		if s.opts.Sim == nil {
@@ -383,43 +390,19 @@ func (s *Server) bagExchange(ctx context.Context, ss *session, seal string) (wir
 		if err != nil {
 			return nil, err
 		}
-		w, err := s.driftWatch(ctx, c)
-		return map[string]any{"bagReplacement": rep, "driftWarning": w}, err
+		// The controller's drift watch has compared the new bag's tare.
+		ws, err := c.Ledger().Warnings(ctx)
+		return bagOut{rep, ws}, err
 	})
 	if err != nil {
 		return wire.Reply{}, err
 	}
-	m := v.(map[string]any)
+	out := v.(bagOut)
 	text := fmt.Sprintf("bag exchanged under seal %s", seal)
-	if w, _ := m["driftWarning"].(string); w != "" {
+	for _, w := range out.Warnings {
 		text += "\nSERVICE WARNING: " + w
 	}
-	return okText(m, "%s", text), nil
-}
-
-// driftWatch compares the new, empty bag's tare with the last bag's: a
-// scale whose empty reading wandered by more than DriftLimit will credit or
-// refuse containers by a wrong bag growth, and its bag reports will not add
-// up. It raises a service warning and sends a "service-warning" event.
-func (s *Server) driftWatch(ctx context.Context, c *machine.Controller) (string, error) {
-	led := c.Ledger()
-	open, prev, ok, err := led.LastBags(ctx)
-	if err != nil || !ok {
-		return "", err
-	}
-	drift := open - prev
-	limit := int64(s.opts.DriftLimit / physic.MilliGram)
-	if drift <= limit && drift >= -limit {
-		return "", nil
-	}
-	w := fmt.Sprintf("empty bag scale reads %+.1f g off the last bag's tare (limit %.0f g): check and calibrate the bag scale",
-		float64(drift)/1000, float64(limit)/1000)
-	s.mu.Lock()
-	s.warnings = append(s.warnings, w)
-	s.mu.Unlock()
-	err = led.AppendEvent(ctx, envelope.KindServiceWarning, c.Now(), c.RvmID(),
-		envelope.ServiceWarning{Warning: "bag-scale-drift", Cell: machine.CellBag, DriftMg: drift, LimitMg: limit})
-	return w, err
+	return okText(out, "%s", text), nil
 }
 
 func (s *Server) sealReplace(ctx context.Context, ss *session, old, seal string) (wire.Reply, error) {

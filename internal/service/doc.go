@@ -52,15 +52,14 @@
 //
 // # Drift watch
 //
-// After each bag exchange the new, empty bag's tare is compared with the
-// previous bag's; a difference beyond [Options.DriftLimit] (configuration
-// key driftWarnG, default 20 g) is a scale that drifted, which would
-// credit containers by a wrong bag growth and make bag reports disagree
-// with their contents. The machine raises a service warning (shown by
-// status until the bag scale is calibrated) and sends a "service-warning"
-// event. The watch covers the exchanges made on the console, the way staff
-// exchange bags; the simulator's own staff (rvmd run -sim swapping a full
-// bag by itself) bypass it.
+// After every bag exchange (on the console, by the fleet or with the seal
+// reader) the controller compares the new, empty bag's tare with the
+// previous bag's (machine.Options.DriftLimit, configuration key
+// driftWarnG, default 20 g): a scale that drifted would credit containers
+// by a wrong bag growth and make bag reports disagree with their contents.
+// It raises a service warning, kept in the ledger, and sends a
+// "service-warning" event. status and bag exchange show the warnings in
+// force; accepting a new bag scale calibration clears the drift warning.
 //
 // # Concurrency
 //

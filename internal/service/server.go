@@ -48,9 +48,8 @@ type Options struct {
 	Clock  clock.Clock // wall clock for the lockout; default clock.Real
 	Logger *slog.Logger
 
-	MaxTries   int           // wrong PINs before the lockout; 5
-	Lockout    time.Duration // how long the console stays locked; 5 min
-	DriftLimit physic.Mass   // empty bag scale off its last tare by more warns; 20 g
+	MaxTries int           // wrong PINs before the lockout; 5
+	Lockout  time.Duration // how long the console stays locked; 5 min
 
 	Samples     int           // readings a tare or span takes; 10
 	SampleEvery time.Duration // between them; 50 ms
@@ -69,9 +68,6 @@ func (o *Options) defaults() {
 	if o.Lockout <= 0 {
 		o.Lockout = 5 * time.Minute
 	}
-	if o.DriftLimit <= 0 {
-		o.DriftLimit = 20 * physic.Gram
-	}
 	if o.Samples <= 0 {
 		o.Samples = 10
 	}
@@ -85,14 +81,13 @@ type Server struct {
 	opts Options // Immutable.
 	ln   net.Listener
 
-	mu       sync.Mutex // guards the fields below
-	tries    int        // consecutive wrong PINs
-	locked   time.Time  // refused until then
-	drafts   map[string]*draft
-	nextID   int
-	warnings []string // drift warnings since start or the bag scale's last calibration
-	conns    map[*session]bool
-	closed   bool
+	mu     sync.Mutex // guards the fields below
+	tries  int        // consecutive wrong PINs
+	locked time.Time  // refused until then
+	drafts map[string]*draft
+	nextID int
+	conns  map[*session]bool
+	closed bool
 }
 
 // Listen creates the socket (mode 0600; a stale socket left by a dead

@@ -296,6 +296,7 @@ func MachineOptions(c config.Config) machine.Options {
 		VoucherPrintType: c.VoucherPrintType,
 		ConveyorLimit:    c.ConveyorLimit,
 		BagSettle:        c.BagSettle,
+		DriftLimit:       c.DriftWarn,
 	}
 }
 

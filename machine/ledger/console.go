@@ -188,3 +188,46 @@ func (l *Ledger) LastBags(ctx context.Context) (openTareMg, prevTareMg int64, ok
 	}
 	return t[0], t[1], true, rows.Err()
 }
+
+// RaiseWarning sets a service warning under key (replacing one there) and
+// appends its "service-warning" event, in one transaction. A warning stays
+// until ClearWarning: it survives a restart.
+func (l *Ledger) RaiseWarning(ctx context.Context, key, text string, at time.Time, rvmID string, body any) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
+		if err := setMeta(ctx, tx, "warning:"+key, text); err != nil {
+			return err
+		}
+		r, err := record(w, envelope.KindServiceWarning, at, rvmID, body)
+		if err != nil {
+			return err
+		}
+		return w.append(ctx, tx, r)
+	})
+}
+
+// ClearWarning lifts the service warning under key (none there is fine).
+func (l *Ledger) ClearWarning(ctx context.Context, key string) error {
+	_, err := l.db.ExecContext(ctx, `DELETE FROM meta WHERE k = ?`, "warning:"+key)
+	if err != nil {
+		return fmt.Errorf("ledger: clear warning %s: %w", key, err)
+	}
+	return nil
+}
+
+// Warnings returns the service warnings in force, by key order.
+func (l *Ledger) Warnings(ctx context.Context) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT v FROM meta WHERE k LIKE 'warning:%' AND v != '' ORDER BY k`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: warnings: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("ledger: warnings: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -126,3 +126,29 @@ func sessionV(t *testing.T, l *Ledger, bag string) (string, string, *Voucher) {
 	}
 	return tx.ID, bag, v
 }
+
+func TestWarnings(t *testing.T) {
+	ctx := context.Background()
+	l := open(t)
+	if ws, err := l.Warnings(ctx); len(ws) != 0 || err != nil {
+		t.Fatalf("Warnings() on a new ledger = %v, %v; want none", ws, err)
+	}
+	for _, text := range []string{"drifted 30 g", "drifted 40 g"} {
+		if err := l.RaiseWarning(ctx, "bag-scale-drift", text, t0, "r", map[string]string{"text": text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ws, _ := l.Warnings(ctx); len(ws) != 1 || ws[0] != "drifted 40 g" {
+		t.Errorf("Warnings() after two raises under one key = %v; want the last", ws)
+	}
+	recs, err := outbox.Pending(ctx, l.DB(), 0, 10)
+	if err != nil || len(recs) != 2 || recs[1].Kind != "service-warning" {
+		t.Errorf("outbox = %v, %v; want two service-warning events", recs, err)
+	}
+	if err := l.ClearWarning(ctx, "bag-scale-drift"); err != nil {
+		t.Fatal(err)
+	}
+	if ws, _ := l.Warnings(ctx); len(ws) != 0 {
+		t.Errorf("Warnings() after ClearWarning = %v; want none", ws)
+	}
+}
