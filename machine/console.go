@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,4 +85,38 @@ func (c *Controller) watchDrift(ctx context.Context, prevTareMg int64) {
 	if err := c.led.RaiseWarning(ctx, WarnBagDrift, text, c.now(), c.opts.RvmID, body); err != nil {
 		c.log.Error("drift watch", "err", err)
 	}
+}
+
+// ticket is what the printer prints for a voucher.
+func ticket(v ledger.Voucher) hal.Ticket {
+	return hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
+		PrintType: v.PrintType, ValidUntil: v.ValidUntil}
+}
+
+// ErrNoVoucher: a reprint of a voucher this machine never issued.
+var ErrNoVoucher = errors.New("machine: no such voucher on this machine")
+
+// ErrNoPrinter: the machine has no printer.
+var ErrNoPrinter = errors.New("machine: no printer")
+
+// Reprint prints an issued voucher again, under the code it was issued
+// with, marked as a reprint (a technician's act: the customer's ticket was
+// lost or torn). Nothing is issued: the operator redeems the code once.
+func (c *Controller) Reprint(ctx context.Context, id string) (ledger.Voucher, error) {
+	v, ok, err := c.led.Voucher(ctx, id)
+	if err != nil {
+		return ledger.Voucher{}, err
+	}
+	if !ok {
+		return ledger.Voucher{}, fmt.Errorf("%w: %q", ErrNoVoucher, id)
+	}
+	if c.dev.Printer == nil {
+		return ledger.Voucher{}, ErrNoPrinter
+	}
+	tk := ticket(v)
+	tk.Lines = []string{"REPRINT"}
+	if err := c.dev.Printer.Print(tk); err != nil {
+		return ledger.Voucher{}, fmt.Errorf("machine: reprint %s: %w", id, err)
+	}
+	return v, nil
 }

@@ -138,9 +138,7 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	for _, v := range vs {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
-			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if perr := c.dev.Printer.Print(tk); perr != nil {
+		if perr := c.dev.Printer.Print(ticket(v)); perr != nil {
 			c.printFails++
 			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
 			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)

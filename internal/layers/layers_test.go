@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
 	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/service"},
 	"internal/service/wire":  {},
-	"internal/service":       {"calib", "drs/drsapi", "hal", "internal/clock", "internal/service/wire", "machine", "machine/ledger"},
+	"internal/service":       {"calib", "drs/drsapi", "internal/clock", "internal/service/wire", "machine", "machine/ledger"},
 	"internal/console":       {"internal/clock", "internal/service/wire"},
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},

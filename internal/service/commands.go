@@ -14,7 +14,6 @@ import (
 
 	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
-	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/service/wire"
 	"github.com/deposit-rvm/rvm/machine"
@@ -480,23 +479,11 @@ func (s *Server) reprint(ctx context.Context, id string) (wire.Reply, error) {
 		return wire.Reply{}, usage("voucher reprint ID: the voucher id is required")
 	}
 	v, err := s.do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
-		vo, ok, err := c.Ledger().Voucher(ctx, id)
-		if err != nil {
-			return nil, err
+		vo, err := c.Reprint(ctx, id)
+		if errors.Is(err, machine.ErrNoVoucher) || errors.Is(err, machine.ErrNoPrinter) {
+			return nil, fmt.Errorf("%w: %v", errRefused, err)
 		}
-		if !ok {
-			return nil, fmt.Errorf("%w: no voucher %q on this machine", errRefused, id)
-		}
-		p := c.Devices().Printer
-		if p == nil {
-			return nil, fmt.Errorf("%w: this machine has no printer", errRefused)
-		}
-		t := hal.Ticket{Code: vo.ID, Amount: vo.Amount.String() + " PLN", PrintType: vo.PrintType, ValidUntil: vo.ValidUntil,
-			Lines: []string{"REPRINT"}}
-		if err := p.Print(t); err != nil {
-			return nil, fmt.Errorf("service: print: %w", err)
-		}
-		return map[string]any{"id": vo.ID, "amount": vo.Amount, "validUntil": vo.ValidUntil}, nil
+		return map[string]any{"id": vo.ID, "amount": vo.Amount, "validUntil": vo.ValidUntil}, err
 	})
 	if err != nil {
 		return wire.Reply{}, err
