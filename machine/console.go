@@ -94,7 +94,7 @@ func ticket(v ledger.Voucher) hal.Ticket {
 }
 
 // ErrNoVoucher: a reprint of a voucher this machine never issued.
-var ErrNoVoucher = errors.New("machine: no such voucher on this machine")
+var ErrNoVoucher = errors.New("machine: no voucher by that id on this machine")
 
 // ErrNoPrinter: the machine has no printer.
 var ErrNoPrinter = errors.New("machine: no printer")
