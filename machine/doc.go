@@ -45,8 +45,12 @@
 //
 // The console's server (internal/service) works through the loop: it reads
 // the cells and drives the belt through [Controller.Devices] and
-// [Controller.Cell], and puts a calibration in use with
-// [Controller.UseCalibration] after it stored it in the ledger.
+// [Controller.Cell], puts a calibration in use with
+// [Controller.UseCalibration] after it stored it in the ledger, and prints
+// a lost voucher again with [Controller.Reprint]. After every bag exchange
+// the controller's drift watch compares the new, empty bag's tare with the
+// previous bag's and, beyond Options.DriftLimit, raises a service warning
+// in the ledger with a "service-warning" event.
 //
 // # Concurrency
 //
