@@ -65,6 +65,7 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		// Nothing recorded, or all of it handed back after a power cut:
 		// the session never happened and sends no transaction.
 		c.endSession()
+		c.emit(SessionEnded{Payout: payout, At: at})
 		return nil
 	}
 	var amount money.Grosze
@@ -112,6 +113,11 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		c.printDue = true
 	}
 	c.endSession()
+	ended := SessionEnded{Payout: payout, Phone: phone, Total: amount, At: at}
+	if v != nil {
+		ended.Voucher = v.ID
+	}
+	c.emit(ended)
 	if c.bag.Full {
 		c.block(BlockBagFull)
 	}
@@ -692,9 +698,9 @@ func (c *Controller) SetRvmID(id string) {
 }
 
 // SetOptions changes the configurable thresholds (a config command). The
-// clock, logger, catalogue and rvmId stay.
+// clock, logger, catalogue, rvmId and observers stay.
 func (c *Controller) SetOptions(o Options) {
-	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision
+	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision, o.OnEvent = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision, c.opts.OnEvent
 	o.defaults()
 	c.opts = o
 	c.publishStatus("")
