@@ -30,6 +30,10 @@ const (
 
 var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
 
+// ValidPhone reports whether s is a phone number a digital voucher can go
+// to: nine digits.
+func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
+
 // Finish ends the customer's session with the chosen payout. It needs the
 // machine at rest (ErrBusy otherwise); without an open session it does
 // nothing.
@@ -37,7 +41,7 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	switch payout {
 	case PayoutVoucher, PayoutDonation:
 	case PayoutDigital:
-		if !phoneRE.MatchString(phone) {
+		if !ValidPhone(phone) {
 			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
 		}
 	default:

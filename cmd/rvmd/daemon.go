@@ -37,6 +37,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
+	ui := fs.String("ui", envOr("RVM_UI", ""), "serve the customer's kiosk page on `ADDR`, e.g. 127.0.0.1:8088 (env RVM_UI); with -sim also its /sim/ controls")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
 		HAL: *halName,
+		UI:  *ui,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
