@@ -111,7 +111,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/snapshot", s.snapshot)
 	s.mux.HandleFunc("POST /api/finish", s.finish)
 	if opts.Sim != nil {
-		s.mux.Handle("/sim/", opts.Sim)
+		s.mux.Handle("POST /sim/", opts.Sim)
 	}
 	return s
 }
