@@ -424,4 +424,3 @@ func TestKioskInChromium(t *testing.T) {
 	startRvmd(t, bin, dir, addr)
 	until(t, ctx, "recovery", tid("machine-state")+`.dataset.state === "ready" && document.body.dataset.screen === "welcome"`)
 }
-

@@ -49,7 +49,8 @@ var allowed = map[string][]string{
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
-	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
+	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal"},
+	"internal/kiosk":         {"machine"}, // the customer's page: HTTP, events from machine.Options.OnEvent
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
 	"gateway/store":          {"internal/money", "drs/drsapi", "internal/ean"},
