@@ -1,7 +1,6 @@
 package kiosk_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,27 +26,11 @@ var update = flag.Bool("update", false, "write the screenshots into docs/kiosk/"
 
 // rvmd is a real rvmd process serving the kiosk.
 type rvmd struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	url  string // http://127.0.0.1:PORT/
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	t      *testing.T
+	cmd    *exec.Cmd
+	logs   string        // its stderr
+	exited chan struct{} // closed when the process has ended
+	url    string        // http://127.0.0.1:PORT/
 }
 
 var urlRE = regexp.MustCompile(`msg=kiosk url=(http://\S+)`)
@@ -59,34 +41,38 @@ func startRvmd(t *testing.T, bin, dir, addr string) *rvmd {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "-sim", "-customers=false", "-ui", addr,
 		"-db", filepath.Join(dir, "ledger.db"), "-config", filepath.Join(dir, "config.json"), "-seed", "7")
-	r := &rvmd{t: t, cmd: cmd, logs: &syncBuffer{}}
-	cmd.Stderr = r.logs
+	logf, err := os.CreateTemp(dir, "rvmd-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	r := &rvmd{t: t, cmd: cmd, logs: logf.Name(), exited: make(chan struct{})}
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	for i := 0; i < 1200; i++ {
-		if m := urlRE.FindStringSubmatch(r.logs.String()); m != nil {
-			r.url = m[1]
+	go func() { cmd.Wait(); close(r.exited) }()
+	t.Cleanup(r.kill)
+	deadline := time.After(2 * time.Minute)
+	for {
+		logs, _ := os.ReadFile(r.logs)
+		if m := urlRE.FindSubmatch(logs); m != nil {
+			r.url = string(m[1])
 			return r
 		}
-		if i%10 == 0 && cmd.ProcessState != nil {
-			break
+		select {
+		case <-r.exited:
+			t.Fatalf("rvmd exited before serving the kiosk:\n%s", logs)
+		case <-deadline:
+			t.Fatalf("rvmd printed no kiosk URL:\n%s", logs)
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("rvmd printed no kiosk URL:\n%s", r.logs.String())
-	return nil
 }
 
 func (r *rvmd) kill() {
 	r.cmd.Process.Kill()
-	r.cmd.Wait()
+	<-r.exited
 }
 
 // step plays one scenario line on the simulated machine (sim-only control).
