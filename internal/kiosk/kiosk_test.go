@@ -53,7 +53,7 @@ func TestSnapshot(t *testing.T) {
 }
 
 // readEvent reads one server-sent event: its name and data.
-func readEvent(t *testing.T, r *bufio.Reader) (string, string) {
+func readEvent(t testing.TB, r *bufio.Reader) (string, string) {
 	t.Helper()
 	var name, data string
 	for {
@@ -192,5 +192,28 @@ func TestPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == 200 {
 		t.Errorf("POST /sim/step without sim controls = %d; want refused", resp.StatusCode)
+	}
+}
+
+// BenchmarkObserve: the cost the kiosk adds to the controller's loop per
+// container (one event to one connected page).
+func BenchmarkObserve(b *testing.B) {
+	k := kiosk.New(kiosk.Options{})
+	srv := httptest.NewServer(k.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readEvent(b, r) // subscribed: the snapshot came
+	go io.Copy(io.Discard, r)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%100 == 0 {
+			k.Observe(machine.SessionEnded{Payout: "voucher"}) // keep the session short, like a real one
+		}
+		k.Observe(machine.ContainerDecided{ID: int64(i + 2), Status: machine.StatusAccepted, Deposit: 50, EAN: "5900449000287", Name: "Coca-Cola 0,5 L"})
 	}
 }
