@@ -493,7 +493,9 @@ func (c *Controller) decide(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.containers = append(c.containers, t.rec)
-	c.emit(containerEvent(t.rec, t.verdict))
+	if c.opts.OnEvent != nil { // boxing the event allocates
+		c.emit(containerEvent(t.rec, t.verdict))
+	}
 	return nil
 }
 
