@@ -253,8 +253,9 @@ func TestKioskInChromium(t *testing.T) {
 	ctx := browser(t)
 	bin := buildRvmd(t)
 	dir := t.TempDir()
-	// A long idle timeout: a slow test must not see the session end by itself.
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"idleTimeout":"10m"}`), 0o644); err != nil {
+	// A long idle timeout: a slow test must not see the session end by
+	// itself. A small bag: the fifth container credited fills it.
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"idleTimeout":"10m","bagMaxContainers":5}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "ledger.db")
@@ -399,6 +400,15 @@ func TestKioskInChromium(t *testing.T) {
 	m.service(false)
 	until(t, ctx, "ready after service", tid("machine-state")+`.dataset.state === "ready"`)
 
+	// The fifth container fills the bag: the session ends, thanks, then
+	// the bag-full screen until staff swap it.
+	m.step(`{"op":"insert","ean":"5900449000287"}`)
+	until(t, ctx, "bag full", tid("machine-state")+`.dataset.state === "bag full" && document.body.dataset.screen === "down"`)
+	if got := eval[string](t, ctx, `document.getElementById("down-title").textContent`); got != "Worek jest pełny" {
+		t.Errorf("bag-full screen title = %q; want %q", got, "Worek jest pełny")
+	}
+	shot(t, ctx, shots, "bag-full", 1280, 800)
+
 	// rvmd dies: the page says out of order; it comes back by itself.
 	addr := strings.TrimSuffix(strings.TrimPrefix(m.url, "http://"), "/")
 	m.kill()
@@ -408,5 +418,9 @@ func TestKioskInChromium(t *testing.T) {
 	}
 	shot(t, ctx, shots, "out-of-order", 1280, 800)
 	startRvmd(t, bin, dir, addr)
-	until(t, ctx, "recovery", tid("machine-state")+`.dataset.state === "ready" && document.body.dataset.screen === "welcome"`)
+	// Back with the bag still full (or already swapped by the simulated staff).
+	state := tid("machine-state") + `.dataset.state`
+	until(t, ctx, "recovery", `(`+state+` === "bag full" && document.body.dataset.screen === "down" && `+
+		`document.getElementById("down-title").textContent === "Worek jest pełny") || `+
+		`(`+state+` === "ready" && document.body.dataset.screen === "welcome")`)
 }

@@ -189,6 +189,7 @@ function render() {
   }
 
   // Out of order, bag full.
+  $('down-icon').classList.toggle('full', ui.connected && state === 'bag full');
   if (!ui.connected) {
     $('down-title').textContent = t.downTitle;
     $('down-detail').textContent = t.offline;
@@ -319,7 +320,12 @@ async function pay(payout, phone) {
       return; // the "ended" event follows
     }
     if (r.status !== 409) break;
-    if (!ui.snap.session) return;
+    if (!ui.snap.session) { // it ended meanwhile (idle timeout, bag full)
+      ui.paying = false;
+      ui.payMsg = '';
+      render();
+      return;
+    }
     await new Promise((res) => setTimeout(res, 250));
   }
   ui.paying = false;
