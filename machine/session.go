@@ -58,6 +58,16 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	return err
 }
 
+// Touch tells the controller the customer is at the screen (choosing a
+// payout, typing a phone number): the session's idle timeout counts from
+// now, so it does not end under their fingers. Without a session it does
+// nothing.
+func (c *Controller) Touch() {
+	if c.session != nil && c.now().After(c.lastInsert) {
+		c.lastInsert = c.now()
+	}
+}
+
 // finish closes the open session: one durable commit with the transaction,
 // its voucher and the bag report due.
 func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone string) error {

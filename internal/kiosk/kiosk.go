@@ -110,6 +110,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /api/snapshot", s.snapshot)
 	s.mux.HandleFunc("POST /api/finish", s.finish)
+	s.mux.HandleFunc("POST /api/touch", s.touch)
 	if opts.Sim != nil {
 		s.mux.Handle("POST /sim/", opts.Sim)
 	}
@@ -117,7 +118,8 @@ func New(opts Options) *Server {
 }
 
 // Handler serves the page (/), its event stream (/events), the current
-// snapshot (/api/snapshot) and the payout buttons (POST /api/finish).
+// snapshot (/api/snapshot), the payout buttons (POST /api/finish) and the
+// customer's presence (POST /api/touch).
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Observe takes one controller event (machine.Options.OnEvent). It never
@@ -315,6 +317,26 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{\"ok\":true}\n"))
 	}
+}
+
+// touch: the customer is at the screen; the session's idle timeout counts
+// from now (machine.Controller.Touch).
+func (s *Server) touch(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Actor == nil {
+		httpError(w, http.StatusServiceUnavailable, errors.New("kiosk: no machine"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	_, err := s.opts.Actor.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+		c.Touch()
+		return nil, nil
+	})
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func httpError(w http.ResponseWriter, code int, err error) {

@@ -217,3 +217,29 @@ func BenchmarkObserve(b *testing.B) {
 		k.Observe(machine.ContainerDecided{ID: int64(i + 2), Status: machine.StatusAccepted, Deposit: 50, EAN: "5900449000287", Name: "Coca-Cola 0,5 L"})
 	}
 }
+
+func TestTouch(t *testing.T) {
+	for _, tt := range []struct {
+		actor *actor
+		code  int
+	}{
+		{&actor{}, http.StatusNoContent},
+		{&actor{err: context.DeadlineExceeded}, http.StatusServiceUnavailable},
+		{nil, http.StatusServiceUnavailable},
+	} {
+		o := kiosk.Options{}
+		if tt.actor != nil {
+			o.Actor = tt.actor
+		}
+		srv := httptest.NewServer(kiosk.New(o).Handler())
+		resp, err := http.Post(srv.URL+"/api/touch", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tt.code || (tt.actor != nil && tt.actor.calls != 1) {
+			t.Errorf("POST /api/touch (actor %+v) = %d; want %d and the machine asked once", tt.actor, resp.StatusCode, tt.code)
+		}
+	}
+}

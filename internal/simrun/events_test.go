@@ -1,11 +1,16 @@
 package simrun
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/machine"
+	"github.com/deposit-rvm/rvm/machine/config"
 )
 
 // TestObserverEvents: the controller tells an observer (the kiosk) each
@@ -70,5 +75,45 @@ func TestObserverEvents(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTouchDefersIdleTimeout: a customer at the screen (Touch) keeps the
+// session open past the idle timeout counted from the last insert; it ends
+// one idle timeout after the last touch.
+func TestTouchDefersIdleTimeout(t *testing.T) {
+	ctx := context.Background()
+	steps, _ := scenario.Parse(strings.NewReader(coke + "\n"))
+	r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "l.db"),
+		Machine: MachineOptions(config.Default())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.insert(ctx, steps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := r.Clock().Now()
+	for _, tt := range []struct {
+		at    time.Duration
+		touch bool
+		open  bool
+	}{
+		{20 * time.Second, true, true},  // touched 20 s after the insert
+		{45 * time.Second, false, true}, // 25 s after the touch: still open
+		{51 * time.Second, false, false},
+	} {
+		if err := r.advance(ctx, t0.Add(tt.at)); err != nil {
+			t.Fatal(err)
+		}
+		if tt.touch {
+			r.Controller().Touch()
+		}
+		if got := r.Controller().SessionOpen(); got != tt.open {
+			t.Errorf("SessionOpen() at +%v = %v; want %v", tt.at, got, tt.open)
+		}
 	}
 }

@@ -333,7 +333,18 @@ async function pay(payout, phone) {
   render();
 }
 
+// touch tells the machine the customer is at the screen, so the session's
+// idle timeout does not end it while they choose or type (at most every 2 s).
+let lastTouch = 0;
+function touch() {
+  const now = Date.now();
+  if (!ui.snap.session || now - lastTouch < 2000) return;
+  lastTouch = now;
+  fetch('api/touch', {method: 'POST'}).catch(() => {});
+}
+
 function pressKey(k) {
+  touch();
   if (k === 'back') ui.phone = ui.phone.slice(0, -1);
   else if (/^[0-9]$/.test(k) && ui.phone.length < 9) ui.phone += k;
   ui.phoneMsg = '';
@@ -351,15 +362,16 @@ function sendPhone() {
 
 document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('[data-lang]')) {
-    b.addEventListener('click', () => { ui.lang = b.dataset.lang; render(); });
+    b.addEventListener('click', () => { ui.lang = b.dataset.lang; touch(); render(); });
   }
   for (const b of document.querySelectorAll('[data-payout]')) {
     b.addEventListener('click', () => pay(b.dataset.payout, ''));
   }
   $('btn-digital').addEventListener('click', () => {
+    touch();
     ui.phoneOpen = true; ui.phone = ''; ui.phoneMsg = ''; ui.payMsg = ''; render();
   });
-  $('phone-cancel').addEventListener('click', () => { ui.phoneOpen = false; ui.paying = false; ui.payMsg = ''; render(); });
+  $('phone-cancel').addEventListener('click', () => { touch(); ui.phoneOpen = false; ui.paying = false; ui.payMsg = ''; render(); });
   for (const b of document.querySelectorAll('[data-key]')) {
     b.addEventListener('click', () => pressKey(b.dataset.key));
   }
