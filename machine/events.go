@@ -54,11 +54,13 @@ type SessionTotal struct {
 
 // SessionEnded: the session became a transaction (or, with nothing
 // recorded, simply ended). Voucher is the voucher's code, "" without one.
+// Blocked: too many fraud rejections, the session pays nothing (Total 0).
 type SessionEnded struct {
 	Payout  string
 	Phone   string
 	Total   money.Grosze
 	Voucher string
+	Blocked bool
 	At      time.Time
 }
 

@@ -127,7 +127,7 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		c.printDue = true
 	}
 	c.endSession()
-	ended := SessionEnded{Payout: payout, Phone: phone, Total: amount, At: at}
+	ended := SessionEnded{Payout: payout, Phone: phone, Total: amount, Blocked: blocked, At: at}
 	if v != nil {
 		ended.Voucher = v.ID
 	}

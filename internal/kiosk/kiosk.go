@@ -69,6 +69,7 @@ type Ended struct {
 	Phone   string `json:"phone,omitempty"` // the digital voucher's
 	Total   int64  `json:"total"`           // grosze
 	Voucher string `json:"voucher,omitempty"`
+	Blocked bool   `json:"blocked,omitempty"` // too many frauds: nothing paid
 }
 
 // Snapshot is everything the page shows; a page that connects gets it at
@@ -148,7 +149,7 @@ func (s *Server) Observe(e machine.Event) {
 		kind, body = "total", map[string]int64{"total": s.snap.Total, "count": int64(e.Count)}
 	case machine.SessionEnded:
 		s.snap.Session, s.snap.Containers, s.snap.Total, s.snap.Count = false, []Container{}, 0, 0
-		kind, body = "ended", Ended{Payout: e.Payout, Phone: e.Phone, Total: int64(e.Total), Voucher: e.Voucher}
+		kind, body = "ended", Ended{Payout: e.Payout, Phone: e.Phone, Total: int64(e.Total), Voucher: e.Voucher, Blocked: e.Blocked}
 	case machine.StateChanged:
 		s.snap.State, s.snap.Fault, s.snap.Service = e.State, e.Fault, nil
 		if e.State == machine.StateService && s.opts.Status != nil {

@@ -39,7 +39,7 @@ func TestObserverEvents(t *testing.T) {
 			case machine.SessionTotal:
 				s = fmt.Sprintf("total %d count=%d", e.Total, e.Count)
 			case machine.SessionEnded:
-				s = fmt.Sprintf("ended %s total=%d voucher=%v", e.Payout, e.Total, e.Voucher != "")
+				s = fmt.Sprintf("ended %s total=%d voucher=%v blocked=%v", e.Payout, e.Total, e.Voucher != "", e.Blocked)
 			case machine.StateChanged:
 				s = fmt.Sprintf("state %s %s", e.State, e.Fault)
 			}
@@ -70,7 +70,7 @@ func TestObserverEvents(t *testing.T) {
 		"state busy",
 		`container 7 rejected cause=4 why= deposit=0 ean= name=""`,
 		"state ready",
-		"ended donation total=50 voucher=true",
+		"ended donation total=0 voucher=false blocked=true", // 3 frauds: over the default threshold of 2
 		"state out of order jam",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -43,6 +43,7 @@ const T = {
     paidDonation: (m) => `Przekazałeś ${m} na cele dobroczynne.`,
     paidDigital: (m, p) => `Bon na ${m} wysłaliśmy SMS-em na numer ${p}.`,
     paidNothing: 'Żadne opakowanie nie zostało przyjęte.',
+    blocked: 'Zwrot zablokowany: zbyt wiele nierozpoznanych opakowań. Zgłoś się do obsługi sklepu.',
     voucherCode: 'Kod bonu',
     svc: {fault: 'Usterka', blocked: 'Blokady', bag: 'Worek', bagCount: 'Opakowań w worku', bagFill: 'Zapełnienie', catalog: 'Wersja katalogu', rvmId: 'rvmId', none: 'brak'},
   },
@@ -85,6 +86,7 @@ const T = {
     paidDonation: (m) => `You donated ${m} to charity.`,
     paidDigital: (m, p) => `Your voucher for ${m} was sent by text message to ${p}.`,
     paidNothing: 'No container was accepted.',
+    blocked: 'This return was blocked: too many containers not recognised. Please ask the staff.',
     voucherCode: 'Voucher code',
     svc: {fault: 'Fault', blocked: 'Blocked', bag: 'Bag', bagCount: 'Containers in the bag', bagFill: 'Fill level', catalog: 'Catalogue version', rvmId: 'rvmId', none: 'none'},
   },
@@ -181,10 +183,14 @@ function render() {
   if (ui.ended) {
     const e = ui.ended, m = money(e.total, ui.lang);
     let d = t.paidNothing;
-    if (e.total > 0 || e.voucher) {
+    if (e.blocked) {
+      d = t.blocked;
+    } else if (e.total > 0 || e.voucher) {
       d = e.payout === 'donation' ? t.paidDonation(m) : e.payout === 'digital' ? t.paidDigital(m, e.phone || '') : t.paidVoucher(m);
     }
     $('thanks-detail').textContent = d;
+    $('thanks-icon').classList.toggle('blocked', !!e.blocked);
+    $('thanks-icon').textContent = e.blocked ? '!' : '✓';
     $('thanks-code').textContent = e.voucher && e.payout === 'voucher' ? `${t.voucherCode}: ${e.voucher}` : '';
   }
 
