@@ -297,13 +297,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, fmt.Errorf("kiosk: unknown payout %q", req.Payout))
 		return
 	}
-	if s.opts.Actor == nil {
-		httpError(w, http.StatusServiceUnavailable, errors.New("kiosk: no machine"))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	_, err := s.opts.Actor.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+	err := s.do(r, func(ctx context.Context, c *machine.Controller) (any, error) {
 		if !c.SessionOpen() {
 			return nil, ErrNoSession
 		}
@@ -323,13 +317,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 // touch: the customer is at the screen; the session's idle timeout counts
 // from now (machine.Controller.Touch).
 func (s *Server) touch(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Actor == nil {
-		httpError(w, http.StatusServiceUnavailable, errors.New("kiosk: no machine"))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	_, err := s.opts.Actor.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+	err := s.do(r, func(ctx context.Context, c *machine.Controller) (any, error) {
 		c.Touch()
 		return nil, nil
 	})
@@ -338,6 +326,17 @@ func (s *Server) touch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// do runs f on the machine's loop for a request, waiting at most 10 s.
+func (s *Server) do(r *http.Request, f func(ctx context.Context, c *machine.Controller) (any, error)) error {
+	if s.opts.Actor == nil {
+		return errors.New("kiosk: no machine")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	_, err := s.opts.Actor.Do(ctx, f)
+	return err
 }
 
 func httpError(w http.ResponseWriter, code int, err error) {

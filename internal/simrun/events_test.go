@@ -3,7 +3,6 @@ package simrun
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,13 +82,8 @@ func TestObserverEvents(t *testing.T) {
 // one idle timeout after the last touch.
 func TestTouchDefersIdleTimeout(t *testing.T) {
 	ctx := context.Background()
-	steps, _ := scenario.Parse(strings.NewReader(coke + "\n"))
-	r, err := Start(ctx, steps, Options{Catalog: sampleCatalog(t), DBPath: filepath.Join(t.TempDir(), "l.db"),
-		Machine: MachineOptions(config.Default())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := playOn(t, "", config.Default(), nil)
+	steps, _ := scenario.Parse(strings.NewReader(coke))
 	if err := r.insert(ctx, steps[0]); err != nil {
 		t.Fatal(err)
 	}
