@@ -312,6 +312,13 @@ func (g *Gateway) apiRedeem(w http.ResponseWriter, r *http.Request) {
 			Voucher VoucherView `json:"voucher"`
 		}{APIError{Error: "voucher " + code + " is already redeemed", Code: "VOUCHER_ALREADY_REDEEMED"}, g.voucherView(v)})
 		return
+	case errors.Is(err, store.ErrBlocked):
+		g.met.redemption("blocked")
+		writeJSON(w, http.StatusConflict, struct {
+			APIError
+			Voucher VoucherView `json:"voucher"`
+		}{APIError{Error: err.Error(), Code: "VOUCHER_BLOCKED"}, g.voucherView(v)})
+		return
 	case errors.Is(err, store.ErrExpired):
 		g.met.redemption("expired")
 		writeJSON(w, http.StatusGone, struct {

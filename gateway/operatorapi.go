@@ -157,9 +157,31 @@ func (g *Gateway) drsTransaction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tv)
 }
 
+// drsConfirm: the operator confirms it holds a transaction. Its body, when
+// there is one, is the operator API's TransactionConfirmation: blocked (the
+// transaction may not be paid), amount and currency; it is recorded, and a
+// blocked transaction's voucher is refused at the tills.
 func (g *Gateway) drsConfirm(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	err := g.st.ConfirmTransaction(r.Context(), id, g.clk.Now())
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", id)
+		return
+	}
+	c := store.Confirmation{TransactionID: id, ConfirmedAt: g.clk.Now()}
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		var body struct {
+			Blocked  bool         `json:"blocked"`
+			Amount   money.Grosze `json:"amount"`
+			Currency string       `json:"currency"`
+		}
+		if err := json.Unmarshal(raw, &body); err != nil {
+			g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", id)
+			return
+		}
+		c.Blocked, c.Amount, c.Currency = body.Blocked, body.Amount, body.Currency
+	}
+	err = g.st.ConfirmTransactionWith(r.Context(), c)
 	if errors.Is(err, store.ErrNotFound) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
 		return
