@@ -225,18 +225,20 @@ func (s *Store) checkBinding(ctx context.Context, tx *sql.Tx, serial, rvmID stri
 			return "", err
 		}
 	}
-	if bound == "" {
-		var holder string
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT serial FROM bindings WHERE rvm_id = ?`), rvmID).Scan(&holder); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("store: binding of %s: %w", rvmID, err)
-		}
+	if bound != "" {
+		binds[serial] = bound
+	}
+	if bound == rvmID {
+		return "", nil
+	}
+	var holder string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT serial FROM bindings WHERE rvm_id = ?`), rvmID).Scan(&holder); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: binding of %s: %w", rvmID, err)
+	}
+	if holder != "" {
 		return fmt.Sprintf("rvmId %s belongs to machine %s, not %s", rvmID, holder, serial), nil
 	}
-	binds[serial] = bound
-	if bound != rvmID {
-		return fmt.Sprintf("rvmId %s is not machine %s's (it is bound to %s)", rvmID, serial, bound), nil
-	}
-	return "", nil
+	return fmt.Sprintf("rvmId %s is not machine %s's (it is bound to %s)", rvmID, serial, bound), nil
 }
 
 func (s *Store) boundRvmID(ctx context.Context, tx *sql.Tx, serial string) (string, error) {
