@@ -39,6 +39,7 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /api/machines/{serial}", auth(g.apiMachine))
 	m.Handle("GET /api/quarantine", auth(g.apiQuarantine))
 	m.Handle("GET /api/failures", auth(g.apiFailures))
+	m.Handle("GET /api/blocked", auth(g.apiBlocked))
 	m.Handle("POST /api/failures/{id}/retry", auth(g.apiRetry))
 	m.Handle("POST /api/failures/{id}/dismiss", auth(g.apiDismiss))
 	m.Handle("GET /api/vouchers/{code}", auth(g.apiVoucher))

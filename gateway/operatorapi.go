@@ -193,6 +193,17 @@ func (g *Gateway) drsConfirm(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// apiBlocked lists the transactions the operator confirmed as blocked from
+// payment (their vouchers are refused at the tills), newest first.
+func (g *Gateway) apiBlocked(w http.ResponseWriter, r *http.Request) {
+	bl, err := g.st.BlockedTransactions(r.Context())
+	if err != nil {
+		g.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bl)
+}
+
 // postMachineBody is the yaml's PostMachine: the machine base, a location
 // and an authorization code.
 type postMachineBody struct {
