@@ -46,6 +46,9 @@ func FuzzClassify(f *testing.F) {
 		if !ok || ev.Machine != serial || ev.Kind != kind {
 			t.Fatalf("classify(%q, %q) accepted machine %q kind %q; want the topic's", topic, payload, ev.Machine, ev.Kind)
 		}
+		if strings.Contains(ev.ID, "@") {
+			t.Fatalf("classify(%q, %q) accepted id %q; an @ could squat another machine's key", topic, payload, ev.ID)
+		}
 		var env envelope.Envelope
 		if err := json.Unmarshal(payload, &env); err != nil {
 			t.Fatalf("classify(%q, %q) accepted a payload that does not decode: %v", topic, payload, err)

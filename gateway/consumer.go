@@ -224,6 +224,11 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 	if env.Kind != kind {
 		return quarantine(fmt.Sprintf("topic kind %q differs from envelope kind %q", kind, env.Kind))
 	}
+	if strings.Contains(env.ID, "@") {
+		// The store keys another machine's id as ID@SERIAL: an id with an
+		// @ could squat such a key.
+		return quarantine(fmt.Sprintf("event id %q contains @", env.ID))
+	}
 	// The rvmId the event speaks for: the envelope's, and every rvmId its
 	// body names must be the same one. Whether it is the serial's is the
 	// store's to say (it holds the bindings).

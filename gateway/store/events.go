@@ -358,7 +358,11 @@ func (s *Store) resolveRepeat(ctx context.Context, tx *sql.Tx, e Event) (bool, s
 		// Gone since the insert (cannot happen inside the transaction).
 		return s.insertOne(ctx, tx, e.ID, e)
 	case e.Kind != kindTransaction:
-		return s.insertOne(ctx, tx, scopedID(e.ID, e.Machine), e)
+		ok, _, err := s.insertOne(ctx, tx, scopedID(e.ID, e.Machine), e)
+		if err == nil && !ok {
+			return false, fmt.Sprintf("event id %s of %s: its key %s is taken", e.ID, e.Machine, scopedID(e.ID, e.Machine)), nil
+		}
+		return ok, "", err
 	case other.kind == kindTransaction:
 		return false, fmt.Sprintf("transaction id %s is already machine %s's transaction", e.ID, other.machine), nil
 	}
