@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
@@ -74,26 +72,7 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 // arrive exactly once.
 func TestForgedEventsAreRefused(t *testing.T) {
 	pw := map[string]string{"gateway": "gw-secret", "M-A": "a-secret", "M-B": "b-secret", "M-EVIL": "evil-secret"}
-	e := &env{t: t, rvm: map[string]string{}, seq: map[string]int64{}}
-	e.broker = testbroker.Start(t, testbroker.WithPasswords(pw), testbroker.WithACL(fleetACL))
-	sim, err := drssim.New(drssim.Options{Catalog: testCatalog(t), Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	e.sim = sim
-	e.front = &switchable{next: sim, seen: map[string]int{}}
-	ts := httptest.NewServer(e.front)
-	t.Cleanup(ts.Close)
-	e.simURL = ts.URL
-	c := drs.New(ts.URL, token, &drs.Options{MaxAttempts: 5, BaseBackoff: 10 * time.Millisecond, MaxBackoff: time.Second})
-	for _, s := range []string{"M-A", "M-B", "M-EVIL"} {
-		id, err := c.RegisterMachine(context.Background(), drsapi.MachineUpdate{SerialNumber: s, Bins: []drsapi.BinPost{{WasteType: []int{7}}}, DrsCpNo: "1100061-152"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.rvm[s] = id
-	}
+	e := newWorld(t, drssim.Options{}, []testbroker.Option{testbroker.WithPasswords(pw), testbroker.WithACL(fleetACL)}, "M-A", "M-B", "M-EVIL")
 	o := e.gatewayOptions("")
 	o.MQTTUser, o.MQTTPassword, o.APIToken = "gateway", pw["gateway"], "api"
 	r := e.startGateway(o)
