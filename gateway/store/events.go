@@ -146,6 +146,13 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 		refuse := func(e Event, reason string) {
 			res.Refused = append(res.Refused, Quarantined{Topic: e.Topic, Payload: e.Raw, Size: int64(len(e.Raw)), Reason: reason, ReceivedAt: e.ReceivedAt})
 		}
+		// First sight binds serials: in serial order, like every other row
+		// touched, so that two replicas' batches cannot deadlock on them.
+		for _, c := range claims(evs, sts) {
+			if _, err := s.checkBinding(ctx, tx, c[0], c[1], time.Now(), binds); err != nil {
+				return err
+			}
+		}
 		admitted := make([]Event, 0, len(evs))
 		issued := map[string]Voucher{} // vouchers of this batch's admitted events, by code
 		for _, e := range evs {
@@ -301,6 +308,33 @@ func (s *Store) admit(ctx context.Context, tx *sql.Tx, e Event, binds map[string
 		issued[v.Code] = v
 	}
 	return "", nil
+}
+
+// claims returns the distinct (serial, rvmId) pairs that evs and sts speak
+// for, sorted.
+func claims(evs []Event, sts []StatusUpdate) [][2]string {
+	seen := map[[2]string]bool{}
+	for _, e := range evs {
+		if e.RvmID != "" {
+			seen[[2]string{e.Machine, e.RvmID}] = true
+		}
+	}
+	for _, st := range sts {
+		if st.RvmID != "" {
+			seen[[2]string{st.Serial, strings.ToLower(st.RvmID)}] = true
+		}
+	}
+	out := make([][2]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
 }
 
 // scopedID is the key of an event whose id another machine used first.
