@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,33 @@ func TestRegistrationWithoutCollectionPointOneFailure(t *testing.T) {
 	}
 	if len(fs) != 1 || fs[0].EventID != last || fs[0].Machine != "RVM-NEW" {
 		t.Errorf("open failures = %+v; want one, the last registration %s", fs, last)
+	}
+}
+
+// The operator answers a transaction with blocked (its
+// 200TransactionProcessed response): the answer is recorded and listed.
+func TestBlockedAnswerToTransactionIsRecorded(t *testing.T) {
+	e := newEnv(t, drssim.Options{}, "RVM-A")
+	e.front.setHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodPost || req.URL.Path != "/transaction" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"printType":0,"blocked":true,"amount":0,"currency":"PLN"}`))
+		return true
+	})
+	r := e.startGateway(e.gatewayOptions(""))
+	id := e.publishTx("RVM-A", e.transaction("RVM-A", eanOK, 2, nil))
+	waitFor(t, "the transaction delivered", func() bool {
+		ev, err := r.gw.Store().Event(context.Background(), id)
+		return err == nil && ev.State == store.StateDelivered
+	})
+	var bl []store.Confirmation
+	if got := call(t, "GET", r.api.URL+"/api/blocked", "", "", &bl); got != http.StatusOK || len(bl) != 1 || bl[0].TransactionID != id || !bl[0].Blocked {
+		t.Errorf("GET /api/blocked = %d, %+v; want %s blocked", got, bl, id)
+	}
+	ev, _ := r.gw.Store().Event(context.Background(), id)
+	if !strings.Contains(string(ev.Response), `"blocked":true`) {
+		t.Errorf("recorded answer = %s; want the operator's blocked flag in it", ev.Response)
 	}
 }

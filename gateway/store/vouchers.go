@@ -256,6 +256,13 @@ func (s *Store) ConfirmTransactionWith(ctx context.Context, c Confirmation) erro
 	if err := s.ConfirmTransaction(ctx, c.TransactionID, c.ConfirmedAt); err != nil {
 		return err
 	}
+	return s.PutConfirmation(ctx, c)
+}
+
+// PutConfirmation records the operator's answer on a transaction (from its
+// answer to POST /transaction, or its confirmation) without marking the
+// transaction confirmed.
+func (s *Store) PutConfirmation(ctx context.Context, c Confirmation) error {
 	blocked := 0
 	if c.Blocked {
 		blocked = 1
