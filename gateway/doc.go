@@ -131,6 +131,8 @@
 // (testbroker.WithTLS shows the set-up), the operator is reached over
 // HTTPS with its bearer token, and the gateway's API asks for its own
 // bearer token when -api-token is set. The operator is trusted for what it
-// answers: machine ids, voucher buffers, the blocked flag of a confirmed
-// transaction.
+// answers: machine ids, voucher buffers, and whether a transaction is
+// blocked from payment (in its answer to POST /transaction or in its
+// confirmation; GET /api/blocked lists them, TestBlockedConfirmationIsRecorded
+// and TestBlockedAnswerToTransactionIsRecorded).
 package gateway
