@@ -34,7 +34,7 @@ pattern read rvm/%u/cmd/#
 // machineClient connects as serial with its own password.
 func machineClient(t *testing.T, url, serial, password string) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(serial+"-"+uuid.NewString()[:8]).SetUsername(serial).SetPassword(password).
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(serial + "-" + uuid.NewString()[:8]).SetUsername(serial).SetPassword(password).
 		SetCleanSession(true).SetOrderMatters(false)
 	c := mqtt.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
