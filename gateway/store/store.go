@@ -23,6 +23,8 @@ var (
 	ErrAlreadyRedeemed = errors.New("store: voucher already redeemed")
 	// ErrExpired: the voucher's validity ended.
 	ErrExpired = errors.New("store: voucher expired")
+	// ErrBlocked: the operator blocked the voucher's transaction from payment.
+	ErrBlocked = errors.New("store: transaction blocked by the operator")
 )
 
 // Store is the gateway's database. It is safe for concurrent use.
@@ -31,6 +33,9 @@ type Store struct {
 	db *sql.DB // writes (and reads inside transactions)
 	rd *sql.DB // reads outside transactions: a pool of its own on SQLite
 	pg bool
+
+	bindMu sync.Mutex
+	bound  map[string]string // serial -> rvmId, a cache of bindings; guarded by bindMu
 
 	tallyMu   sync.Mutex
 	pending   *tally    // fleet counters not yet written; guarded by tallyMu
@@ -49,7 +54,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: no database given")
 	}
-	s := &Store{pg: IsPostgres(dsn), pending: newTally()}
+	s := &Store{pg: IsPostgres(dsn), pending: newTally(), bound: map[string]string{}}
 	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", dsn)
@@ -202,6 +207,24 @@ CREATE TABLE IF NOT EXISTS products (
 	body TEXT NOT NULL,
 	version BIGINT NOT NULL,
 	removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS bindings (
+	serial TEXT PRIMARY KEY,
+	rvm_id TEXT NOT NULL UNIQUE,
+	source TEXT NOT NULL,
+	bound_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS voucher_buffer (
+	code TEXT PRIMARY KEY,
+	machine TEXT NOT NULL,
+	handed_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tx_confirmations (
+	transaction_id TEXT PRIMARY KEY,
+	blocked INTEGER NOT NULL DEFAULT 0,
+	amount BIGINT NOT NULL DEFAULT 0,
+	currency TEXT NOT NULL DEFAULT '',
+	confirmed_at BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kv (
 	name TEXT PRIMARY KEY,
