@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	"hal/periph/conveyor":    {"hal", "internal/clock"},
 	"hal/periph/metal":       {"hal"},
 	"hal/periph/curtain":     {"hal"},
-	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "internal/clock", "calib"},
+	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "hal/periph/scanner", "hal/periph/escpos", "internal/clock", "calib"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor"},
