@@ -151,6 +151,8 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	}
 	r.led.SetHook(r.onCommit)
 	if err := r.boot(ctx); err != nil {
+		r.closeRig()
+		r.closeSerial()
 		r.led.Close()
 		return nil, err
 	}
