@@ -67,8 +67,9 @@
 // that stops everything else the machine must do without a scanner:
 // deliver its outbox (the operator's transactions), reprint owed vouchers,
 // report the fault to the fleet with its reason and show "out of order".
-// The log names the key and the port; the self-test fails the scanner with
-// "not there". A missing printer stays an error: its driver has no reopen.
+// The scanner's logger (Opts.Scanner.Logger) names the missing port; the
+// self-test fails the scanner with "port ... not there". A missing printer
+// stays an error: its driver has no reopen.
 //
 // # Self-test
 //
