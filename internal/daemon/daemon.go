@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"time"
@@ -50,6 +51,9 @@ type Options struct {
 	// UI, when set, is the address the customer's kiosk page is served
 	// on (package kiosk); on the simulated machine its /sim/ controls too.
 	UI string
+	// PrinterOut, with HALPins, receives the ESC/POS bytes the voucher
+	// printer received.
+	PrinterOut io.Writer
 }
 
 // Daemon is a running controller daemon.
@@ -101,7 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit, HAL: opts.HAL,
+		OnCommit: d.onCommit, HAL: opts.HAL, PrinterOut: opts.PrinterOut,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed
