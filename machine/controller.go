@@ -62,6 +62,10 @@ type Options struct {
 	// OnDecision, when set, is called with the wall time from the last
 	// sensor reading to the belt command, for each container (benchmarks).
 	OnDecision func(time.Duration)
+	// OnEvent, when set, is told what a customer would see: each
+	// container's verdict, the running total, the session's end and the
+	// machine's state (see [Event]). It runs on the loop.
+	OnEvent func(Event)
 }
 
 func (o *Options) defaults() {
@@ -171,6 +175,12 @@ type Controller struct {
 	printFails int
 	printRetry time.Time
 	booting    bool // resume runs: printing waits until the state is restored
+	// seen is what OnEvent was last told. Mutable, loop only.
+	seen struct {
+		state, fault string
+		total        money.Grosze
+		count        int
+	}
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -304,6 +314,7 @@ func (c *Controller) publishStatus(msg string) {
 	c.statusMu.Lock()
 	c.status = s
 	c.statusMu.Unlock()
+	c.observe(s)
 }
 
 // fire moves the state machine; a refused event is a bug in the controller,
@@ -486,6 +497,9 @@ func (c *Controller) decide(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.containers = append(c.containers, t.rec)
+	if c.opts.OnEvent != nil { // boxing the event allocates
+		c.emit(containerEvent(t.rec, t.verdict))
+	}
 	return nil
 }
 
@@ -500,6 +514,9 @@ func (c *Controller) pulledBack(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.setContainer(t.rec.ID, ledger.Rejected, drsapi.CauseFraud)
+	rec := t.rec
+	rec.Cause = drsapi.CauseFraud
+	c.emit(containerEvent(rec, Verdict{Cause: drsapi.CauseFraud, Why: WhyPulledBack, Product: t.verdict.Product, Known: t.verdict.Known}))
 	c.log.Warn("container pulled back", "ean", t.rec.EAN)
 	return nil
 }

@@ -40,6 +40,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
+	ui := fs.String("ui", envOr("RVM_UI", ""), "serve the customer's kiosk page on `ADDR`, e.g. 127.0.0.1:8088 (env RVM_UI); with -sim also its /sim/ controls")
+	printerOut := fs.String("printer-out", "", "with -sim -hal pins: write the ESC/POS bytes the voucher printer received to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +75,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
 		HAL: *halName,
+		UI:  *ui,
 		// Live, the simulated cells are off their data sheet so that a
 		// technician's calibration has something to find; -fast crash
 		// runs keep exact cells to check money against exact physics.
@@ -83,7 +86,15 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	return daemon.Run(ctx, opts)
+	closePrinter, err := printerOutput(*printerOut, *halName, &opts.PrinterOut)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	err = daemon.Run(ctx, opts)
+	if cerr := closePrinter(); err == nil && cerr != nil {
+		err = fmt.Errorf("run: %w", cerr)
+	}
+	return err
 }
 
 func envOr(key, def string) string {

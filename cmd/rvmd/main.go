@@ -1,7 +1,7 @@
 // Command rvmd is the reverse-vending machine's controller daemon.
 //
 //	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
-//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL] [-service PATH]
+//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL] [-ui ADDR] [-service PATH]
 //	rvmd pin set -db FILE
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N

@@ -58,6 +58,9 @@ type Options struct {
 	// HAL is HALSim (the default) or HALPins: the real drivers on the
 	// simulated machine's pins (internal/simrun/pins.go).
 	HAL string
+	// PrinterOut, with HALPins, receives every byte the voucher printer
+	// received (ESC/POS), in order (serial.go).
+	PrinterOut io.Writer
 	// OnHandled, if set, is told how long the controller took over each
 	// hardware event, device reads and commits included (benchmarks).
 	OnHandled func(k hal.EventKind, d time.Duration)
@@ -158,6 +161,8 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	}
 	r.led.SetHook(r.onCommit)
 	if err := r.boot(ctx); err != nil {
+		r.closeRig()
+		r.closeSerial()
 		r.led.Close()
 		return nil, err
 	}
@@ -266,6 +271,9 @@ func (r *Runner) Close() error {
 	err := r.out.Flush()
 	if herr := r.closeRig(); err == nil {
 		err = herr
+	}
+	if serr := r.closeSerial(); err == nil {
+		err = serr
 	}
 	if cerr := r.led.Close(); err == nil {
 		err = cerr
