@@ -58,10 +58,18 @@ type Options struct {
 	BagSettle        time.Duration // wait after a drop before weighing the bag; 300 ms
 	Samples          int           // raw readings per weighing, median-filtered; 3
 	Bin              int           // bin number of the first bag; 1
+	// DriftLimit is the drift watch's bound: after a bag exchange, an
+	// empty bag whose tare is off the previous bag's by more raises a
+	// service warning (see console.go); 0 turns the watch off.
+	DriftLimit physic.Mass
 
 	// OnDecision, when set, is called with the wall time from the last
 	// sensor reading to the belt command, for each container (benchmarks).
 	OnDecision func(time.Duration)
+	// OnEvent, when set, is told what a customer would see: each
+	// container's verdict, the running total, the session's end and the
+	// machine's state (see [Event]). It runs on the loop.
+	OnEvent func(Event)
 }
 
 func (o *Options) defaults() {
@@ -179,6 +187,12 @@ type Controller struct {
 	printFails int
 	printRetry time.Time
 	booting    bool // resume runs: printing waits until the state is restored
+	// seen is what OnEvent was last told. Mutable, loop only.
+	seen struct {
+		state, fault string
+		total        money.Grosze
+		count        int
+	}
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -346,6 +360,7 @@ func (c *Controller) publishStatus(msg string) {
 	c.statusMu.Lock()
 	c.status = s
 	c.statusMu.Unlock()
+	c.observe(s)
 }
 
 // fire moves the state machine; a refused event is a bug in the controller,
@@ -528,6 +543,9 @@ func (c *Controller) decide(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.containers = append(c.containers, t.rec)
+	if c.opts.OnEvent != nil { // boxing the event allocates
+		c.emit(containerEvent(t.rec, t.verdict))
+	}
 	return nil
 }
 
@@ -542,6 +560,9 @@ func (c *Controller) pulledBack(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.setContainer(t.rec.ID, ledger.Rejected, drsapi.CauseFraud)
+	rec := t.rec
+	rec.Cause = drsapi.CauseFraud
+	c.emit(containerEvent(rec, Verdict{Cause: drsapi.CauseFraud, Why: WhyPulledBack, Product: t.verdict.Product, Known: t.verdict.Known}))
 	c.log.Warn("container pulled back", "ean", t.rec.EAN)
 	return nil
 }

@@ -50,6 +50,27 @@
 // on a later Tick (with back-off, only while no session is open), at
 // ClearFault and at start, never issued again.
 //
+// # Observing
+//
+// Options.OnEvent, when set, is told on the loop what a customer would see
+// (the kiosk page shows it): each container's verdict ([ContainerDecided],
+// with [Verdict.Why] telling cause 1 and 6 reasons apart), the running total
+// once the bag confirmed a credit ([SessionTotal]), the session's end
+// ([SessionEnded]) and the state a customer sees ([StateChanged]: ready,
+// busy, bag full, out of order, service). The values carry no HTTP or
+// MQTT; the observer must not block.
+//
+// # The technician console
+//
+// The console's server (internal/service) works through the loop: it reads
+// the cells and drives the belt through [Controller.Devices] and
+// [Controller.Cell], puts a calibration in use with
+// [Controller.UseCalibration] after it stored it in the ledger, and prints
+// a lost voucher again with [Controller.Reprint]. After every bag exchange
+// the controller's drift watch compares the new, empty bag's tare with the
+// previous bag's and, beyond Options.DriftLimit, raises a service warning
+// in the ledger with a "service-warning" event.
+//
 // # Concurrency
 //
 // Controller methods must be called from one goroutine: the loop's, so from

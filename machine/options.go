@@ -22,5 +22,6 @@ func OptionsFromConfig(c config.Config) Options {
 		VoucherPrintType: c.VoucherPrintType,
 		ConveyorLimit:    c.ConveyorLimit,
 		BagSettle:        c.BagSettle,
+		DriftLimit:       c.DriftWarn,
 	}
 }

@@ -30,6 +30,10 @@ const (
 
 var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
 
+// ValidPhone reports whether s is a phone number a digital voucher can go
+// to: nine digits.
+func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
+
 // Finish ends the customer's session with the chosen payout. It needs the
 // machine at rest (ErrBusy otherwise); without an open session it does
 // nothing.
@@ -37,7 +41,7 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	switch payout {
 	case PayoutVoucher, PayoutDonation:
 	case PayoutDigital:
-		if !phoneRE.MatchString(phone) {
+		if !ValidPhone(phone) {
 			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
 		}
 	default:
@@ -54,6 +58,16 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	return err
 }
 
+// Touch tells the controller the customer is at the screen (choosing a
+// payout, typing a phone number): the session's idle timeout counts from
+// now, so it does not end under their fingers. Without a session it does
+// nothing.
+func (c *Controller) Touch() {
+	if c.session != nil && c.now().After(c.lastInsert) {
+		c.lastInsert = c.now()
+	}
+}
+
 // finish closes the open session: one durable commit with the transaction,
 // its voucher and the bag report due.
 func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone string) error {
@@ -65,6 +79,7 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		// Nothing recorded, or all of it handed back after a power cut:
 		// the session never happened and sends no transaction.
 		c.endSession()
+		c.emit(SessionEnded{Payout: payout, At: at})
 		return nil
 	}
 	var amount money.Grosze
@@ -112,6 +127,11 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		c.printDue = true
 	}
 	c.endSession()
+	ended := SessionEnded{Payout: payout, Phone: phone, Total: amount, Blocked: blocked, At: at}
+	if v != nil {
+		ended.Voucher = v.ID
+	}
+	c.emit(ended)
 	if c.bag.Full {
 		c.block(BlockBagFull)
 	}
@@ -138,9 +158,7 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	for _, v := range vs {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
-			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if perr := c.dev.Printer.Print(tk); perr != nil {
+		if perr := c.dev.Printer.Print(ticket(v)); perr != nil {
 			c.printFails++
 			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
 			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
@@ -573,6 +591,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
 	}
 	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
+	prevTare := c.bag.TareMg
 	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
 		Seal: seal, Staff: staff, Bin: bin, At: c.now(), RvmID: c.opts.RvmID,
 		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
@@ -582,6 +601,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 	}
 	c.bag, c.bagCount, c.bagMass = nb, 0, 0
 	c.unblock(BlockBagFull)
+	c.watchDrift(ctx, prevTare)
 	c.publishStatus("")
 	return rep, nil
 }
@@ -697,9 +717,9 @@ func (c *Controller) SetRvmID(id string) {
 }
 
 // SetOptions changes the configurable thresholds (a config command). The
-// clock, logger, catalogue and rvmId stay.
+// clock, logger, catalogue, rvmId and observers stay.
 func (c *Controller) SetOptions(o Options) {
-	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision
+	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision, o.OnEvent = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision, c.opts.OnEvent
 	o.defaults()
 	c.opts = o
 	c.publishStatus("")

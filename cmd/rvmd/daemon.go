@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/internal/daemon"
@@ -35,8 +37,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
+	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
+	ui := fs.String("ui", envOr("RVM_UI", ""), "serve the customer's kiosk page on `ADDR`, e.g. 127.0.0.1:8088 (env RVM_UI); with -sim also its /sim/ controls")
+	printerOut := fs.String("printer-out", "", "with -sim -hal pins: write the ESC/POS bytes the voucher printer received to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,10 +62,16 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	svcRequired := *svcPath != ""
+	if *svcPath == "" {
+		// Beside the ledger, named after it: rvmd.db serves rvmd.sock.
+		*svcPath = strings.TrimSuffix(*dbPath, filepath.Ext(*dbPath)) + ".sock"
+	}
 	log := newLogger(stderr, *verbose)
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version, Seed: *seed, Logger: log,
+		UI: *ui, Service: *svcPath, ServiceRequired: svcRequired,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
@@ -68,10 +79,26 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if *simFlag {
-		opts.Rig = simrun.NewRig(simrun.RigOptions{
+		ro := simrun.RigOptions{
 			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, HAL: *halName, Logger: log,
-		})
-		return daemon.Run(ctx, opts)
+			// Live, the simulated cells are off their data sheet so that a
+			// technician's calibration has something to find; -fast crash
+			// runs keep exact cells to check money against exact physics.
+			CellErrors: !*fast,
+		}
+		closePrinter, err := printerOutput(*printerOut, *halName, &ro.PrinterOut)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		opts.Rig = simrun.NewRig(ro)
+		err = daemon.Run(ctx, opts)
+		if cerr := closePrinter(); err == nil && cerr != nil {
+			err = fmt.Errorf("run: %w", cerr)
+		}
+		return err
+	}
+	if *printerOut != "" {
+		return fmt.Errorf("run: -printer-out needs -sim -hal %s (on the Pi the printer's bytes go to its port)", simrun.HALPins)
 	}
 	// The board last, once every input is checked, and before anything
 	// (the ledger included) is opened: a Pi that cannot be wired stops here.

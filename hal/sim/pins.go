@@ -47,8 +47,9 @@ const (
 //     loads it with the simulated cell's reading before each driver read, so
 //     that conversions the driver throws away cost no randomness.
 //
-// The scanner, the seal reader, the printer and the shape sensor stay the
-// plain simulation's here.
+// The shape sensor stays the plain simulation's here; the scanner, the
+// seal reader and the printer are the rig's (internal/simrun, on
+// pseudo-terminals).
 type Pins struct {
 	// Immutable.
 	m            *Machine
@@ -155,7 +156,10 @@ func (p *Pins) Reset() {
 
 // Clock is the machine's clock as the drivers on its pins see it: its
 // AfterFunc is [Pins.AfterFunc], a step of the simulated schedule (the
-// conveyor driver's dead-man timer); the rest is the machine's fake clock.
+// conveyor driver's dead-man timer); its timers run in real time (the
+// scanner driver's waits to reopen a port, which a rig replugs in real
+// time while the machine's clock stands still); the rest, what stamps the
+// drivers' events, is the machine's fake clock.
 func (p *Pins) Clock() clock.Clock { return pinClock{p.m.clk, p} }
 
 type pinClock struct {
@@ -164,6 +168,8 @@ type pinClock struct {
 }
 
 func (c pinClock) AfterFunc(d time.Duration, f func()) clock.Timer { return c.p.AfterFunc(d, f) }
+
+func (pinClock) NewTimer(d time.Duration) clock.Timer { return clock.Real{}.NewTimer(d) }
 
 // AfterFunc schedules f at d from now on the machine's clock: the conveyor
 // driver's dead-man timer. It must not be called while the machine's lock

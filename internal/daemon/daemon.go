@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/internal/service"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/config"
@@ -36,7 +39,17 @@ type Options struct {
 	Rig Rig
 	// Seed seeds the generated ids of a new ledger (0: leave them as the
 	// ledger has them).
-	Seed   uint64
+	Seed uint64
+	// Service is the technician console's socket (internal/service); ""
+	// serves none. Without ServiceRequired a socket that cannot be opened
+	// is logged and the machine runs on without its console (customers
+	// come first); with it, Run fails.
+	Service         string
+	ServiceRequired bool
+	// UI, when set, is the address the customer's kiosk page is served
+	// on (package kiosk); on a simulated machine (a Rig with SimHands) its
+	// /sim/ controls too.
+	UI     string
 	Logger *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
@@ -60,6 +73,24 @@ type Rig interface {
 	Close() error
 }
 
+// SimHands is what a simulated rig (simrun.Rig) offers beside Rig: the
+// hands the kiosk's /sim/ controls and the technician console use on a
+// machine that is not there (a reference mass on the bag scale, the bag
+// swap, a jam taken out, a customer's container, a fault). The daemon asks
+// its Rig for them; the Pi's board has none, and then the kiosk serves no
+// /sim/ controls and the console no reference mass. The methods may be
+// called from acts (Offer only from acts, c being the act's controller).
+type SimHands interface {
+	service.Sim
+	// Offer tries a customer's step (insert or finish) now; false means
+	// "not yet" (the chute is busy, the belt is moving).
+	Offer(ctx context.Context, c *machine.Controller, st scenario.Step) bool
+	// Busy reports whether a container is on its way through the machine.
+	Busy() bool
+	// InjectFault makes the machine raise f.
+	InjectFault(f hal.Fault)
+}
+
 // Daemon is a running controller daemon.
 type Daemon struct {
 	opts   Options
@@ -73,12 +104,19 @@ type Daemon struct {
 	log    *slog.Logger
 	serial string
 	start  time.Time
+	// onEvent feeds the kiosk; set before the controller starts.
+	onEvent func(machine.Event)
+	// up is closed once the loop exists (ctrl and loop set), gone when Run
+	// returns: acts from the kiosk, which is up while the machine boots,
+	// wait for the one or fail with the other.
+	up, gone chan struct{}
 }
 
 // machineOptions maps the configuration onto the controller's options, as
 // the rig tunes them.
 func (d *Daemon) machineOptions(c config.Config) machine.Options {
 	o := machine.OptionsFromConfig(c)
+	o.OnEvent = d.onEvent
 	if d.opts.Rig != nil {
 		d.opts.Rig.Tune(&o)
 	}
@@ -96,7 +134,21 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Rig == nil {
 		return errors.New("daemon: no rig supplies the devices")
 	}
-	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, serial: opts.Config.Serial}
+	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, serial: opts.Config.Serial,
+		up: make(chan struct{}), gone: make(chan struct{})}
+	if opts.UI != "" {
+		// The page is up while the machine boots; it shows the machine
+		// out of order until the controller says otherwise.
+		kctx, stopKiosk := context.WithCancel(context.WithoutCancel(ctx))
+		wait, err := d.startKiosk(kctx)
+		if err != nil {
+			stopKiosk()
+			return err
+		}
+		defer wait()
+		defer stopKiosk()
+	}
+	defer close(d.gone) // before the kiosk's wait: its acts end first
 	led, err := ledger.Open(opts.DBPath)
 	if err != nil {
 		return err
@@ -157,6 +209,20 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.pub = pub
 	}
+	// The technician console's socket is opened before the loop runs (a
+	// required one that cannot be stops the start) and served once it
+	// runs: its acts need the loop.
+	var srv *service.Server
+	if opts.Service != "" {
+		srv, err = d.listenService(opts.Service, opts.MQTT != "")
+		switch {
+		case err == nil:
+		case opts.ServiceRequired:
+			return err
+		default:
+			d.log.Error("technician console unavailable", "err", err)
+		}
+	}
 	pubDone := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPub()
@@ -175,6 +241,15 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- d.loop.Run(loopCtx) }()
+	close(d.up)
+	svcDone := make(chan error, 1)
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	defer stopSvc()
+	if srv != nil {
+		go func() { svcDone <- srv.Serve(svcCtx) }()
+	} else {
+		svcDone <- nil
+	}
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
@@ -196,6 +271,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	stopRig()
+	// The console goes before the loop: its acts under way need it.
+	stopSvc()
+	if err := <-svcDone; err != nil && runErr == nil {
+		runErr = err
+	}
 	stopLoop()
 	loopErr := <-loopDone
 	if loopErr == nil {
@@ -317,9 +397,46 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 	}
 }
 
+// listenService opens the technician console's socket beside the loop;
+// its acts reach the controller through Do. On a simulated machine the
+// rig's hands (SimHands) are the technician's.
+func (d *Daemon) listenService(path string, fleet bool) (*service.Server, error) {
+	so := service.Options{
+		Path: path, Do: d.Do, Ledger: d.led, Logger: d.log,
+		Lockout: d.cfg.ConsoleLockout,
+	}
+	if h := d.simHands(); h != nil {
+		so.Sim = h
+	}
+	if fleet {
+		so.Register = func(ctx context.Context) error {
+			_, err := d.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+				return nil, d.led.AppendEvent(ctx, envelope.KindRegistration, d.clk.Now(), "", d.registration())
+			})
+			return err
+		}
+	}
+	return service.Listen(so)
+}
+
+// simHands is the rig's SimHands, nil on a rig that has none (the Pi).
+func (d *Daemon) simHands() SimHands {
+	h, _ := d.opts.Rig.(SimHands)
+	return h
+}
+
 // Do runs f on the loop and waits for it: the act-runner the fleet's
-// commands, the service console and the kiosk share.
+// commands, the service console and the kiosk share. Before the loop is
+// up (the kiosk serves while the machine boots) it waits for it; once Run
+// has returned it fails with machine.ErrStopped.
 func (d *Daemon) Do(ctx context.Context, f func(ctx context.Context, c *machine.Controller) (any, error)) (any, error) {
+	select {
+	case <-d.up:
+	case <-d.gone:
+		return nil, machine.ErrStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return d.loop.Do(ctx, f)
 }
 

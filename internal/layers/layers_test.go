@@ -44,24 +44,30 @@ var allowed = map[string][]string{
 	"hal/periph/conveyor":    {"hal", "internal/clock"},
 	"hal/periph/metal":       {"hal"},
 	"hal/periph/curtain":     {"hal"},
-	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "internal/clock", "calib"},
+	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "hal/periph/scanner", "hal/periph/escpos", "internal/clock", "calib"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "machine/config", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
-	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor"},
+	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/scanner", "hal/periph/scanner/scannertest", "hal/periph/escpos", "hal/periph/escpos/escpostest", "internal/backoff"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
 	// The daemon's production path knows no simulator: cmd/rvmd hands it a
-	// Rig (the Pi's board or internal/simrun's).
-	"internal/daemon": {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "telemetry", "internal/clock"},
-	"drs":             {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
-	"drs/drssim":      {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
-	"gateway/store":   {"internal/money", "drs/drsapi", "internal/ean"},
-	"gateway":         {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff"},
+	// Rig (the Pi's board or internal/simrun's); the kiosk's and the
+	// console's simulated hands come through an optional interface of it.
+	"internal/daemon":       {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal", "internal/service"},
+	"internal/kiosk":        {"machine"}, // the customer's page: HTTP, events from machine.Options.OnEvent
+	"internal/service/wire": {},
+	"internal/service":      {"calib", "drs/drsapi", "internal/clock", "internal/service/wire", "machine", "machine/ledger"},
+	"internal/console":      {"internal/clock", "internal/service/wire"},
+	"drs":                   {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
+	"drs/drssim":            {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
+	"gateway/store":         {"internal/money", "drs/drsapi", "internal/ean"},
+	"gateway":               {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff"},
 	// Mains wire; they may import what they run, never each other.
 	"cmd/drs-sim":     {"drs/drssim", "machine/catalog/sample"},
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
+	"cmd/rvmctl":      {"internal/console"},
+	"cmd/rvmd":        {"internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -31,8 +32,15 @@ type RigOptions struct {
 	CustomerGap time.Duration
 	// HAL is HALSim (default) or HALPins: the real drivers on the
 	// simulated machine's pins.
-	HAL    string
-	Logger *slog.Logger
+	HAL string
+	// PrinterOut, with HALPins, receives every byte the voucher printer
+	// received (ESC/POS), in order (Options.PrinterOut).
+	PrinterOut io.Writer
+	// CellErrors makes the simulated load cells differ from their data
+	// sheet by a seeded gain and offset error while the machine starts
+	// with the data sheet's calibration (Options.CellErrors).
+	CellErrors bool
+	Logger     *slog.Logger
 }
 
 // Rig supplies the simulated machine's devices to the controller's loop
@@ -76,21 +84,28 @@ func (g *Rig) Open(ctx context.Context, led *ledger.Ledger, last time.Time) (mac
 	if g.opts.Fast && last.After(start) {
 		start = last
 	}
-	g.r = &Runner{opts: Options{HAL: g.opts.HAL, Logger: g.opts.Logger}, clk: clock.NewFake(start), log: g.opts.Logger, looped: true}
+	g.r = &Runner{opts: Options{HAL: g.opts.HAL, PrinterOut: g.opts.PrinterOut, Logger: g.opts.Logger},
+		clk: clock.NewFake(start), log: g.opts.Logger, looped: true}
 	cfg := sim.DefaultConfig(g.opts.Seed)
 	if g.opts.Fast {
 		cfg.Timing = sim.ZeroTiming()
+	}
+	sheet := cfg
+	if g.opts.CellErrors {
+		cfg = cfg.WithCellErrors(g.opts.Seed)
 	}
 	cfg.StatePath = g.opts.SimState
 	var err error
 	if g.r.sim, err = sim.New(g.r.clk, cfg); err != nil {
 		return machine.Devices{}, nil, fmt.Errorf("simrun: %w", err)
 	}
-	if err := FactoryCalibrate(ctx, led, g.r.sim, cfg, g.r.clk.Now()); err != nil {
+	if err := FactoryCalibrate(ctx, led, g.r.sim, sheet, g.opts.CellErrors, g.r.clk.Now()); err != nil {
 		return machine.Devices{}, nil, err
 	}
 	dev, err := g.r.devices()
 	if err != nil {
+		g.r.closeRig()
+		g.r.closeSerial()
 		return machine.Devices{}, nil, err
 	}
 	if g.opts.Fast {
@@ -133,7 +148,8 @@ func (g *Rig) Tune(o *machine.Options) {
 // Sim is the simulated machine (after Open).
 func (g *Rig) Sim() *sim.Machine { return g.r.sim }
 
-// Close stops the pump and halts the rig's board (-hal pins).
+// Close stops the pump, halts the rig's board and then unplugs its serial
+// devices (-hal pins).
 func (g *Rig) Close() error {
 	if g.stop != nil {
 		g.stop()
@@ -145,7 +161,7 @@ func (g *Rig) Close() error {
 	}
 	g.lock()
 	defer g.unlock()
-	return errors.Join(g.r.closeRig(), g.r.sim.Err())
+	return errors.Join(g.r.closeRig(), g.r.closeSerial(), g.r.sim.Err())
 }
 
 // lock takes the simulated machine and, live with -hal sim, brings its
@@ -386,7 +402,7 @@ func (g *Rig) exchange(ctx context.Context, c *machine.Controller) (any, error) 
 	now := g.wall.Now()
 	_, err := c.ExchangeBag(ctx, machine.BagExchange{
 		Seal: fmt.Sprintf("%d%010d", now.Unix()%100000, g.seals), Staff: liveStaff,
-		Swap: func() error { g.lock(); defer g.unlock(); g.r.sim.ExchangeBag(); return nil },
+		Swap: func() error { g.ExchangeBag(); return nil },
 	})
 	if err != nil {
 		g.opts.Logger.Warn("bag exchange", "err", err)
@@ -397,9 +413,7 @@ func (g *Rig) exchange(ctx context.Context, c *machine.Controller) (any, error) 
 // liveStep tries a customer's step now, on the loop; false means "not yet"
 // (the chute is busy, the belt is moving).
 func (g *Rig) liveStep(ctx context.Context, c *machine.Controller, st scenario.Step) bool {
-	g.lock()
-	busy := g.r.sim.Busy()
-	g.unlock()
+	busy := g.Busy()
 	switch st.Op {
 	case scenario.OpInsert:
 		if busy {
