@@ -19,6 +19,10 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
+// The simulator's rig gives the kiosk and the console their hands (the
+// daemon finds them by asserting SimHands on its Rig).
+var _ SimHands = (*simrun.Rig)(nil)
+
 // TestConsoleBesideTheLoop: the daemon serves the technician console next
 // to its loop; a refused login and the lockout reach the fleet as audit
 // events over a real mosquitto, and "register" asks the operator again.

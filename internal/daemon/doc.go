@@ -20,8 +20,18 @@
 //
 // With Options.UI the daemon serves the customer's page (package kiosk) on
 // that address: the controller's events (machine.Options.OnEvent) feed it,
-// and its payout buttons come back as acts through [Daemon.Do]. On the
-// simulated machine it also serves /sim/ controls (insert a container,
-// inject or clear a fault, open or close service mode) so a test can drive
-// a session step by step with simulated customers off.
+// and its payout buttons come back as acts through [Daemon.Do]. The page is
+// up while the machine boots (Do waits for the loop). On the simulated
+// machine (a Rig that also has [SimHands]) it also serves /sim/ controls
+// (insert a container, inject or clear a fault, open or close service
+// mode) so a test can drive a session step by step with simulated
+// customers off.
+//
+// # Technician console
+//
+// With Options.Service the daemon serves the technician console (package
+// service) on that Unix socket: opened before the loop runs, served while
+// it runs, stopped before it stops, its acts through [Daemon.Do]. On the
+// simulated machine the rig's [SimHands] are the technician's hands (the
+// reference mass, the bag swap, the jam taken out).
 package daemon

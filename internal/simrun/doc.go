@@ -48,5 +48,11 @@
 // the loop's act-runner. With -hal pins the pump hands each event to the
 // drivers through an act, as above. With Fast it runs on virtual time instead, each
 // step an act. It stores the simulated cells' factory calibration
-// ([FactoryCalibrate]) in a ledger that has none.
+// ([FactoryCalibrate]) in a ledger that has none (the data sheet's, with
+// RigOptions.CellErrors). Its hands (offer.go: Offer, InjectFault,
+// ClearFaults, PlaceReference, ExchangeBag, ...) are the kiosk's /sim/
+// controls and the technician console's on the simulated machine
+// (internal/daemon.SimHands); each takes the simulated machine's lock. On
+// a stop an act under way (a step, a container half decided, a ticket half
+// printed) is finished: acts run on the loop's uncancelled context.
 package simrun
