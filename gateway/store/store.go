@@ -212,7 +212,7 @@ CREATE TABLE IF NOT EXISTS kv (
 `
 
 func (s *Store) migrate(ctx context.Context) error {
-	ddl := schema
+	ddl := schema + customerSchema + stationSchema
 	if s.pg {
 		ddl = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{blob}}", "BYTEA").Replace(ddl)
 	} else {

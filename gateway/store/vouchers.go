@@ -35,6 +35,9 @@ type Voucher struct {
 	RedeemType    int
 	PosID         string
 	RedeemedAt    time.Time
+	// Phone and Payout ("digital" or "account") come with a voucher for a
+	// phone rather than paper; see digital.go.
+	Phone, Payout string
 }
 
 func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error {
@@ -70,6 +73,9 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 		ms(v.IssuedAt), ms(v.ValidUntil), v.Status, v.RedeemType, ms(v.RedeemedAt))
 	if err != nil {
 		return fmt.Errorf("store: voucher %s: %w", v.Code, err)
+	}
+	if v.Phone != "" {
+		return s.recordDigital(ctx, tx, v)
 	}
 	return nil
 }

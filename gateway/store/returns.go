@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// stationSchema holds the manual collection points (a till taking
+// containers back by hand), each registered with the operator as its own
+// machine, and the returns they took.
+const stationSchema = `
+CREATE TABLE IF NOT EXISTS stations (
+	name TEXT PRIMARY KEY,
+	store TEXT NOT NULL,
+	rvm_id TEXT NOT NULL,
+	registered INTEGER NOT NULL DEFAULT 0,
+	seq BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL
+);
+`
+
+// Station is a manual collection point.
+type Station struct {
+	Name       string
+	Store      string
+	RvmID      string
+	Registered bool
+}
+
+// Serial is the name a station goes by among the machines.
+func (st Station) Serial() string { return "STATION-" + st.Name }
+
+// PutStation records a station under its name, keeping the rvmId chosen
+// the first time (so that registering again after a failure updates the
+// same machine at the operator), and returns it.
+func (s *Store) PutStation(ctx context.Context, st Station, now time.Time) (Station, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO stations(name, store, rvm_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET store = excluded.store`), st.Name, st.Store, st.RvmID, ms(now)); err != nil {
+		return st, fmt.Errorf("store: station %s: %w", st.Name, err)
+	}
+	return s.Station(ctx, st.Name)
+}
+
+// StationRegistered marks a station accepted by the operator.
+func (s *Store) StationRegistered(ctx context.Context, name string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE stations SET registered = 1 WHERE name = ?`), name); err != nil {
+		return fmt.Errorf("store: station %s: %w", name, err)
+	}
+	return nil
+}
+
+// Station returns one station.
+func (s *Store) Station(ctx context.Context, name string) (Station, error) {
+	st := Station{Name: name}
+	var reg int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT store, rvm_id, registered FROM stations WHERE name = ?`), name).Scan(&st.Store, &st.RvmID, &reg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("%w: station %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return st, fmt.Errorf("store: station %s: %w", name, err)
+	}
+	st.Registered = reg == 1
+	return st, nil
+}
