@@ -31,7 +31,6 @@ const DefaultReservationTTL = 15 * time.Minute
 type PayoutView struct {
 	ID        string       `json:"id"`
 	Code      string       `json:"code,omitempty"`
-	Phone     string       `json:"phone,omitempty"`
 	Amount    money.Grosze `json:"amount"`
 	Till      string       `json:"till,omitempty"`
 	Status    string       `json:"status"`
