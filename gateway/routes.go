@@ -20,4 +20,13 @@ func (g *Gateway) tillRoutes(m *http.ServeMux) {
 	m.Handle("POST /api/payouts/{id}/cancel", money(g.apiCancel))
 	m.Handle("GET /api/payouts", till(g.apiPayouts, "status"))
 	m.Handle("POST /api/vouchers/{code}/resend", money(g.apiResend))
+	m.Handle("GET /api/accounts/{phone}", till(g.apiAccount))
+	m.Handle("POST /api/accounts/{phone}/payouts", money(g.apiReserveAccount))
+
+	// Staff only: a till's token gets 403.
+	staff := func(h http.HandlerFunc) http.Handler { return g.auth(g.params(asStaff(g.idempotent(h)), false, nil)) }
+	m.Handle("PUT /api/accounts/{phone}", staff(g.apiRegisterAccount))
+	m.Handle("DELETE /api/accounts/{phone}", staff(g.apiEraseAccount))
+	m.Handle("POST /api/accounts/{phone}/reversals", staff(g.apiReverse))
+	m.Handle("GET /api/audit", g.auth(g.params(g.apiAudit, false, nil)))
 }

@@ -492,3 +492,130 @@ func TestDigitalVoucher(t *testing.T) {
 		t.Errorf("reserve an expired digital voucher = %d; want 410", c)
 	}
 }
+
+type accountAnswer struct {
+	Phone   string  `json:"phone"`
+	Balance float64 `json:"balance"`
+	Entries []struct {
+		Kind          string  `json:"kind"`
+		Amount        float64 `json:"amount"`
+		TransactionID string  `json:"transactionId"`
+	} `json:"entries"`
+}
+
+// TestDepositAccount: sessions finished with payout "account" credit the
+// phone's account once the operator accepted them (a phone without an
+// account gets a digital voucher instead); credits are reversed in part
+// and in whole, never beyond; the balance is paid out in two phases; the
+// person is erased and the money history stays without the phone.
+func TestDepositAccount(t *testing.T) {
+	s := newStack(t)
+	const ph, stranger = "600100200", "600100299"
+	tillA := s.tillToken("till-a")
+	if c := s.do("PUT", "/api/accounts/"+ph, staffToken, "", `{}`, nil); c != http.StatusBadRequest {
+		t.Errorf("register without consent = %d; want 400", c)
+	}
+	if c := s.do("PUT", "/api/accounts/60010020", staffToken, "", `{"consent":true}`, nil); c != http.StatusBadRequest {
+		t.Errorf("register an eight-digit phone = %d; want 400", c)
+	}
+	if c := s.do("PUT", "/api/accounts/"+ph, tillA, "", `{"consent":true}`, nil); c != http.StatusForbidden {
+		t.Errorf("register with a till's token = %d; want 403", c)
+	}
+	var acc accountAnswer
+	if c := s.do("PUT", "/api/accounts/"+ph, staffToken, "", `{"consent":true}`, &acc); c != http.StatusCreated || acc.Phone != ph || acc.Balance != 0 {
+		t.Fatalf("register = %d %+v; want 201, empty", c, acc)
+	}
+	if c := s.do("PUT", "/api/accounts/"+ph, staffToken, "", `{"consent":true}`, nil); c != http.StatusOK {
+		t.Errorf("register again = %d; want 200", c)
+	}
+	vs := s.simulate(time.Now(), "", `{"op":"finish","payout":"account","phone":"`+ph+`"}`,
+		`{"op":"finish","payout":"account","phone":"`+ph+`"}`, `{"op":"finish","payout":"account","phone":"`+stranger+`"}`)
+	until(t, "two credits", func() bool { s.do("GET", "/api/accounts/"+ph, tillA, "", "", &acc); return len(acc.Entries) == 2 })
+	if acc.Balance != 2 || acc.Entries[0].Kind != "credit" || acc.Entries[0].Amount != 1 || acc.Entries[0].TransactionID != vs[0].TransactionID {
+		t.Errorf("account after two sessions = %+v; want balance 2.00, credits of 1.00 from %s and %s", acc, vs[0].TransactionID, vs[1].TransactionID)
+	}
+	if v := s.voucher(vs[0].ID); v.Status != "redeemed" {
+		t.Errorf("a credited voucher's status = %q; want redeemed (it cannot be paid out twice)", v.Status)
+	}
+	// The stranger has no account: the code goes to the phone instead.
+	until(t, "the stranger's code at the notifier", func() bool { return len(s.notified(vs[2].ID)) == 1 })
+	if c := s.do("GET", "/api/accounts/"+stranger, tillA, "", "", nil); c != http.StatusNotFound {
+		t.Errorf("GET an unregistered phone = %d; want 404", c)
+	}
+
+	tx1, tx2 := vs[0].TransactionID, vs[1].TransactionID
+	reversals := []struct {
+		tx, amount string
+		want       int
+		balance    float64
+	}{
+		{tx1, "0.3", http.StatusCreated, 1.7},
+		{tx1, "0.8", http.StatusConflict, 1.7}, // 0.70 left of that credit
+		{tx1, "0.7", http.StatusCreated, 1.0},
+		{tx1, "0.01", http.StatusConflict, 1.0},
+		{"no-such-transaction", "0.1", http.StatusNotFound, 1.0},
+	}
+	for _, r := range reversals {
+		body := fmt.Sprintf(`{"transactionId":%q,"amount":%s}`, r.tx, r.amount)
+		c := s.do("POST", "/api/accounts/"+ph+"/reversals", staffToken, "", body, nil)
+		s.do("GET", "/api/accounts/"+ph, staffToken, "", "", &acc)
+		if c != r.want || acc.Balance != r.balance {
+			t.Errorf("reverse %s of %s = %d, balance %v; want %d, %v", r.amount, r.tx, c, acc.Balance, r.want, r.balance)
+		}
+	}
+	if c := s.do("POST", "/api/accounts/"+ph+"/reversals", tillA, "", `{"transactionId":"`+tx2+`","amount":0.1}`, nil); c != http.StatusForbidden {
+		t.Errorf("reversal with a till's token = %d; want 403", c)
+	}
+
+	// Payouts from the balance (1.00 PLN, all of tx2's credit).
+	var p1, p2 payoutAnswer
+	if c := s.do("POST", "/api/accounts/"+ph+"/payouts", tillA, "", `{"amount":0.8}`, &p1); c != http.StatusCreated || p1.Status != "reserved" || p1.Amount != 0.8 {
+		t.Fatalf("reserve 0.80 = %d %+v; want 201 reserved", c, p1)
+	}
+	if c := s.do("POST", "/api/accounts/"+ph+"/payouts", tillA, "", `{"amount":0.5}`, nil); c != http.StatusConflict {
+		t.Errorf("reserve 0.50 with 0.20 left = %d; want 409", c)
+	}
+	s.do("POST", "/api/payouts/"+p1.ID+"/cancel", tillA, "", "", nil)
+	if c := s.do("POST", "/api/accounts/"+ph+"/payouts", tillA, "pay-1", `{"amount":0.8}`, &p2); c != http.StatusCreated {
+		t.Fatalf("reserve 0.80 after the cancel = %d; want 201", c)
+	}
+	before := s.redeems()
+	for i := 0; i < 2; i++ {
+		var ok payoutAnswer
+		if c := s.do("POST", "/api/payouts/"+p2.ID+"/confirm", tillA, "confirm-1", "", &ok); c != http.StatusOK || ok.Status != "confirmed" {
+			t.Errorf("confirm #%d = %d %+v; want 200 confirmed", i+1, c, ok)
+		}
+	}
+	s.do("GET", "/api/accounts/"+ph, tillA, "", "", &acc)
+	if acc.Balance != 0.2 || acc.Entries[len(acc.Entries)-1].Kind != "payout" || acc.Entries[len(acc.Entries)-1].Amount != -0.8 {
+		t.Errorf("account after the payout = %+v; want balance 0.20, a payout of -0.80 last", acc)
+	}
+	if n := s.redeems() - before; n != 0 {
+		t.Errorf("operator redemptions for an account payout = %d; want 0", n)
+	}
+
+	// Erasure.
+	if c := s.do("DELETE", "/api/accounts/"+ph, tillA, "", "", nil); c != http.StatusForbidden {
+		t.Errorf("erase with a till's token = %d; want 403", c)
+	}
+	if c := s.do("DELETE", "/api/accounts/"+ph, staffToken, "", "", nil); c != http.StatusNoContent {
+		t.Fatalf("erase = %d; want 204", c)
+	}
+	if c := s.do("GET", "/api/accounts/"+ph, staffToken, "", "", nil); c != http.StatusNotFound {
+		t.Errorf("GET after erasure = %d; want 404", c)
+	}
+	var audit []struct{ Action, Subject, Detail string }
+	s.do("GET", "/api/audit", staffToken, "", "", &audit)
+	kinds := map[string]int{}
+	for _, e := range audit {
+		if strings.Contains(e.Subject+e.Detail, ph) {
+			t.Errorf("audit entry %+v names the erased phone", e)
+		}
+		if strings.HasPrefix(e.Subject, "account ") {
+			kinds[e.Action]++
+		}
+	}
+	if kinds["credit"] != 2 || kinds["reverse"] != 2 || kinds["confirm"] != 1 || kinds["erase"] != 1 {
+		t.Errorf("the account's audit trail after erasure = %v; want 2 credits, 2 reversals, 1 confirmation, 1 erasure kept", kinds)
+	}
+}
