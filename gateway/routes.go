@@ -22,6 +22,7 @@ func (g *Gateway) tillRoutes(m *http.ServeMux) {
 	m.Handle("POST /api/vouchers/{code}/resend", money(g.apiResend))
 	m.Handle("GET /api/accounts/{phone}", till(g.apiAccount))
 	m.Handle("POST /api/accounts/{phone}/payouts", money(g.apiReserveAccount))
+	m.Handle("POST /api/returns", money(g.apiReturn))
 
 	// Staff only: a till's token gets 403.
 	staff := func(h http.HandlerFunc) http.Handler { return g.auth(g.params(asStaff(g.idempotent(h)), false, nil)) }

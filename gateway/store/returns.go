@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // stationSchema holds the manual collection points (a till taking
@@ -65,4 +67,39 @@ func (s *Store) Station(ctx context.Context, name string) (Station, error) {
 	}
 	st.Registered = reg == 1
 	return st, nil
+}
+
+// Product returns the catalogue's entry for ean, or [ErrNotFound].
+func (s *Store) Product(ctx context.Context, ean string) (Product, error) {
+	var body string
+	err := s.rd.QueryRowContext(ctx, s.q(`SELECT body FROM products WHERE ean = ? AND removed = 0`), ean).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Product{}, fmt.Errorf("%w: product %s", ErrNotFound, ean)
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("store: product %s: %w", ean, err)
+	}
+	return Product{EAN: ean, Body: []byte(body)}, nil
+}
+
+// NextStationSeq counts a station's events: the seq of its next one.
+func (s *Store) NextStationSeq(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE stations SET seq = seq + 1 WHERE name = ?`), name); err != nil {
+			return fmt.Errorf("store: station %s: %w", name, err)
+		}
+		return tx.QueryRowContext(ctx, s.q(`SELECT seq FROM stations WHERE name = ?`), name).Scan(&seq)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: station %s", ErrNotFound, name)
+	}
+	return seq, err
+}
+
+// AuditReturn writes a return taken at a station to the audit trail.
+func (s *Store) AuditReturn(ctx context.Context, a Actor, station, txID string, amount money.Grosze, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.audit(ctx, tx, a, now, "return", "station "+station, amount, "transaction "+txID)
+	})
 }

@@ -619,3 +619,92 @@ func TestDepositAccount(t *testing.T) {
 		t.Errorf("the account's audit trail after erasure = %v; want 2 credits, 2 reversals, 1 confirmation, 1 erasure kept", kinds)
 	}
 }
+
+type returnAnswer struct {
+	TransactionID string         `json:"transactionId"`
+	Amount        float64        `json:"amount"`
+	Voucher       *voucherAnswer `json:"voucher"`
+	Refused       []struct {
+		EAN   string `json:"ean"`
+		Count int    `json:"count"`
+		Cause string `json:"cause"`
+	} `json:"refused"`
+}
+
+// TestTillReturn: a station registered with `rvm-gateway stations add`
+// takes containers back by hand; bad lines (a wrong check digit, a
+// product not collected) are refused with their cause, the rest becomes
+// one transaction the operator receives once, in its format.
+func TestTillReturn(t *testing.T) {
+	s := newStack(t)
+	out, err := exec.Command(filepath.Join(s.bin, "rvm-gateway"), "stations", "add", "-name", "counter-1", "-store", "1100061-152",
+		"-db", filepath.Join(s.dir, "gw.db"), "-drs", s.drsURL, "-drs-token", token).Output()
+	var st struct{ Station, RvmID string }
+	if err != nil || json.Unmarshal(out, &st) != nil || st.Station != "counter-1" || st.RvmID == "" {
+		t.Fatalf("stations add = %q, %v; want one JSON line {station, rvmId}", out, err)
+	}
+	till := s.tillToken("till-a")
+	// Wait for the gateway's copy of the catalogue: a withdrawn product is
+	// "not-collected" once it is there.
+	var refused returnAnswer
+	until(t, "the gateway's catalogue", func() bool {
+		c := s.do("POST", "/api/returns", till, "", `{"station":"counter-1","payout":"voucher","items":[{"ean":"5900777012501","count":1}]}`, &refused)
+		return c == http.StatusUnprocessableEntity && len(refused.Refused) == 1 && refused.Refused[0].Cause == "not-collected"
+	})
+	if c := s.do("POST", "/api/returns", till, "", `{"station":"nowhere","payout":"voucher","items":[{"ean":"5900449000287","count":1}]}`, nil); c != http.StatusNotFound {
+		t.Errorf("return at an unknown station = %d; want 404", c)
+	}
+	body := `{"station":"counter-1","payout":"voucher","items":[{"ean":"5900449000287","count":3},{"ean":"5900449000288","count":1},
+		{"ean":"5901012001120","count":1},{"ean":"5900777012501","count":2}]}`
+	var r, again returnAnswer
+	if c := s.do("POST", "/api/returns", till, "ret-1", body, &r); c != http.StatusCreated || r.Amount != 2 || r.Voucher == nil || r.Voucher.Status != "active" {
+		t.Fatalf("return = %d %+v; want 201, 2.00 PLN, an active voucher", c, r)
+	}
+	causes := map[string]string{}
+	for _, f := range r.Refused {
+		causes[f.EAN] = f.Cause
+	}
+	if len(causes) != 2 || causes["5900449000288"] != "invalid-ean" || causes["5900777012501"] != "not-collected" {
+		t.Errorf("refused = %+v; want 5900449000288 invalid-ean, 5900777012501 not-collected", r.Refused)
+	}
+	if c := s.do("POST", "/api/returns", till, "ret-1", body, &again); c != http.StatusCreated || again.TransactionID != r.TransactionID {
+		t.Errorf("return repeated with its Idempotency-Key = %d %s; want 201 %s", c, again.TransactionID, r.TransactionID)
+	}
+	var cash returnAnswer
+	if c := s.do("POST", "/api/returns", till, "", `{"station":"counter-1","payout":"cash","items":[{"ean":"5900541000178","count":2}]}`, &cash); c != http.StatusCreated || cash.Voucher != nil || cash.Amount != 1 {
+		t.Fatalf("cash return = %d %+v; want 201, 1.00 PLN, no voucher", c, cash)
+	}
+	var got map[string]drsapi.Transaction
+	until(t, "both returns at the operator", func() bool {
+		got = map[string]drsapi.Transaction{}
+		for _, raw := range operatorTransactions(t, s.drsURL) {
+			var tx drsapi.Transaction
+			json.Unmarshal(raw, &tx)
+			if _, dup := got[tx.ID]; dup {
+				t.Errorf("transaction %s accepted twice", tx.ID)
+			}
+			got[tx.ID] = tx
+		}
+		return len(got) >= 2
+	})
+	time.Sleep(time.Second) // anything more would be a duplicate
+	if n := len(operatorTransactions(t, s.drsURL)); n != 2 {
+		t.Errorf("operator holds %d transactions; want 2", n)
+	}
+	tx := got[r.TransactionID]
+	if tx.RvmID != st.RvmID || tx.TotalAccepted != 4 || tx.TotalAmount != 4 || len(tx.Containers) != 2 || tx.Voucher == nil ||
+		tx.Voucher.ID != r.Voucher.Code || tx.Voucher.Redeemed {
+		t.Errorf("operator's transaction = %+v; want the station's, 4 accepted in 2 rows, voucher %s not redeemed", tx, r.Voucher.Code)
+	}
+	if ct := got[cash.TransactionID]; ct.Voucher == nil || !ct.Voucher.Redeemed || ct.Voucher.RedeemType != drsapi.RedeemCash {
+		t.Errorf("cash return at the operator = %+v; want its voucher redeemed in cash", ct)
+	}
+	// The voucher of the first return is paid out like a machine's.
+	var p payoutAnswer
+	if c := s.do("POST", "/api/vouchers/"+r.Voucher.Code+"/payouts", till, "", `{}`, &p); c != http.StatusCreated {
+		t.Fatalf("reserve the return's voucher = %d; want 201", c)
+	}
+	if c := s.do("POST", "/api/payouts/"+p.ID+"/confirm", till, "", "", nil); c != http.StatusOK {
+		t.Errorf("confirm = %d; want 200", c)
+	}
+}
