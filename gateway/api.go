@@ -53,6 +53,7 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /api/machines/{serial}", api(g.apiMachine))
 	m.Handle("GET /api/quarantine", api(g.apiQuarantine))
 	m.Handle("GET /api/failures", api(g.apiFailures, "all"))
+	m.Handle("GET /api/blocked", api(g.apiBlocked))
 	m.Handle("POST /api/failures/{id}/retry", api(g.apiRetry))
 	m.Handle("POST /api/failures/{id}/dismiss", api(g.apiDismiss))
 	g.tillRoutes(m)
@@ -323,6 +324,7 @@ const (
 	VoucherReservedView = "reserved" // a till has reserved its payout
 	VoucherRedeemedView = "redeemed" // paid out, donated or credited to an account
 	VoucherExpiredView  = "expired"
+	VoucherBlockedView  = "blocked" // the operator blocked its transaction from payment
 )
 
 func (g *Gateway) voucherView(ctx context.Context, v store.Voucher) VoucherView {
@@ -338,7 +340,9 @@ func (g *Gateway) voucherView(ctx context.Context, v store.Voucher) VoucherView 
 	switch v.Status {
 	case store.VoucherValid:
 		out.Status = VoucherActiveView
-		if !v.ValidUntil.IsZero() && !g.clk.Now().Before(v.ValidUntil) {
+		if c, ok, err := g.st.Confirmation(ctx, v.TransactionID); err == nil && ok && c.Blocked && v.TransactionID != "" {
+			out.Status = VoucherBlockedView
+		} else if !v.ValidUntil.IsZero() && !g.clk.Now().Before(v.ValidUntil) {
 			out.Status = VoucherExpiredView
 		} else if d, err := g.st.DigitalVoucher(ctx, v.Code); err == nil && d.State == store.DigitalPending {
 			out.Status = VoucherPendingView

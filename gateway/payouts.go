@@ -90,6 +90,9 @@ func (g *Gateway) voucherRefused(w http.ResponseWriter, r *http.Request, code, c
 	case errors.Is(err, store.ErrExpired):
 		g.met.redemption("expired")
 		g.withVoucher(w, r, http.StatusGone, "VOUCHER_EXPIRED", err, code)
+	case errors.Is(err, store.ErrBlocked):
+		g.met.redemption("blocked")
+		g.withVoucher(w, r, http.StatusConflict, "VOUCHER_BLOCKED", err, code)
 	case errors.Is(err, store.ErrNotActive):
 		g.met.redemption("already-redeemed")
 		g.withVoucher(w, r, http.StatusConflict, conflictCode, err, code)

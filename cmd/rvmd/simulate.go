@@ -32,6 +32,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	serial := fs.String("machine", "", "machine `serial` for MQTT topics")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "with -mqtt: fail when the broker has not acknowledged everything by then")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	halName := fs.String("hal", simrun.HALSim, "devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			os.RemoveAll(dir)
 		}()
 	}
-	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log, HAL: *halName}
 	if seedSet(fs) {
 		opts.Seed = seed
 	}

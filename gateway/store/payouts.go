@@ -10,83 +10,6 @@ import (
 	"github.com/deposit-rvm/rvm/internal/money"
 )
 
-// customerSchema holds the tables of the till side: tills and their
-// hashed tokens, payouts in two phases, digital vouchers and their
-// notifications, deposit accounts, till returns, the idempotency replies
-// and the audit trail. New tables only: the older ones are untouched.
-const customerSchema = `
-CREATE TABLE IF NOT EXISTS tills (
-	name TEXT PRIMARY KEY,
-	token_hash TEXT NOT NULL UNIQUE,
-	created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS payouts (
-	id TEXT PRIMARY KEY,
-	code TEXT NOT NULL DEFAULT '',
-	account TEXT NOT NULL DEFAULT '',
-	amount BIGINT NOT NULL,
-	till TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	rvm_id TEXT NOT NULL DEFAULT '',
-	created_at BIGINT NOT NULL,
-	updated_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS payouts_status ON payouts(status, created_at);
-CREATE INDEX IF NOT EXISTS payouts_account ON payouts(account, status);
-CREATE TABLE IF NOT EXISTS digital_vouchers (
-	code TEXT PRIMARY KEY,
-	phone TEXT NOT NULL,
-	payout TEXT NOT NULL,
-	state TEXT NOT NULL,
-	created_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS digital_vouchers_state ON digital_vouchers(state);
-CREATE TABLE IF NOT EXISTS notifications (
-	code TEXT PRIMARY KEY,
-	phone TEXT NOT NULL,
-	state TEXT NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	next_at BIGINT NOT NULL DEFAULT 0,
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	sent_at BIGINT NOT NULL DEFAULT 0,
-	sends INTEGER NOT NULL DEFAULT 0,
-	last_error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, next_at);
-CREATE TABLE IF NOT EXISTS accounts (
-	id TEXT PRIMARY KEY,
-	phone TEXT UNIQUE,
-	consent_at BIGINT NOT NULL,
-	erased_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS account_entries (
-	id {{id}},
-	account TEXT NOT NULL,
-	kind TEXT NOT NULL,
-	amount BIGINT NOT NULL,
-	transaction_id TEXT NOT NULL DEFAULT '',
-	payout_id TEXT NOT NULL DEFAULT '',
-	at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS account_entries_account ON account_entries(account, id);
-CREATE TABLE IF NOT EXISTS idempotency (
-	key TEXT PRIMARY KEY,
-	status INTEGER NOT NULL DEFAULT 0,
-	body TEXT NOT NULL DEFAULT '',
-	created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-	id {{id}},
-	at BIGINT NOT NULL,
-	who TEXT NOT NULL,
-	till TEXT NOT NULL DEFAULT '',
-	action TEXT NOT NULL,
-	subject TEXT NOT NULL,
-	amount BIGINT NOT NULL DEFAULT 0,
-	detail TEXT NOT NULL DEFAULT ''
-);
-`
-
 // Errors of the till side.
 var (
 	// ErrNotActive: the voucher cannot be paid out now (pending, reserved,
@@ -196,13 +119,15 @@ func (s *Store) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 
 // ReserveVoucher sets an active voucher aside for a till as payout id. Of
 // two tills only one changes the voucher's row. It fails with
-// [ErrNotFound], [ErrNotActive] or [ErrExpired].
+// [ErrNotFound], [ErrNotActive], [ErrExpired] or [ErrBlocked].
 func (s *Store) ReserveVoucher(ctx context.Context, code, id string, a Actor, now time.Time) (Payout, error) {
 	var p Payout
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'reserved', pos_id = ?, claimed_at = ?
 			WHERE code = ? AND status = 'valid' AND (valid_until = 0 OR valid_until > ?)
-			AND NOT EXISTS (SELECT 1 FROM digital_vouchers d WHERE d.code = vouchers.code AND d.state <> 'active')`),
+			AND NOT EXISTS (SELECT 1 FROM digital_vouchers d WHERE d.code = vouchers.code AND d.state <> 'active')
+			AND NOT EXISTS (SELECT 1 FROM tx_confirmations c WHERE c.transaction_id = vouchers.transaction_id
+				AND vouchers.transaction_id <> '' AND c.blocked = 1)`),
 			a.Till, ms(now), code, ms(now))
 		if err != nil {
 			return fmt.Errorf("store: reserve voucher %s: %w", code, err)
@@ -215,6 +140,14 @@ func (s *Store) ReserveVoucher(ctx context.Context, code, id string, a Actor, no
 			return fmt.Errorf("store: voucher %s: %w", code, err)
 		}
 		if n, _ := r.RowsAffected(); n != 1 {
+			var blocked int
+			err := tx.QueryRowContext(ctx, s.q(`SELECT blocked FROM tx_confirmations WHERE transaction_id = ?`), v.TransactionID).Scan(&blocked)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: voucher %s: %w", code, err)
+			}
+			if blocked == 1 && v.TransactionID != "" {
+				return fmt.Errorf("%w: voucher %s pays for transaction %s", ErrBlocked, code, v.TransactionID)
+			}
 			if v.Status == VoucherValid && !v.ValidUntil.IsZero() && !now.Before(v.ValidUntil) {
 				return fmt.Errorf("%w: %s was valid until %s", ErrExpired, code, v.ValidUntil.Format(time.RFC3339))
 			}

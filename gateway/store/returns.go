@@ -10,20 +10,6 @@ import (
 	"github.com/deposit-rvm/rvm/internal/money"
 )
 
-// stationSchema holds the manual collection points (a till taking
-// containers back by hand), each registered with the operator as its own
-// machine, and the returns they took.
-const stationSchema = `
-CREATE TABLE IF NOT EXISTS stations (
-	name TEXT PRIMARY KEY,
-	store TEXT NOT NULL,
-	rvm_id TEXT NOT NULL,
-	registered INTEGER NOT NULL DEFAULT 0,
-	seq BIGINT NOT NULL DEFAULT 0,
-	created_at BIGINT NOT NULL
-);
-`
-
 // Station is a manual collection point.
 type Station struct {
 	Name       string

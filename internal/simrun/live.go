@@ -85,6 +85,7 @@ func (r *Runner) Live(ctx context.Context, cu *Customers, acts <-chan Act) error
 	var pending *scenario.Step
 	var due time.Time
 	var fullSince time.Time
+	seals := 0 // bags swapped: cu is nil without simulated customers
 	for {
 		now := time.Now()
 		if err := r.advance(ctx, now); err != nil {
@@ -104,9 +105,9 @@ func (r *Runner) Live(ctx context.Context, cu *Customers, acts <-chan Act) error
 			if fullSince.IsZero() {
 				fullSince = now
 			} else if now.Sub(fullSince) > 20*time.Second && r.ctrl.AtRest() {
-				cu.seals++
+				seals++
 				_, err := r.ctrl.ExchangeBag(ctx, machine.BagExchange{
-					Seal: fmt.Sprintf("%d%010d", now.Unix()%100000, cu.seals), Staff: liveStaff,
+					Seal: fmt.Sprintf("%d%010d", now.Unix()%100000, seals), Staff: liveStaff,
 					Swap: func() error { r.sim.ExchangeBag(); return nil },
 				})
 				if err != nil {

@@ -238,7 +238,7 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 			return true, r.powerCut(ctx)
 		}
 		if ok {
-			if err := r.ctrl.Handle(ctx, ev); err != nil {
+			if err := r.handle(ctx, ev); err != nil {
 				return false, &fatalError{err}
 			}
 		}
@@ -261,5 +261,6 @@ func (r *Runner) powerCut(ctx context.Context) error {
 	r.log.Info("power cut", "at", r.clk.Now())
 	r.ctrl = nil
 	r.sim.PowerRestored()
+	r.rigPowerCut()
 	return r.boot(ctx)
 }
