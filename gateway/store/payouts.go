@@ -39,6 +39,10 @@ const VoucherReserved = "reserved"
 // the operator's own once-only rule settles whether it went through).
 const staleConfirm = 30 * time.Second
 
+// legacyClaim is how long a voucher claimed by a gateway before two-phase
+// payouts stays untouchable.
+const legacyClaim = 2 * time.Minute
+
 // Actor is who did a money operation, for the audit trail.
 type Actor struct {
 	Who  string // "staff" or "till"
@@ -123,12 +127,16 @@ func (s *Store) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 func (s *Store) ReserveVoucher(ctx context.Context, code, id string, a Actor, now time.Time) (Payout, error) {
 	var p Payout
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// A voucher an older gateway left "redeeming" (claimed, the
+		// operator being told, then the gateway died) may be reserved
+		// after legacyClaim: the operator's 409 at confirmation then says
+		// it was paid, and this payout pays nothing.
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'reserved', pos_id = ?, claimed_at = ?
-			WHERE code = ? AND status = 'valid' AND (valid_until = 0 OR valid_until > ?)
+			WHERE code = ? AND (status = 'valid' OR (status = 'redeeming' AND claimed_at < ?)) AND (valid_until = 0 OR valid_until > ?)
 			AND NOT EXISTS (SELECT 1 FROM digital_vouchers d WHERE d.code = vouchers.code AND d.state <> 'active')
 			AND NOT EXISTS (SELECT 1 FROM tx_confirmations c WHERE c.transaction_id = vouchers.transaction_id
 				AND vouchers.transaction_id <> '' AND c.blocked = 1)`),
-			a.Till, ms(now), code, ms(now))
+			a.Till, ms(now), code, ms(now.Add(-legacyClaim)), ms(now))
 		if err != nil {
 			return fmt.Errorf("store: reserve voucher %s: %w", code, err)
 		}
