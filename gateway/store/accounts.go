@@ -60,9 +60,7 @@ func (s *Store) RegisterAccount(ctx context.Context, phone string, a Actor, now 
 	return acc, created, err
 }
 
-func (s *Store) accountID(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, phone, lock string) (string, error) {
+func (s *Store) accountID(ctx context.Context, q queryRower, phone, lock string) (string, error) {
 	var id string
 	err := q.QueryRowContext(ctx, s.q(`SELECT id FROM accounts WHERE phone = ?`+lock), phone).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -65,22 +65,12 @@ type Activated struct {
 // (payout "account" with a registered phone) or queued for the notifier.
 // Replicas may run it together: the conditional update lets one win each.
 func (s *Store) ActivateDigital(ctx context.Context, now time.Time) ([]Activated, error) {
-	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT d.code FROM digital_vouchers d
+	codes, err := s.column(ctx, `SELECT d.code FROM digital_vouchers d
 		JOIN vouchers v ON v.code = d.code JOIN events e ON e.id = v.transaction_id
-		WHERE d.state = 'pending' AND e.state = 'delivered' AND v.has_amount = 1 LIMIT 100`))
+		WHERE d.state = 'pending' AND e.state = 'delivered' AND v.has_amount = 1 LIMIT 100`)
 	if err != nil {
 		return nil, fmt.Errorf("store: accepted digital vouchers: %w", err)
 	}
-	var codes []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: accepted digital vouchers: %w", err)
-		}
-		codes = append(codes, c)
-	}
-	rows.Close()
 	var out []Activated
 	for _, code := range codes {
 		var act *Activated
@@ -153,20 +143,10 @@ type Notification struct {
 // now+lease: no other replica sends it meanwhile. ok is false when none is
 // due.
 func (s *Store) ClaimNotification(ctx context.Context, now time.Time, lease time.Duration) (n Notification, ok bool, err error) {
-	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT code FROM notifications WHERE state = 'due' AND next_at <= ? AND lease_until <= ? ORDER BY next_at LIMIT 8`), ms(now), ms(now))
+	codes, err := s.column(ctx, `SELECT code FROM notifications WHERE state = 'due' AND next_at <= ? AND lease_until <= ? ORDER BY next_at LIMIT 8`, ms(now), ms(now))
 	if err != nil {
 		return n, false, fmt.Errorf("store: due notifications: %w", err)
 	}
-	var codes []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return n, false, fmt.Errorf("store: due notifications: %w", err)
-		}
-		codes = append(codes, c)
-	}
-	rows.Close()
 	for _, c := range codes {
 		r, err := s.db.ExecContext(ctx, s.q(`UPDATE notifications SET lease_until = ?, attempts = attempts + 1
 			WHERE code = ? AND state = 'due' AND next_at <= ? AND lease_until <= ?`), ms(now.Add(lease)), c, ms(now), ms(now))

@@ -180,7 +180,17 @@ func (s *Store) insertPayout(ctx context.Context, tx *sql.Tx, p Payout) error {
 
 // Payout returns one payout.
 func (s *Store) Payout(ctx context.Context, id string) (Payout, error) {
-	p, err := scanPayout(s.db.QueryRowContext(ctx, s.q(`SELECT `+payoutCols+` FROM payouts WHERE id = ?`), id))
+	return s.payout(ctx, s.db, id, "")
+}
+
+// queryRower is a database or a transaction.
+type queryRower interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+// payout reads payout id through q, locking its row when lock says so.
+func (s *Store) payout(ctx context.Context, q queryRower, id, lock string) (Payout, error) {
+	p, err := scanPayout(q.QueryRowContext(ctx, s.q(`SELECT `+payoutCols+` FROM payouts WHERE id = ?`+lock), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Payout{}, fmt.Errorf("%w: payout %s", ErrNotFound, id)
 	}
@@ -188,6 +198,24 @@ func (s *Store) Payout(ctx context.Context, id string) (Payout, error) {
 		return Payout{}, fmt.Errorf("store: payout %s: %w", id, err)
 	}
 	return p, nil
+}
+
+// column returns the one column the query selects, of every row.
+func (s *Store) column(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.rd.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // Payouts lists the payouts in status (all when ""), oldest first, at most
@@ -220,12 +248,8 @@ func (s *Store) BeginConfirm(ctx context.Context, id string, a Actor, now time.T
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		won, retaken = false, false
 		var err error
-		p, err = scanPayout(tx.QueryRowContext(ctx, s.q(`SELECT `+payoutCols+` FROM payouts WHERE id = ?`+s.forUpdate()), id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: payout %s", ErrNotFound, id)
-		}
-		if err != nil {
-			return fmt.Errorf("store: payout %s: %w", id, err)
+		if p, err = s.payout(ctx, tx, id, s.forUpdate()); err != nil {
+			return err
 		}
 		prev := p.Status
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE payouts SET status = 'confirming', updated_at = ?
@@ -308,12 +332,8 @@ func (s *Store) CancelPayout(ctx context.Context, id string, a Actor, now time.T
 		if err != nil {
 			return fmt.Errorf("store: cancel %s: %w", id, err)
 		}
-		p, err = scanPayout(tx.QueryRowContext(ctx, s.q(`SELECT `+payoutCols+` FROM payouts WHERE id = ?`), id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: payout %s", ErrNotFound, id)
-		}
-		if err != nil {
-			return fmt.Errorf("store: payout %s: %w", id, err)
+		if p, err = s.payout(ctx, tx, id, ""); err != nil {
+			return err
 		}
 		if n, _ := r.RowsAffected(); n != 1 {
 			if p.Status == PayoutCancelled {
@@ -334,20 +354,10 @@ func (s *Store) CancelPayout(ctx context.Context, id string, a Actor, now time.T
 // ExpireReservations cancels the payouts reserved before cutoff and
 // returns them.
 func (s *Store) ExpireReservations(ctx context.Context, cutoff, now time.Time) ([]Payout, error) {
-	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT id FROM payouts WHERE status = 'reserved' AND updated_at < ? LIMIT 100`), ms(cutoff))
+	ids, err := s.column(ctx, `SELECT id FROM payouts WHERE status = 'reserved' AND updated_at < ? LIMIT 100`, ms(cutoff))
 	if err != nil {
 		return nil, fmt.Errorf("store: stale reservations: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stale reservations: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	var out []Payout
 	for _, id := range ids {
 		p, err := s.CancelPayout(ctx, id, Actor{Who: "gateway"}, now, "not confirmed in time")
