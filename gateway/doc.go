@@ -68,7 +68,8 @@
 // wait, pending, until the operator accepted their transaction; then the
 // customer loop (notify.go, on every replica, each step a conditional
 // update) queues the code for the [Notifier] or credits the phone's
-// deposit account (accounts.go). Returns taken by hand at a station
+// deposit account (accounts.go) and queues the voucher's redemption at the
+// operator (redeemType 99: the store owes the customer now). Returns taken by hand at a station
 // (returns.go) become the station's transaction event, delivered by the
 // forwarder like a machine's. Every money route honours an
 // Idempotency-Key (tills.go) and writes the audit trail.

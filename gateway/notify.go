@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/backoff"
@@ -147,35 +148,48 @@ func (g *Gateway) customerStep(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		g.log.Error("gateway: activate digital vouchers", slog.String("err", err.Error()))
 	}
-	if g.o.Notifier != nil {
-		for ctx.Err() == nil {
-			n, ok, err := g.st.ClaimNotification(ctx, g.clk.Now(), notifyLease)
-			if err != nil {
-				g.log.Error("gateway: notifications", slog.String("err", err.Error()))
-				break
-			}
-			if !ok {
-				break
-			}
-			g.notify(ctx, n)
+	kind := "" // without a notifier, codes for phones wait in the queue
+	if g.o.Notifier == nil {
+		kind = store.NotifyRedeem
+	}
+	for ctx.Err() == nil {
+		n, ok, err := g.st.ClaimNotification(ctx, kind, g.clk.Now(), notifyLease)
+		if err != nil {
+			g.log.Error("gateway: notifications", slog.String("err", err.Error()))
+			break
 		}
+		if !ok {
+			break
+		}
+		g.notify(ctx, n)
 	}
 	g.expireReservations(ctx)
 }
 
-// notify sends one claimed notification and records the outcome.
+// notify sends one claimed notification (to the phone, or the operator's
+// redemption of a voucher credited to an account) and records the
+// outcome.
 func (g *Gateway) notify(ctx context.Context, n store.Notification) {
 	v, err := g.st.Voucher(ctx, n.Code)
 	if err == nil {
-		m := Message{Phone: n.Phone, Code: v.Code, Amount: v.Amount, ValidUntil: rfc(v.ValidUntil)}
-		m.Text = fmt.Sprintf("Kaucja: bon %s na %s PLN, ważny do %s.", v.Code, v.Amount, v.ValidUntil.UTC().Format(time.DateOnly))
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = g.o.Notifier.Send(sctx, m)
+		if n.Kind == store.NotifyRedeem {
+			err = g.drs.RedeemVoucher(sctx, drsapi.VoucherRedeem{
+				ID: v.Code, RedeemType: drsapi.RedeemOther, RedeemDate: g.clk.Now().UTC().Format(time.RFC3339), RvmID: v.RvmID,
+			})
+			if errors.Is(err, drs.ErrAlreadyRedeemed) {
+				err = nil // an earlier attempt went through
+			}
+		} else {
+			m := Message{Phone: n.Phone, Code: v.Code, Amount: v.Amount, ValidUntil: rfc(v.ValidUntil)}
+			m.Text = fmt.Sprintf("Kaucja: bon %s na %s PLN, ważny do %s.", v.Code, v.Amount, v.ValidUntil.UTC().Format(time.DateOnly))
+			err = g.o.Notifier.Send(sctx, m)
+		}
 		cancel()
 	}
 	now := g.clk.Now()
 	if err == nil {
-		if err := g.st.NotificationSent(context.WithoutCancel(ctx), n.Code, now); err != nil {
+		if err := g.st.NotificationSent(context.WithoutCancel(ctx), n, now); err != nil {
 			g.log.Error("gateway: notification sent", slog.String("voucher", n.Code), slog.String("err", err.Error()))
 		}
 		return

@@ -116,6 +116,12 @@ func (s *Store) ActivateDigital(ctx context.Context, now time.Time) ([]Activated
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'redeemed', redeem_type = 99, redeemed_at = ? WHERE code = ?`), ms(now), code); err != nil {
 				return fmt.Errorf("store: credit %s: %w", code, err)
 			}
+			// The store now owes the customer: the operator is told the
+			// voucher is redeemed (redeemType 99), from the same queue.
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications(code, phone, kind, state, next_at) VALUES (?, '', 'redeem', 'due', ?)
+				ON CONFLICT DO NOTHING`), code, ms(now)); err != nil {
+				return fmt.Errorf("store: redeem %s: %w", code, err)
+			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO account_entries(account, kind, amount, transaction_id, at) VALUES (?, 'credit', ?, ?, ?)`),
 				account, amount, txID, ms(now)); err != nil {
 				return fmt.Errorf("store: credit %s: %w", code, err)
@@ -132,18 +138,27 @@ func (s *Store) ActivateDigital(ctx context.Context, now time.Time) ([]Activated
 	return out, nil
 }
 
-// Notification is a voucher's code on its way to a phone.
+// Kinds of notification: what a voucher's code is on its way to.
+const (
+	NotifySMS    = "sms"    // the customer's phone (the gateway's Notifier)
+	NotifyRedeem = "redeem" // the operator: a voucher credited to an account is redeemed
+)
+
+// Notification is a voucher's code on its way to a phone, or to the
+// operator as redeemed.
 type Notification struct {
 	Code     string
 	Phone    string
+	Kind     string
 	Attempts int
 }
 
-// ClaimNotification takes one due notification for owner until
+// ClaimNotification takes one due notification of kind ("" any) until
 // now+lease: no other replica sends it meanwhile. ok is false when none is
 // due.
-func (s *Store) ClaimNotification(ctx context.Context, now time.Time, lease time.Duration) (n Notification, ok bool, err error) {
-	codes, err := s.column(ctx, `SELECT code FROM notifications WHERE state = 'due' AND next_at <= ? AND lease_until <= ? ORDER BY next_at LIMIT 8`, ms(now), ms(now))
+func (s *Store) ClaimNotification(ctx context.Context, kind string, now time.Time, lease time.Duration) (n Notification, ok bool, err error) {
+	codes, err := s.column(ctx, `SELECT code FROM notifications WHERE state = 'due' AND next_at <= ? AND lease_until <= ? AND (? = '' OR kind = ?)
+		ORDER BY next_at LIMIT 8`, ms(now), ms(now), kind, kind)
 	if err != nil {
 		return n, false, fmt.Errorf("store: due notifications: %w", err)
 	}
@@ -157,7 +172,7 @@ func (s *Store) ClaimNotification(ctx context.Context, now time.Time, lease time
 			continue
 		}
 		n.Code = c
-		if err := s.db.QueryRowContext(ctx, s.q(`SELECT phone, attempts FROM notifications WHERE code = ?`), c).Scan(&n.Phone, &n.Attempts); err != nil {
+		if err := s.db.QueryRowContext(ctx, s.q(`SELECT phone, kind, attempts FROM notifications WHERE code = ?`), c).Scan(&n.Phone, &n.Kind, &n.Attempts); err != nil {
 			return n, false, fmt.Errorf("store: notification %s: %w", c, err)
 		}
 		return n, true, nil
@@ -166,12 +181,12 @@ func (s *Store) ClaimNotification(ctx context.Context, now time.Time, lease time
 }
 
 // NotificationSent records that the code went out.
-func (s *Store) NotificationSent(ctx context.Context, code string, now time.Time) error {
+func (s *Store) NotificationSent(ctx context.Context, n Notification, now time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET state = 'sent', sent_at = ?, sends = sends + 1, lease_until = 0, last_error = '' WHERE code = ?`), ms(now), code); err != nil {
-			return fmt.Errorf("store: notification %s sent: %w", code, err)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET state = 'sent', sent_at = ?, sends = sends + 1, lease_until = 0, last_error = '' WHERE code = ?`), ms(now), n.Code); err != nil {
+			return fmt.Errorf("store: notification %s sent: %w", n.Code, err)
 		}
-		return s.audit(ctx, tx, Actor{Who: "gateway"}, now, "notify", "voucher "+code, 0, "")
+		return s.audit(ctx, tx, Actor{Who: "gateway"}, now, "notify-"+n.Kind, "voucher "+n.Code, 0, "")
 	})
 }
 
@@ -191,7 +206,7 @@ var ErrRateLimited = errors.New("store: too soon")
 // notification fails with [ErrNotFound].
 func (s *Store) ResendNotification(ctx context.Context, code string, a Actor, now time.Time, gap time.Duration) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET state = 'due', next_at = ?, attempts = 0 WHERE code = ? AND state = 'sent' AND sent_at <= ? AND phone <> ''`),
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET state = 'due', next_at = ?, attempts = 0 WHERE code = ? AND kind = 'sms' AND state = 'sent' AND sent_at <= ? AND phone <> ''`),
 			ms(now), code, ms(now.Add(-gap)))
 		if err != nil {
 			return fmt.Errorf("store: resend %s: %w", code, err)
@@ -200,7 +215,7 @@ func (s *Store) ResendNotification(ctx context.Context, code string, a Actor, no
 			return s.audit(ctx, tx, a, now, "resend", "voucher "+code, 0, "")
 		}
 		var state, phone string
-		err = tx.QueryRowContext(ctx, s.q(`SELECT state, phone FROM notifications WHERE code = ?`), code).Scan(&state, &phone)
+		err = tx.QueryRowContext(ctx, s.q(`SELECT state, phone FROM notifications WHERE code = ? AND kind = 'sms'`), code).Scan(&state, &phone)
 		switch {
 		case errors.Is(err, sql.ErrNoRows) || (err == nil && phone == ""):
 			return fmt.Errorf("%w: no notification of voucher %s", ErrNotFound, code)

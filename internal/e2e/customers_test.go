@@ -537,6 +537,9 @@ func TestDepositAccount(t *testing.T) {
 	if v := s.voucher(vs[0].ID); v.Status != "redeemed" {
 		t.Errorf("a credited voucher's status = %q; want redeemed (it cannot be paid out twice)", v.Status)
 	}
+	// The store owes the customer now: the operator hears each credited
+	// voucher redeemed, once.
+	until(t, "the operator to redeem both credited vouchers", func() bool { return s.redeems() == 2 })
 	// The stranger has no account: the code goes to the phone instead.
 	until(t, "the stranger's code at the notifier", func() bool { return len(s.notified(vs[2].ID)) == 1 })
 	if c := s.do("GET", "/api/accounts/"+stranger, tillA, "", "", nil); c != http.StatusNotFound {

@@ -31,6 +31,7 @@ CREATE INDEX IF NOT EXISTS digital_vouchers_state ON digital_vouchers(state);
 CREATE TABLE IF NOT EXISTS notifications (
 	code TEXT PRIMARY KEY,
 	phone TEXT NOT NULL,
+	kind TEXT NOT NULL DEFAULT 'sms',
 	state TEXT NOT NULL,
 	attempts INTEGER NOT NULL DEFAULT 0,
 	next_at BIGINT NOT NULL DEFAULT 0,
