@@ -54,6 +54,10 @@ type Options struct {
 	BagSettle        time.Duration // wait after a drop before weighing the bag; 300 ms
 	Samples          int           // raw readings per weighing, median-filtered; 3
 	Bin              int           // bin number of the first bag; 1
+	// DriftLimit is the drift watch's bound: after a bag exchange, an
+	// empty bag whose tare is off the previous bag's by more raises a
+	// service warning (see console.go); 0 turns the watch off.
+	DriftLimit physic.Mass
 
 	// OnDecision, when set, is called with the wall time from the last
 	// sensor reading to the belt command, for each container (benchmarks).

@@ -161,9 +161,7 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	for _, v := range vs {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
-			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if perr := c.dev.Printer.Print(tk); perr != nil {
+		if perr := c.dev.Printer.Print(ticket(v)); perr != nil {
 			c.printFails++
 			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
 			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
@@ -591,6 +589,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
 	}
 	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
+	prevTare := c.bag.TareMg
 	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
 		Seal: seal, Staff: staff, Bin: bin, At: c.now(), RvmID: c.opts.RvmID,
 		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
@@ -600,6 +599,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 	}
 	c.bag, c.bagCount, c.bagMass = nb, 0, 0
 	c.unblock(BlockBagFull)
+	c.watchDrift(ctx, prevTare)
 	c.publishStatus("")
 	return rep, nil
 }

@@ -32,7 +32,7 @@ func TestSelftestNoHardware(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-config", noPorts}, "board: no such port: pins.scanner.port /dev/ttyACM0: "},
+		{[]string{"-config", noPorts}, "board: no such port: pins.printer.port /dev/ttyUSB0: "},
 		{[]string{"-config", withPorts, "-json"}, "board: no such pin: pins.entry.pin: GPIO17 not found (no GPIO chip on this machine?)"},
 		{nil, "selftest: -config is required"},
 	}
@@ -45,7 +45,9 @@ func TestSelftestNoHardware(t *testing.T) {
 }
 
 // rvmd selftest -json on the rig: the real drivers on the simulated
-// machine's pins, a simulated technician acting on each prompt.
+// machine's pins and pseudo-terminals, a simulated technician acting on
+// each prompt: the scanner driver reads the code typed into its port, the
+// seal reader's the seal, the fake printer answers the status query.
 func TestSelftestRig(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), []string{"selftest", "-hal", "pins", "-json", "-run", "50ms", "-reads", "5"}, &out, &errOut)
@@ -69,8 +71,13 @@ func TestSelftestRig(t *testing.T) {
 	}
 	want := map[string]string{
 		"entry": "ok", "chamber": "ok", "exit": "ok", "door": "ok", "metal": "ok", "conveyor": "ok",
-		"chamberScale": "ok", "bagScale": "ok", "shape": "skipped", "scanner": "skipped",
-		"sealReader": "skipped", "printer": "skipped",
+		"chamberScale": "ok", "bagScale": "ok", "shape": "skipped", "scanner": "ok",
+		"sealReader": "ok", "printer": "ok",
+	}
+	details := map[string]string{
+		"scanner":    "read 5901234123457 (EAN-13)",
+		"sealReader": "read seal 017824770475060",
+		"printer":    "answers; paper loaded, cover closed",
 	}
 	if !r.OK || len(r.Checks) != len(want) {
 		t.Errorf("report ok %t with %d checks; want true with %d", r.OK, len(r.Checks), len(want))
@@ -78,6 +85,9 @@ func TestSelftestRig(t *testing.T) {
 	for _, c := range r.Checks {
 		if c.Status != want[c.Key] {
 			t.Errorf("check %s = %s (%s); want %s", c.Key, c.Status, c.Detail, want[c.Key])
+		}
+		if d, ok := details[c.Key]; ok && c.Detail != d {
+			t.Errorf("check %s: %q; want %q", c.Key, c.Detail, d)
 		}
 		if c.Key == "chamberScale" && (c.Scale == nil || c.Scale.Reads != 5 || c.Scale.Errors != 0 || c.Scale.Spread == 0) {
 			t.Errorf("chamber scale stats %+v; want 5 reads, no errors, some noise", c.Scale)

@@ -84,9 +84,20 @@
 // the conveyor's direction and enable lines run the belt, the driver's
 // dead-man timer is a step of the schedule on the simulated clock, and each
 // load cell is an [HX711] that answers the driver's clock pulses with the
-// bits of a conversion. The scanner, seal reader, printer and shape sensor
-// stay as they are. The output is byte for byte the same as with the plain
+// bits of a conversion. The shape sensor stays as it is; the scanner, seal
+// reader and printer are not the machine's business at this level: the
+// rig (internal/simrun) turns their events into bytes on pseudo-terminals
+// that the real serial drivers read and write. The output is byte for byte the same as with the plain
 // devices (internal/simrun checks it).
+//
+// # Calibration
+//
+// The cells follow Config's CellModels exactly unless the runner asks for
+// [Config.WithCellErrors]: a seeded gain error of 2 to 6 percent and an
+// offset error, so that a controller started with the data sheet's
+// factors weighs a few percent wrong until calibrated (rvmd run -sim).
+// [Machine.PlaceReference] puts a technician's reference mass on the bag
+// scale and [Machine.ClearReference] takes it off.
 //
 // # Determinism
 //

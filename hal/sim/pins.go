@@ -46,8 +46,9 @@ const (
 //     loads it with the simulated cell's reading before each driver read, so
 //     that conversions the driver throws away cost no randomness.
 //
-// The scanner, the seal reader, the printer and the shape sensor stay the
-// plain simulation's here.
+// The shape sensor stays the plain simulation's here; the scanner, the
+// seal reader and the printer are the rig's (internal/simrun, on
+// pseudo-terminals).
 type Pins struct {
 	// Immutable.
 	m            *Machine

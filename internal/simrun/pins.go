@@ -22,9 +22,10 @@ const (
 )
 
 // rigWiring is the rig's pin map: a Pi's wiring, parsed and opened by
-// package board like a real one. Its serial ports are never opened: the
-// scanner, seal reader and printer stay simulated.
-var rigWiring = json.RawMessage(`{
+// package board like a real one, with the serial devices' ports on s's
+// pseudo-terminals.
+func rigWiring(s *rigSerial) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{
 	"entry":        {"pin": "GPIO17", "activeLow": true},
 	"chamber":      {"pin": "GPIO27", "activeLow": true},
 	"exit":         {"pin": "GPIO22", "activeLow": true},
@@ -33,10 +34,11 @@ var rigWiring = json.RawMessage(`{
 	"conveyor":     {"dir": "GPIO5", "enable": "GPIO6", "maxRunMs": 60000},
 	"chamberScale": {"data": "GPIO20", "clock": "GPIO21"},
 	"bagScale":     {"data": "GPIO19", "clock": "GPIO26"},
-	"scanner":      {"port": "/dev/rig-scanner"},
-	"sealReader":   {"port": "/dev/rig-seal-reader"},
-	"printer":      {"port": "/dev/rig-printer"}
-}`)
+	"scanner":      {"port": %q, "baud": 115200},
+	"sealReader":   {"port": %q},
+	"printer":      {"port": %q, "baud": 38400}
+}`, s.scanner.Path(), s.seal.Path(), s.printer.Path()))
+}
 
 // rigRoles maps the rig's pins to the simulated machine's.
 var rigRoles = map[string]string{
@@ -46,14 +48,17 @@ var rigRoles = map[string]string{
 	"GPIO19": sim.PinBagData, "GPIO26": sim.PinBagClock,
 }
 
-// rig is a -hal pins run's hardware: the machine's pins and the board
-// opened on them (again after each power cut).
+// rig is a -hal pins run's hardware: the machine's pins, its serial
+// devices on pseudo-terminals, and the board opened on them (again after
+// each power cut).
 type rig struct {
-	pins  *sim.Pins
-	board *board.Board
-	// Counts, for the tests: events the drivers reported, and events of a
-	// line that was at that level already (handed over as they were).
-	driven, direct int
+	pins   *sim.Pins
+	serial *rigSerial
+	board  *board.Board
+	// Counts, for the tests: events the drivers reported (serialDriven of
+	// them the scanners'), and events of a line that was at that level
+	// already or a code no scanner sends (handed over as they were).
+	driven, serialDriven, direct int
 }
 
 // devices returns what the controller drives: the simulated machine's
@@ -65,16 +70,23 @@ func (r *Runner) devices() (machine.Devices, error) {
 	}
 	switch r.opts.HAL {
 	case "", HALSim:
+		if r.opts.PrinterOut != nil {
+			return machine.Devices{}, fmt.Errorf("simrun: a printer stream needs hal %s (the simulated printer receives no bytes)", HALPins)
+		}
 		return dev, nil
 	case HALPins:
 	default:
 		return machine.Devices{}, fmt.Errorf("simrun: unknown hal %q (want %s or %s)", r.opts.HAL, HALSim, HALPins)
 	}
 	if r.rig == nil {
-		r.rig = &rig{pins: r.sim.Pins()}
+		s, err := newRigSerial(r.opts.PrinterOut)
+		if err != nil {
+			return machine.Devices{}, err
+		}
+		r.rig = &rig{pins: r.sim.Pins(), serial: s}
 	}
 	p := r.rig.pins
-	b, err := openRig(p, board.Opts{
+	b, err := openRig(p, r.rig.serial, board.Opts{
 		Clock:     r.clk,
 		AfterFunc: func(d time.Duration, f func()) conveyor.Timer { return p.AfterFunc(d, f) },
 		// The machine's lines do not bounce; the poll bounds how long a
@@ -85,15 +97,22 @@ func (r *Runner) devices() (machine.Devices, error) {
 		return machine.Devices{}, err
 	}
 	r.rig.board = b
+	if err := r.rig.bootScanner(); err != nil {
+		r.closeRig()
+		return machine.Devices{}, err
+	}
 	dev.Chamber, dev.Bag = p.Cell(false, b.Chamber), p.Cell(true, b.Bag)
 	dev.Metal, dev.Conveyor = b.Metal, b.Conveyor
+	dev.Printer, dev.Scanner = b.Printer, b.Scanner
 	return dev, nil
 }
 
-// openRig opens the rig's wiring on p's pins, with o's timing. Its serial
-// ports are never opened.
-func openRig(p *sim.Pins, o board.Opts) (*board.Board, error) {
-	w, err := board.Parse(rigWiring)
+// openRig opens the rig's wiring on p's pins and s's ports, with o's
+// timing.
+func openRig(p *sim.Pins, s *rigSerial, o board.Opts) (*board.Board, error) {
+	sc, pr := rigScanner, rigPrinter
+	o.Scanner, o.Printer = &sc, &pr
+	w, err := board.Parse(rigWiring(s))
 	if err != nil {
 		return nil, fmt.Errorf("simrun: rig: %w", err)
 	}
@@ -103,7 +122,6 @@ func openRig(p *sim.Pins, o board.Opts) (*board.Board, error) {
 		}
 		return nil
 	}
-	o.Port = func(string) error { return nil }
 	b, err := board.Open(w, &o)
 	if err != nil {
 		return nil, fmt.Errorf("simrun: rig: %w", err)
@@ -125,12 +143,20 @@ func (r *Runner) handle(ctx context.Context, ev hal.Event) error {
 		}
 	case r.rig.pins.Drive(ev.Kind):
 	default:
-		// Not a GPIO line (a code read, a device fault), or the line is
-		// there already.
-		if _, ok := sim.LineOf(ev.Kind); ok {
-			r.rig.direct++
+		ok, err := r.rig.serial.act(ev)
+		if err != nil {
+			return err
 		}
-		return r.deliver(ctx, ev)
+		if !ok {
+			// Not a GPIO line nor a serial device's (a jam, a sensor
+			// fault), or the line is there already, or a code no
+			// scanner sends.
+			if _, line := sim.LineOf(ev.Kind); line || serialEvent(ev) {
+				r.rig.direct++
+			}
+			return r.deliver(ctx, ev)
+		}
+		r.rig.serialDriven++
 	}
 	r.rig.driven++
 	// The driver reports within microseconds; a stop signal meanwhile
@@ -141,7 +167,7 @@ func (r *Runner) handle(ctx context.Context, ev hal.Event) error {
 	case <-time.After(driverWait):
 		return fmt.Errorf("simrun: rig: no driver reported %v within %v", ev.Kind, driverWait)
 	}
-	if got.Kind != ev.Kind || !got.At.Equal(ev.At) {
+	if !sameEvent(got, ev) {
 		return fmt.Errorf("simrun: rig: the drivers reported %v at %v; the machine did %v at %v", got.Kind, got.At, ev.Kind, ev.At)
 	}
 	return r.deliver(ctx, got)
@@ -171,6 +197,25 @@ func (r *Runner) rigPowerCut() {
 	}
 	r.closeRig()
 	r.rig.pins.Reset()
+}
+
+// bootScanner: a board opened while the scanner's cable is out (a dead
+// scanner survives a power cut) reports scanner-dead at once. The machine
+// reports nothing at power-on and the controller restores its latched
+// fault from the ledger, so the report is taken and dropped.
+func (rg *rig) bootScanner() error {
+	if !rg.serial.unplugged {
+		return nil
+	}
+	select {
+	case ev := <-rg.board.Events():
+		if ev.Kind != hal.DeviceFault || ev.Fault != hal.FaultScannerDead {
+			return fmt.Errorf("simrun: rig: at boot without the scanner the drivers reported %v; want a scanner-dead fault", ev.Kind)
+		}
+		return nil
+	case <-time.After(driverWait):
+		return fmt.Errorf("simrun: rig: at boot without the scanner no driver reported it dead within %v", driverWait)
+	}
 }
 
 // closeRig halts the board, if one is open.

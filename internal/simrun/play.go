@@ -94,6 +94,9 @@ func (r *Runner) step(ctx context.Context, st scenario.Step, prev time.Time) (ti
 		return at, r.advance(ctx, at)
 	case scenario.OpService:
 		r.sim.ClearFaults()
+		if err := r.rigClearFaults(); err != nil {
+			return at, err
+		}
 		if err := r.advance(ctx, at); err != nil {
 			return at, err
 		}

@@ -12,13 +12,21 @@ import (
 	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
+// What the simulated technician scans.
+const (
+	selfTestCode = "]E05901234123457\r\n"
+	selfTestSeal = "]C0017824770475060\r\n"
+)
+
 // SelfTestRig runs board.SelfTest on the simulated machine's pins, the rig's
 // wiring opened by package board as on a Pi, with a simulated technician who
 // does what each prompt asks: breaks and clears each barrier, opens and
-// closes the door, holds a can to the metal sensor. The conveyor's dead-man
-// timer runs in real time here (nothing else moves the simulated clock); the
-// scales convert the empty cells' load with their noise. The scanner has no
-// driver on the rig and is skipped. opts.Prompt, if set, is told each
+// closes the door, holds a can to the metal sensor, scans a code with the
+// scanner and a seal with the seal reader (typed into their
+// pseudo-terminals, which the real scanner driver reads). The conveyor's
+// dead-man timer runs in real time here (nothing else moves the simulated
+// clock); the scales convert the empty cells' load with their noise; the
+// fake printer answers the status query. opts.Prompt, if set, is told each
 // prompt too.
 func SelfTestRig(ctx context.Context, seed uint64, opts *board.CheckOpts) (board.Report, error) {
 	m, err := sim.New(clock.NewFake(DefaultStart), sim.DefaultConfig(seed))
@@ -27,7 +35,12 @@ func SelfTestRig(ctx context.Context, seed uint64, opts *board.CheckOpts) (board
 	}
 	p := m.Pins()
 	p.LiveCells()
-	b, err := openRig(p, board.Opts{Barrier: &barrier.Opts{Debounce: time.Millisecond, Poll: 20 * time.Millisecond}})
+	s, err := newRigSerial(nil)
+	if err != nil {
+		return board.Report{}, err
+	}
+	defer s.Close()
+	b, err := openRig(p, s, board.Opts{Barrier: &barrier.Opts{Debounce: time.Millisecond, Poll: 20 * time.Millisecond}})
 	if err != nil {
 		return board.Report{}, err
 	}
@@ -55,6 +68,10 @@ func SelfTestRig(ctx context.Context, seed uint64, opts *board.CheckOpts) (board
 			go p.Toggle(hal.DoorOpened, hal.DoorClosed, o.Wait)
 		case "metal":
 			go p.HoldMetal(o.Wait)
+		case "scanner":
+			s.scanner.Send(selfTestCode)
+		case "sealReader":
+			s.seal.Send(selfTestSeal)
 		}
 	}
 	return board.SelfTest(ctx, b, &o), nil

@@ -44,6 +44,8 @@ type Config struct {
 	DrsCpNo             string        // "drsCpNo"
 	WasteTypes          []int         // "wasteTypes"
 	BagLitrage          int           // "bagLitrage"
+	ConsoleLockout      time.Duration // "consoleLockout"
+	DriftWarn           physic.Mass   // "driftWarnG"
 }
 
 // Errors the package wraps; each wrapped error also names the key.
@@ -79,6 +81,8 @@ func Default() Config {
 		Serial:              "RVM-SIM-0001",
 		WasteTypes:          []int{7, 3},
 		BagLitrage:          240,
+		ConsoleLockout:      5 * time.Minute,
+		DriftWarn:           20 * physic.Gram,
 	}
 }
 
@@ -218,6 +222,8 @@ var fields = []field{
 	stringField("drsCpNo", nil, func(c *Config) *string { return &c.DrsCpNo }),
 	{"wasteTypes", decodeWasteTypes, func(c *Config) (any, error) { return c.WasteTypes, nil }},
 	intField("bagLitrage", 10, 2000, func(c *Config) *int { return &c.BagLitrage }),
+	durationField("consoleLockout", time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.ConsoleLockout }),
+	scaledField("driftWarnG", 1, 10000, physic.Gram, func(c *Config) *physic.Mass { return &c.DriftWarn }),
 }
 
 // Keys returns every configuration key, in the order MarshalJSON writes them.

@@ -10,8 +10,10 @@ import (
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/conveyor"
 	"github.com/deposit-rvm/rvm/hal/periph/curtain"
+	"github.com/deposit-rvm/rvm/hal/periph/escpos"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
 	"github.com/deposit-rvm/rvm/hal/periph/metal"
+	"github.com/deposit-rvm/rvm/hal/periph/scanner"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
@@ -33,8 +35,16 @@ type Opts struct {
 	// Nil means host.Init() and gpioreg.ByName; tests and the simulator's
 	// rig pass their own pins.
 	ByName func(name string) gpio.PinIO
-	// Port checks that a serial port exists; nil means os.Stat.
+	// Port checks that the printer's port exists; nil means os.Stat.
 	Port func(path string) error
+	// Scanner is the container scanner's and the seal reader's options
+	// (NoRead, Window, Reopen, Logger, ...); the baud rate comes from the
+	// wiring, Seal and Clock from the board. Nil means scanner.DefaultOpts.
+	Scanner *scanner.Opts
+	// Printer is the voucher printer's options (code page, layout,
+	// timeouts); Blind is set for a printer class port (doc.go). Nil means
+	// escpos's defaults.
+	Printer *escpos.Opts
 	// Clock stamps the events (clock.Real if nil).
 	Clock clock.Clock
 	// HX711 is the scales' timing; their gain comes from the wiring. Nil
@@ -51,8 +61,9 @@ type Opts struct {
 }
 
 // Board is the Pi with its devices open. Its fields are the hal devices the
-// controller uses; Events reports the barriers, the door and the conveyor's
-// dead-man stops.
+// controller uses; Events reports the barriers, the door, the conveyor's
+// dead-man stops, the scanner's reads, the seal reader's seals and the
+// scanners' faults.
 type Board struct {
 	// Immutable.
 	Wiring   Wiring
@@ -64,10 +75,18 @@ type Board struct {
 	// Gate is the sorter flap's output, held at rest; nil where the wiring
 	// has none.
 	Gate gpio.PinOut
+	// Scanner reads the containers' codes (BarcodeRead events), SealReader
+	// the bags' seals (SealScanned); a lost port is a scanner-dead fault.
+	Scanner    hal.Scanner
+	SealReader hal.Scanner
+	// Printer prints the vouchers on the wiring's printer port.
+	Printer hal.Printer
 
 	events   chan hal.Event
 	barriers []namedBarrier // entry, chamber, exit, door: the self-test waits for each
 	opened   []conn.Resource
+	scanners [2]*scanner.Dev // the container scanner and the seal reader, for the self-test
+	printer  *escpos.Dev
 
 	once    sync.Once
 	haltErr error
@@ -79,10 +98,13 @@ type namedBarrier struct {
 	dev *barrier.Dev
 }
 
-// Open checks that every serial port of w exists, finds every pin, and
-// opens the drivers on them. It fails at once with an error naming the key
-// and the pin or port (on a machine without a GPIO chip, the first pin),
-// and never returns half open: what it opened before the failure is halted.
+// Open checks that the printer's port exists, finds every pin, and opens
+// the drivers on them, then starts the scanners. It fails at once with an
+// error naming the key and the pin or port (on a machine without a GPIO
+// chip, the first pin), and never returns half open: what it opened before
+// the failure is halted. A scanner or seal reader whose port is missing is
+// no error: it is reported as a scanner-dead fault on Events and waited
+// for (doc.go says why).
 func Open(w Wiring, opts *Opts) (*Board, error) {
 	var o Opts
 	if opts != nil {
@@ -91,13 +113,8 @@ func Open(w Wiring, opts *Opts) (*Board, error) {
 	if o.Port == nil {
 		o.Port = func(path string) error { _, err := os.Stat(path); return err }
 	}
-	for _, p := range []struct {
-		key  string
-		port Port
-	}{{"scanner", w.Scanner}, {"sealReader", w.SealReader}, {"printer", w.Printer}} {
-		if err := o.Port(p.port.Port); err != nil {
-			return nil, fmt.Errorf("%w: pins.%s.port %s: %v", ErrNoPort, p.key, p.port.Port, err)
-		}
+	if err := o.Port(w.Printer.Port); err != nil {
+		return nil, fmt.Errorf("%w: pins.printer.port %s: %v", ErrNoPort, w.Printer.Port, err)
 	}
 	if o.ByName == nil {
 		if _, err := host.Init(); err != nil {
@@ -180,6 +197,11 @@ func (b *Board) open(o Opts) error {
 			return err
 		}
 		pins[x.name] = p
+	}
+	// The printer's port next: a port that does not open (permissions, a
+	// busy device) fails before any pin is driven.
+	if err := b.openPrinter(o); err != nil {
+		return err
 	}
 
 	bo := barrier.DefaultOpts
@@ -269,7 +291,7 @@ func (b *Board) open(o Opts) error {
 		b.opened = append(b.opened, d)
 		b.Shape = d
 	}
-	return nil
+	return b.startScanners(o)
 }
 
 // gateOut halts the gate to its rest level.

@@ -14,25 +14,49 @@ import (
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
+	"github.com/deposit-rvm/rvm/hal/periph/escpos/escpostest"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
+	"github.com/deposit-rvm/rvm/hal/periph/scanner"
+	"github.com/deposit-rvm/rvm/hal/periph/scanner/scannertest"
 	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// bench is a board's pins on the bench: gpiotest pins for the digital
-// lines, simulated HX711 chips on the scales' pins.
+// bench is a board's pins and ports on the bench: gpiotest pins for the
+// digital lines, simulated HX711 chips on the scales' pins, fake scanners
+// and a fake printer on pseudo-terminals (the wiring's ports are replaced
+// by theirs).
 type bench struct {
-	pins  map[string]*gpiotest.Pin
-	chips map[string]*sim.HX711 // by data pin
-	fail  map[string]gpio.PinIO // pins that replace a gpiotest pin
-	w     Wiring
+	pins    map[string]*gpiotest.Pin
+	chips   map[string]*sim.HX711 // by data pin
+	fail    map[string]gpio.PinIO // pins that replace a gpiotest pin
+	scanner *scannertest.Wire
+	seal    *scannertest.Wire
+	printer *escpostest.Printer
+	w       Wiring
 }
 
 func newBench(t *testing.T, w Wiring) *bench {
 	t.Helper()
 	b := &bench{pins: map[string]*gpiotest.Pin{}, chips: map[string]*sim.HX711{}, fail: map[string]gpio.PinIO{}, w: w}
+	dir := t.TempDir()
+	var err error
+	if b.scanner, err = scannertest.New(dir, "scanner"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.scanner.Close() })
+	if b.seal, err = scannertest.New(dir, "seal-reader"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.seal.Close() })
+	if b.printer, err = escpostest.New(nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.printer.Close() })
+	b.w.Scanner.Port, b.w.SealReader.Port, b.w.Printer.Port = b.scanner.Path(), b.seal.Path(), b.printer.Path()
 	for i := range 28 {
 		name := "GPIO" + strconv.Itoa(i)
 		b.pins[name] = &gpiotest.Pin{N: name, Num: i, EdgesChan: make(chan gpio.Level, 1), Clock: clockwork.NewRealClock()}
@@ -80,6 +104,7 @@ func (b *bench) opts() *Opts {
 		Port:    func(string) error { return nil },
 		Barrier: &barrier.Opts{Debounce: time.Millisecond, Poll: 5 * time.Millisecond},
 		HX711:   &hx711.Opts{Gain: hx711.Gain128, Timeout: 200 * time.Millisecond},
+		Scanner: &scanner.Opts{Reopen: backoff.Policy{Min: time.Millisecond, Max: 20 * time.Millisecond}},
 	}
 }
 
@@ -152,7 +177,7 @@ func TestOpenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	bn := newBench(t, w)
-	b, err := Open(w, bn.opts())
+	b, err := Open(bn.w, bn.opts())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -186,7 +211,7 @@ func TestOpenErrors(t *testing.T) {
 	t.Run("missing pin", func(t *testing.T) {
 		bn := newBench(t, w)
 		delete(bn.pins, "GPIO6")
-		_, err := Open(w, bn.opts())
+		_, err := Open(bn.w, bn.opts())
 		want := "board: no such pin: pins.conveyor.enable: GPIO6 not found (no GPIO chip on this machine?)"
 		if !errors.Is(err, ErrNoPin) || err.Error() != want {
 			t.Errorf("Open without GPIO6 = %v; want %q", err, want)
@@ -196,25 +221,38 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("GPIO17 was configured before the missing pin was found")
 		}
 	})
-	t.Run("missing port", func(t *testing.T) {
+	t.Run("missing printer", func(t *testing.T) {
 		bn := newBench(t, w)
 		o := bn.opts()
 		o.Port = func(p string) error {
-			if p == "/dev/ttyACM1" {
+			if p == bn.w.Printer.Port {
 				return os.ErrNotExist
 			}
 			return nil
 		}
-		_, err := Open(w, o)
-		want := "board: no such port: pins.sealReader.port /dev/ttyACM1: file does not exist"
+		_, err := Open(bn.w, o)
+		want := "board: no such port: pins.printer.port " + bn.w.Printer.Port + ": file does not exist"
 		if !errors.Is(err, ErrNoPort) || err.Error() != want {
-			t.Errorf("Open without /dev/ttyACM1 = %v; want %q", err, want)
+			t.Errorf("Open without the printer = %v; want %q", err, want)
+		}
+	})
+	t.Run("printer port is not a serial port", func(t *testing.T) {
+		bn := newBench(t, w)
+		bn.w.Printer.Port = t.TempDir()
+		_, err := Open(bn.w, bn.opts())
+		want := "board: pins.printer.port " + bn.w.Printer.Port + ": "
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Open with a directory for the printer = %v; want %q...", err, want)
+		}
+		// Nothing was driven: the metal sensor's pull-up was never set.
+		if p := bn.pins["GPIO23"]; p.P != gpio.PullNoChange {
+			t.Errorf("GPIO23 configured (pull %v) before the printer's port failed", p.P)
 		}
 	})
 	t.Run("driver fails", func(t *testing.T) {
 		bn := newBench(t, w)
 		bn.fail["GPIO26"] = failPin{&gpiotest.Pin{N: "GPIO26", Num: 26}}
-		_, err := Open(w, bn.opts())
+		_, err := Open(bn.w, bn.opts())
 		want := "board: pins.bagScale GPIO19/GPIO26: hx711: clock pin GPIO26(26): EIO"
 		if err == nil || err.Error() != want {
 			t.Errorf("Open with a broken GPIO26 = %v; want %q", err, want)
@@ -243,12 +281,12 @@ func TestOpenNoChip(t *testing.T) {
 		t.Errorf("Open on a machine without GPIO = %v; want %q", err, want)
 	}
 	_, err = Open(w, nil)
-	want = "board: no such port: pins.scanner.port /dev/ttyACM0: stat /dev/ttyACM0: no such file or directory"
-	if _, statErr := os.Stat("/dev/ttyACM0"); statErr == nil {
-		t.Skip("this machine has /dev/ttyACM0")
+	want = "board: no such port: pins.printer.port /dev/ttyUSB0: stat /dev/ttyUSB0: no such file or directory"
+	if _, statErr := os.Stat("/dev/ttyUSB0"); statErr == nil {
+		t.Skip("this machine has /dev/ttyUSB0")
 	}
 	if err == nil || err.Error() != want {
-		t.Errorf("Open without the scanner's port = %v; want %q", err, want)
+		t.Errorf("Open without the printer's port = %v; want %q", err, want)
 	}
 }
 
@@ -277,9 +315,14 @@ func TestSelfTest(t *testing.T) {
 				bn.set(tg.pin, tg.off)
 			}()
 		}
+		switch key {
+		case "scanner":
+			bn.scanner.Send("]E05901234123457\r\n")
+		case "sealReader":
+			bn.seal.Send("017824770475060\r\n")
+		}
 	}
-	r := SelfTest(context.Background(), b, &CheckOpts{Wait: 2 * time.Second, Run: 20 * time.Millisecond, Reads: 5, Prompt: prompt,
-		Scanner: func(context.Context) (hal.Barcode, error) { return hal.Barcode{Code: "5901234123457"}, nil }})
+	r := SelfTest(context.Background(), b, &CheckOpts{Wait: 2 * time.Second, Run: 20 * time.Millisecond, Reads: 5, Prompt: prompt})
 	got := map[string]Check{}
 	for _, c := range r.Checks {
 		got[c.Key] = c
@@ -287,7 +330,7 @@ func TestSelfTest(t *testing.T) {
 	want := map[string]Status{
 		"entry": StatusOK, "chamber": StatusFail, "exit": StatusOK, "door": StatusOK, "metal": StatusOK,
 		"conveyor": StatusOK, "chamberScale": StatusOK, "bagScale": StatusOK, "shape": StatusSkipped,
-		"scanner": StatusOK, "sealReader": StatusSkipped, "printer": StatusSkipped,
+		"scanner": StatusOK, "sealReader": StatusOK, "printer": StatusOK,
 	}
 	for k, st := range want {
 		if got[k].Status != st {
@@ -297,8 +340,16 @@ func TestSelfTest(t *testing.T) {
 	if len(r.Checks) != len(want) || r.OK {
 		t.Errorf("report: %d checks, ok %t; want %d, false (the chamber barrier never changed)", len(r.Checks), r.OK, len(want))
 	}
-	if c := got["chamber"]; c.Detail != "no change within 2s (cleared now)" {
-		t.Errorf("chamber detail %q; want %q", c.Detail, "no change within 2s (cleared now)")
+	details := map[string]string{
+		"chamber":    "no change within 2s (cleared now)",
+		"scanner":    "read 5901234123457 (EAN-13)",
+		"sealReader": "read seal 017824770475060",
+		"printer":    "answers; paper loaded, cover closed",
+	}
+	for k, d := range details {
+		if got[k].Detail != d {
+			t.Errorf("%s detail %q; want %q", k, got[k].Detail, d)
+		}
 	}
 	if s := got["chamberScale"].Scale; s == nil || s.Reads != 5 || s.Errors != 0 || s.Spread <= 0 || s.Median <= 18000 {
 		t.Errorf("chamber scale stats %+v; want 5 good reads with a spread", s)
@@ -322,7 +373,7 @@ func TestSelfTestScales(t *testing.T) {
 	bn := newBench(t, w)
 	bn.chips["GPIO20"] = sim.NewHX711("GPIO20", func() int32 { return 0x7FFFFF })
 	bn.chips["GPIO19"].SetMissing(true)
-	b, err := Open(w, bn.opts())
+	b, err := Open(bn.w, bn.opts())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/hal/periph/scanner"
 )
 
 // CheckOpts configures SelfTest.
@@ -25,11 +26,9 @@ type CheckOpts struct {
 	// Reads is the number of conversions read from each scale. Default 10.
 	Reads int
 	// Prompt tells the technician what to do next; key names the device
-	// ("entry", "metal", ...). Nil says nothing. The rig acts on it.
+	// ("entry", "metal", "scanner", ...). Nil says nothing. The rig acts
+	// on it.
 	Prompt func(key, text string)
-	// Scanner reads one code within ctx; nil skips the scanner (its driver
-	// is not part of the board).
-	Scanner func(ctx context.Context) (hal.Barcode, error)
 }
 
 // Status is a check's outcome.
@@ -74,8 +73,9 @@ type Report struct {
 // must be seen to change (both ways) within opts.Wait, the metal sensor to
 // see metal and none, the conveyor must run forward and back and stop by
 // its dead-man limit each time, each scale is read opts.Reads times (noise
-// and saturation reported), the shape sensor measured once, the scanner
-// read if opts.Scanner is set. It consumes b's events while it runs, so the
+// and saturation reported), the shape sensor measured once, a code read
+// with the scanner and a seal with the seal reader, the printer's status
+// asked (no paper is spent). It consumes b's events while it runs, so the
 // controller must not be running. A cancelled ctx fails the remaining steps.
 func SelfTest(ctx context.Context, b *Board, opts *CheckOpts) Report {
 	var o CheckOpts
@@ -105,14 +105,10 @@ func SelfTest(ctx context.Context, b *Board, opts *CheckOpts) Report {
 		t.scale("chamberScale", "chamber scale", w.ChamberScale, b.Chamber),
 		t.scale("bagScale", "bag scale", w.BagScale, b.Bag),
 		t.shape())
-	r.Checks = append(r.Checks, t.scanner())
-	for _, p := range []struct {
-		key, device string
-		port        Port
-	}{{"sealReader", "seal reader", w.SealReader}, {"printer", "printer", w.Printer}} {
-		r.Checks = append(r.Checks, Check{Key: p.key, Device: p.device, Pins: p.port.Port, Status: StatusSkipped,
-			Detail: fmt.Sprintf("port present at %d baud; its driver is not part of the board", p.port.Baud)})
-	}
+	r.Checks = append(r.Checks,
+		t.reader("scanner", "scanner", "scan any barcode with the scanner", w.Scanner, b.scanners[0], hal.BarcodeRead),
+		t.reader("sealReader", "seal reader", "scan a bag seal with the seal reader", w.SealReader, b.scanners[1], hal.SealScanned),
+		t.printer())
 	r.OK = true
 	for _, c := range r.Checks {
 		if c.Status == StatusFail {
@@ -334,24 +330,66 @@ func (t *tester) shape() Check {
 	return c
 }
 
-func (t *tester) scanner() Check {
-	p := t.b.Wiring.Scanner
-	c := Check{Key: "scanner", Device: "scanner", Pins: p.Port}
-	if t.o.Scanner == nil {
-		c.Status, c.Detail = StatusSkipped, fmt.Sprintf("port present at %d baud; no scanner driver given", p.Baud)
+// reader waits for the technician to scan a code with a scanner (kind
+// BarcodeRead) or the seal reader (SealScanned).
+func (t *tester) reader(key, device, act string, p Port, dev *scanner.Dev, kind hal.EventKind) Check {
+	c := Check{Key: key, Device: device, Pins: p.Port}
+	if !dev.Connected() {
+		c.Status, c.Detail = StatusFail, fmt.Sprintf("port %s not there (scanner-dead): plug the %s in", p.Port, device)
 		return c
 	}
-	t.o.Prompt("scanner", fmt.Sprintf("scan any barcode within %v", t.o.Wait))
-	ctx, cancel := context.WithTimeout(t.ctx, t.o.Wait)
-	defer cancel()
-	bc, err := t.o.Scanner(ctx)
+	t.drain()
+	t.o.Prompt(key, fmt.Sprintf("%s (%s) within %v", act, p.Port, t.o.Wait))
+	timer := time.NewTimer(t.o.Wait)
+	defer timer.Stop()
+	for {
+		select {
+		case ev := <-t.b.events:
+			switch {
+			case ev.Kind == hal.DeviceFault && ev.Fault == hal.FaultScannerDead && !dev.Connected():
+				c.Status, c.Detail = StatusFail, fmt.Sprintf("port %s lost (scanner-dead)", p.Port)
+				return c
+			case ev.Kind != kind:
+				continue
+			case kind == hal.SealScanned:
+				c.Status, c.Detail = StatusOK, "read seal "+ev.Seal
+			case ev.Barcode.Status != hal.ReadOK:
+				c.Status, c.Detail = StatusFail, "saw a code but could not decode it"
+			default:
+				c.Status, c.Detail = StatusOK, fmt.Sprintf("read %s (%v)", ev.Barcode.Code, ev.Barcode.Symbology)
+			}
+			return c
+		case <-timer.C:
+			c.Status, c.Detail = StatusFail, fmt.Sprintf("no code read within %v", t.o.Wait)
+			return c
+		case <-t.ctx.Done():
+			c.Status, c.Detail = StatusFail, t.ctx.Err().Error()
+			return c
+		}
+	}
+}
+
+// printer asks the printer's real-time status: it prints nothing.
+func (t *tester) printer() Check {
+	p := t.b.Wiring.Printer
+	c := Check{Key: "printer", Device: "printer", Pins: fmt.Sprintf("%s %d baud", p.Port, p.Baud)}
+	if PrinterClass(p.Port) {
+		c.Pins = p.Port
+		c.Status, c.Detail = StatusSkipped, "a printer class device, written blind: no status to read"
+		return c
+	}
+	st, err := t.b.printer.Status()
 	switch {
 	case err != nil:
 		c.Status, c.Detail = StatusFail, err.Error()
-	case bc.Status != hal.ReadOK:
-		c.Status, c.Detail = StatusFail, "saw a code but could not decode it"
+	case st.CoverOpen:
+		c.Status, c.Detail = StatusFail, "cover open"
+	case st.PaperOut:
+		c.Status, c.Detail = StatusFail, "paper out"
+	case st.PaperNearEnd:
+		c.Status, c.Detail = StatusOK, "answers; paper near its end"
 	default:
-		c.Status, c.Detail = StatusOK, "read "+bc.Code
+		c.Status, c.Detail = StatusOK, "answers; paper loaded, cover closed"
 	}
 	return c
 }

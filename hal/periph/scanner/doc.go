@@ -27,7 +27,9 @@
 // reported once as a [hal.DeviceFault] with [hal.FaultScannerDead], which
 // the controller latches. The driver then tries to reopen the same path
 // with back-off (internal/backoff) and resumes reading when the device is
-// back; a technician clears the latched fault. A partial line is kept until
+// back; a technician clears the latched fault. [Dev.Connected] says
+// whether the port is open now (a self-test reports a missing scanner at
+// once instead of waiting for a code). A partial line is kept until
 // its end arrives (and dropped if the port is lost first); a line with
 // bytes outside printable ASCII (line noise) is dropped, except leading NUL
 // and 0xFF bytes from an idle UART, which are stripped.

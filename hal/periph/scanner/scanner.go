@@ -211,6 +211,14 @@ func (d *Dev) start(p serial.Port) {
 	go d.run(p, d.stop, d.done)
 }
 
+// Connected reports whether the port is open now: false before Open or
+// Start, while a lost or missing port is waited for, and after Halt.
+func (d *Dev) Connected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.port != nil
+}
+
 // NextContainer forgets the codes read so far.
 func (d *Dev) NextContainer() {
 	d.mu.Lock()
@@ -270,6 +278,9 @@ func (d *Dev) run(p serial.Port, stop, done chan struct{}) {
 		// The port is gone (unplugged, USB reset, cable): report it once,
 		// then try to reopen it until it comes back or Halt.
 		d.opts.Logger.Warn("scanner port lost", "port", d.path, "err", err)
+		d.mu.Lock()
+		d.port = nil
+		d.mu.Unlock()
 		p.Close()
 		lr.reset()
 		if !d.send(hal.Event{Kind: hal.DeviceFault, At: d.opts.Clock.Now(), Fault: hal.FaultScannerDead}, stop) {
