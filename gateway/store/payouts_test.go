@@ -243,3 +243,34 @@ func TestIdempotencyKeyOnce(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkPayout is one voucher paid out in two phases (reserve,
+// confirm, finish) on a SQLite file: what a till's payout costs the store.
+func BenchmarkPayout(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "gw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	for i := range b.N {
+		if err := st.PutVoucher(ctx, store.Voucher{Code: fmt.Sprint("V", i), Amount: 150, HasAmount: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a := store.Actor{Who: "till", Till: "t"}
+	b.ResetTimer()
+	for i := range b.N {
+		p, err := st.ReserveVoucher(ctx, fmt.Sprint("V", i), fmt.Sprint("P", i), a, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, _, _, err = st.BeginConfirm(ctx, p.ID, a, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.FinishConfirm(ctx, p, 1, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
