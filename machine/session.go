@@ -26,6 +26,9 @@ const (
 	PayoutVoucher  = "voucher"
 	PayoutDonation = "donation"
 	PayoutDigital  = "digital"
+	// PayoutAccount credits the customer's deposit account (by phone); it
+	// finishes like a digital voucher, and the cloud credits the account.
+	PayoutAccount = "account"
 )
 
 var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
@@ -40,7 +43,7 @@ func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
 func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	switch payout {
 	case PayoutVoucher, PayoutDonation:
-	case PayoutDigital:
+	case PayoutDigital, PayoutAccount:
 		if !ValidPhone(phone) {
 			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
 		}

@@ -118,6 +118,9 @@ type Voucher struct {
 	IssuedAt      string          `json:"issuedAt"`
 	ValidUntil    string          `json:"validUntil"`
 	Phone         string          `json:"phone,omitempty"`
+	// Payout is "account" for a deposit to the phone's account; a phone
+	// without it is a digital voucher.
+	Payout string `json:"payout,omitempty"`
 }
 
 // ContainerEvent is the body of a "container" event: one container
