@@ -36,7 +36,6 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	customers := fs.Bool("customers", true, "with -sim: simulated customers use the machine")
 	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
-	cellErrors := fs.Bool("cell-errors", true, "with -sim: the simulated load cells are off their data sheet by a seeded error, so a technician's calibration has something to find (never with -fast)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
@@ -84,10 +83,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Seed: *seed, SimState: *simState, Fast: *fast, Customers: *customers, CustomerGap: *gap, HAL: *halName, Logger: log,
 			// Live, the simulated cells are off their data sheet so that a
 			// technician's calibration has something to find; -fast crash
-			// runs keep exact cells to check money against exact physics,
-			// and so do runs that want the cells' weighing exact
-			// (-cell-errors=false: the kiosk's browser test).
-			CellErrors: *cellErrors && !*fast,
+			// runs keep exact cells to check money against exact physics.
+			CellErrors: !*fast,
 		}
 		closePrinter, err := printerOutput(*printerOut, *halName, &ro.PrinterOut)
 		if err != nil {

@@ -35,13 +35,11 @@ type rvmd struct {
 
 var urlRE = regexp.MustCompile(`msg=kiosk url=(http://\S+)`)
 
-// startRvmd runs `rvmd run -sim -customers=false -cell-errors=false -ui
-// ADDR` and waits for the kiosk's URL in its log. The cells weigh as their
-// data sheet says: the session's containers are decided as the scenario
-// means them.
+// startRvmd runs `rvmd run -sim -customers=false -ui ADDR` and waits for
+// the kiosk's URL in its log.
 func startRvmd(t *testing.T, bin, dir, addr string) *rvmd {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "-sim", "-customers=false", "-cell-errors=false", "-ui", addr,
+	cmd := exec.Command(bin, "run", "-sim", "-customers=false", "-ui", addr,
 		"-db", filepath.Join(dir, "ledger.db"), "-config", filepath.Join(dir, "config.json"), "-seed", "7")
 	logf, err := os.CreateTemp(dir, "rvmd-*.log")
 	if err != nil {
