@@ -305,9 +305,12 @@ func (p *Pins) Toggle(on, off hal.EventKind, d time.Duration) bool {
 func (p *Pins) HoldMetal(d time.Duration) bool {
 	p.metalHeld.Store(true)
 	defer p.metalHeld.Store(false)
-	n := p.metalReads.Load() // a read counted after this sees the can
+	// A read counted after n began after the can was held, but it may not
+	// have looked at the line yet; once the read after it has begun (the
+	// driver reads one at a time) it has: then the can may go.
+	n := p.metalReads.Load()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if p.metalReads.Load() > n {
+		if p.metalReads.Load() > n+1 {
 			return true
 		}
 	}
