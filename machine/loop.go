@@ -30,6 +30,11 @@ type Loop struct {
 	events <-chan hal.Event
 	acts   chan act
 	done   chan struct{}
+
+	// Set by Beat before Run. Immutable while it runs.
+	beatClk   clock.Clock
+	beatEvery time.Duration
+	beat      func(now time.Time)
 }
 
 type act struct {
@@ -46,6 +51,17 @@ type actResult struct {
 // its deadlines on c's clock.
 func NewLoop(c *Controller) *Loop {
 	return &Loop{c: c, clk: c.opts.Clock, events: c.dev.Events, acts: make(chan act), done: make(chan struct{})}
+}
+
+// Beat makes Run call f, on the loop's goroutine, every period of clk,
+// and once as it starts. Call it before Run. clk is the wall clock for
+// systemd's watchdog even where the controller runs on simulated time.
+// It is how the
+// loop proves it is alive (systemd's watchdog, package sdnotify): f runs
+// only between events, so a loop stuck in a device call or a deadlock stops
+// beating, where a timer of its own would keep a dead loop looking alive.
+func (l *Loop) Beat(clk clock.Clock, every time.Duration, f func(now time.Time)) {
+	l.beatClk, l.beatEvery, l.beat = clk, every, f
 }
 
 // Controller is the loop's controller; call its methods only from acts.
@@ -73,6 +89,13 @@ func (l *Loop) Run(ctx context.Context) error {
 			timer.Stop()
 		}
 	}()
+	var beatC <-chan time.Time
+	if l.beat != nil && l.beatEvery > 0 {
+		tk := l.beatClk.NewTicker(l.beatEvery)
+		defer tk.Stop()
+		beatC = tk.C()
+		l.beat(l.beatClk.Now())
+	}
 	for {
 		if stop == nil && l.c.AtRest() {
 			return l.finish(cctx)
@@ -110,6 +133,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		case a := <-l.acts:
 			v, aerr := a.f(cctx, l.c)
 			a.res <- actResult{v, aerr}
+		case now := <-beatC:
+			l.beat(now)
 		}
 		if err != nil {
 			l.c.stopBelt()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/internal/daemon"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/internal/sdnotify"
 	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/telemetry"
@@ -72,6 +73,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Config: cfg, DBPath: *dbPath, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version, Seed: *seed, Logger: log,
 		UI: *ui, Service: *svcPath, ServiceRequired: svcRequired,
+		// systemd's Type=notify and watchdog, on the Pi and with -sim alike.
+		Notify: sdnotify.FromEnv(log),
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {

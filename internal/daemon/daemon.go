@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/scenario"
+	"github.com/deposit-rvm/rvm/internal/sdnotify"
 	"github.com/deposit-rvm/rvm/internal/service"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
@@ -53,6 +55,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
+	// Notify, when enabled (rvmd started by systemd with Type=notify),
+	// hears READY=1 once the ledger is recovered and the devices answer,
+	// WATCHDOG=1 from the control loop itself and STATUS= with the
+	// machine's state (package sdnotify).
+	Notify *sdnotify.Notifier
 }
 
 // Rig supplies the devices the controller runs on. cmd/rvmd wires either
@@ -193,6 +200,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.loop = machine.NewLoop(d.ctrl)
+	if n := opts.Notify; n.Enabled() && n.Interval() > 0 {
+		// A ping at least every half period, with room to spare.
+		d.loop.Beat(clock.Real{}, n.Interval()/4, func(now time.Time) {
+			n.Beat(now)
+			n.Status(statusLine(d.ctrl.Status()))
+		})
+	}
 	if registering {
 		if err := d.register(boot); err != nil {
 			return err
@@ -250,6 +264,7 @@ func Run(ctx context.Context, opts Options) error {
 	} else {
 		svcDone <- nil
 	}
+	opts.Notify.Ready(statusLine(d.ctrl.Status()))
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
@@ -271,6 +286,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	stopRig()
+	opts.Notify.Stopping()
 	// The console goes before the loop: its acts under way need it.
 	stopSvc()
 	if err := <-svcDone; err != nil && runErr == nil {
@@ -500,3 +516,19 @@ func (d *Daemon) watchBudget(ctx context.Context) {
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// statusLine is the machine's state in one line for systemd's STATUS=
+// (systemctl status rvmd): its state, then a fault or what blocks intake.
+func statusLine(st machine.Status) string {
+	line := st.State
+	switch {
+	case st.Fault != "":
+		line += "; fault: " + st.Fault
+	case len(st.Blocked) > 0:
+		line += "; blocked: " + strings.Join(st.Blocked, ", ")
+	}
+	if st.SessionOpen {
+		line += fmt.Sprintf("; session: %d containers", st.SessionCount)
+	}
+	return line
+}

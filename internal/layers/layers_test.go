@@ -52,7 +52,7 @@ var allowed = map[string][]string{
 	// The daemon's production path knows no simulator: cmd/rvmd hands it a
 	// Rig (the Pi's board or internal/simrun's); the kiosk's and the
 	// console's simulated hands come through an optional interface of it.
-	"internal/daemon":       {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal", "internal/service"},
+	"internal/daemon":       {"internal/sdnotify", "machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal", "internal/service"},
 	"internal/kiosk":        {"machine"}, // the customer's page: HTTP, events from machine.Options.OnEvent
 	"internal/service/wire": {},
 	"internal/service":      {"calib", "drs/drsapi", "internal/clock", "internal/service/wire", "machine", "machine/ledger"},
@@ -67,7 +67,7 @@ var allowed = map[string][]string{
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
 	"cmd/rvmctl":      {"internal/console"},
-	"cmd/rvmd":        {"internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
+	"cmd/rvmd":        {"internal/sdnotify", "internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
