@@ -244,6 +244,7 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 			}
 			ev.Vouchers = append(ev.Vouchers, v)
 		}
+		ev.Signals = transactionSignals(t)
 	case envelope.KindVoucher:
 		var vb envelope.Voucher
 		if err := json.Unmarshal(env.Body, &vb); err != nil || vb.ID == "" {
@@ -263,8 +264,11 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
 		// Today's containers and deposits count the accepted ones.
-		if err := json.Unmarshal(env.Body, &c); err == nil && c.RejectionCauseCode == 0 {
-			ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
+		if err := json.Unmarshal(env.Body, &c); err == nil {
+			ev.Signals = containerSignals(c)
+			if c.RejectionCauseCode == 0 {
+				ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
+			}
 		}
 	}
 	return ev, nil, nil

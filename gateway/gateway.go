@@ -231,7 +231,7 @@ func New(o Options) (*Gateway, error) {
 	g.fwdDRS = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 1, Logger: o.Logger})
 	g.drs = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 3,
 		BaseBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Logger: o.Logger})
-	g.met = newMetrics(g.st)
+	g.met = newMetrics(g)
 	return g, nil
 }
 

@@ -39,6 +39,9 @@ type Event struct {
 	Containers int64        // credited containers, for today's count
 	Deposits   money.Grosze // credited deposits, for today's sum
 	VoucherUse int64        // buffer codes the machine used up
+	// Signals counts what the fleet learns from the event, by signal name
+	// (see Signal*): a machine's running totals, in machine_signals.
+	Signals map[string]int64
 
 	// Delivery state, filled when read back.
 	State       string
@@ -260,10 +263,11 @@ type tally struct {
 	seen map[string]int64       // machine -> last seen, ms
 	used map[string]int64       // machine -> vouchers used
 	days map[[2]string][2]int64 // (machine, day) -> (containers, deposits)
+	sigs map[[2]string]int64    // (machine, signal) -> count
 }
 
 func newTally() *tally {
-	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}}
+	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}, sigs: map[[2]string]int64{}}
 }
 
 func (t *tally) add(e Event) {
@@ -275,6 +279,9 @@ func (t *tally) add(e Event) {
 		k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
 		d := t.days[k]
 		t.days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
+	}
+	for sig, n := range e.Signals {
+		t.sigs[[2]string{e.Machine, sig}] += n
 	}
 }
 
@@ -288,6 +295,9 @@ func (t *tally) merge(o *tally) {
 	for k, d := range o.days {
 		c := t.days[k]
 		t.days[k] = [2]int64{c[0] + d[0], c[1] + d[1]}
+	}
+	for k, n := range o.sigs {
+		t.sigs[k] += n
 	}
 }
 
@@ -313,7 +323,7 @@ func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
 			return fmt.Errorf("store: day counts: %w", err)
 		}
 	}
-	return nil
+	return s.writeSignals(ctx, tx, t.sigs)
 }
 
 // Flush writes the fleet counters held back (see SaveBatch) now.
