@@ -124,6 +124,7 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 
 func (c *Controller) endSession() {
 	c.session, c.containers, c.warnCross = nil, nil, false
+	c.batchN, c.batchDue = 0, time.Time{}
 	if c.fsm.State() == fsm.Ready {
 		c.fire(fsm.Finish)
 	}

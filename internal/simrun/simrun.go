@@ -274,6 +274,9 @@ func MachineOptions(c config.Config) machine.Options {
 		VoucherPrintType: c.VoucherPrintType,
 		ConveyorLimit:    c.ConveyorLimit,
 		BagSettle:        c.BagSettle,
+
+		ContainerBatchMax:   c.ContainerBatchMax,
+		ContainerBatchEvery: c.ContainerBatchEvery,
 	}
 }
 

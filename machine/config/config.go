@@ -44,6 +44,8 @@ type Config struct {
 	DrsCpNo             string        // "drsCpNo"
 	WasteTypes          []int         // "wasteTypes"
 	BagLitrage          int           // "bagLitrage"
+	ContainerBatchMax   int           // "containerBatchMax"
+	ContainerBatchEvery time.Duration // "containerBatchInterval"
 }
 
 // Errors the package wraps; each wrapped error also names the key.
@@ -79,6 +81,8 @@ func Default() Config {
 		Serial:              "RVM-SIM-0001",
 		WasteTypes:          []int{7, 3},
 		BagLitrage:          240,
+		ContainerBatchMax:   50,
+		ContainerBatchEvery: 5 * time.Second,
 	}
 }
 
@@ -218,6 +222,8 @@ var fields = []field{
 	stringField("drsCpNo", nil, func(c *Config) *string { return &c.DrsCpNo }),
 	{"wasteTypes", decodeWasteTypes, func(c *Config) (any, error) { return c.WasteTypes, nil }},
 	intField("bagLitrage", 10, 2000, func(c *Config) *int { return &c.BagLitrage }),
+	intField("containerBatchMax", 1, 1000, func(c *Config) *int { return &c.ContainerBatchMax }),
+	durationField("containerBatchInterval", 100*time.Millisecond, 10*time.Minute, func(c *Config) *time.Duration { return &c.ContainerBatchEvery }),
 }
 
 // Keys returns every configuration key, in the order MarshalJSON writes them.
