@@ -261,6 +261,12 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 			PrintType: vb.PrintType, IssuedAt: parseTime(vb.IssuedAt), ValidUntil: parseTime(vb.ValidUntil),
 		})
 		ev.VoucherUse = 1
+	case envelope.KindContainers:
+		var cb envelope.ContainerBatch
+		if err := json.Unmarshal(env.Body, &cb); err != nil {
+			return quarantine("containers body: " + err.Error())
+		}
+		ev.Containers, ev.Deposits, ev.Signals = batchTally(cb)
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
 		// Today's containers and deposits count the accepted ones.

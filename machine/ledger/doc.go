@@ -22,6 +22,18 @@
 // confirmed and the controller settles it against the bag scale: what is
 // physically in the bag is credited exactly once, the rest is deleted.
 //
+// # Container batches
+//
+// A container's row is noted as unbatched by a trigger in the transaction
+// that records it. [Ledger.FlushContainers] (the controller calls it when a
+// run reaches its size or age) and [Ledger.FinishSession] (before the
+// transaction) turn a session's noted containers into one "containers"
+// event and forget the notes in the same transaction, so after any power
+// cut each container is either noted or in exactly one batch. A batch's id
+// ([ContainerBatchID]) is derived from its session and first container: a
+// batch sent again after a power cut carries the same id and the gateway
+// keeps it once.
+//
 // # Concurrency
 //
 // A Ledger is safe for concurrent use; writes are serialised by SQLite's

@@ -34,8 +34,7 @@ type Container struct {
 }
 
 // RecordContainer durably records a decided container: Rejected for a
-// rejection, InTransit for an accepted one, with a "container" event
-// noted for the session's next "containers" batch (see FlushContainers).
+// rejection, InTransit for an accepted one, noted for the session's next "containers" batch (see FlushContainers).
 // When s.ID is empty this is the session's first container: the session is
 // created and s.ID set. The container gets its id in c.ID.
 //
