@@ -42,7 +42,7 @@ const (
 const (
 	// batchSize bounds the records read per query, so memory does not grow
 	// with the outbox depth.
-	batchSize = 256
+	batchSize = 1024
 	// ackBatch bounds the records removed per SQLite transaction.
 	ackBatch = 1024
 	// ackLinger is how long the remover gathers acknowledgements before a

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -62,6 +63,11 @@ func Init(ctx context.Context, db DBTX) error {
 // (r.Seq is ignored). Call it inside the transaction that records the fact
 // r reports.
 func Append(ctx context.Context, tx DBTX, r Record) (int64, error) {
+	// The publisher sends a compact body as it is: nothing that is not
+	// JSON may enter.
+	if !json.Valid(r.Body) {
+		return 0, fmt.Errorf("outbox: append %s %s: body is not JSON", r.Kind, r.ID)
+	}
 	// One statement: the seq comes from the counter row (never from
 	// max(seq), which falls when records are acked) and a trigger moves the
 	// counter on. seq is the rowid, so the insert reports it.
@@ -111,11 +117,21 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 // Ack removes the records with the given sequence numbers, once the broker
 // has acknowledged them. Acking a record twice is harmless. A trigger keeps
 // the counters that Depth reads in step, in the same statement.
+//
+// Acknowledgements mostly come in runs of consecutive seqs: each run is one
+// range DELETE, so a drain costs a statement per run, not per record.
 func Ack(ctx context.Context, db DBTX, seqs ...int64) error {
-	for _, seq := range seqs {
-		if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, seq); err != nil {
-			return fmt.Errorf("outbox: ack %d: %w", seq, err)
+	sorted := slices.Clone(seqs)
+	slices.Sort(sorted)
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1] <= sorted[j]+1 {
+			j++
 		}
+		if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, sorted[i], sorted[j]); err != nil {
+			return fmt.Errorf("outbox: ack %d..%d: %w", sorted[i], sorted[j], err)
+		}
+		i = j + 1
 	}
 	return nil
 }

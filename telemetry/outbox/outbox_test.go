@@ -36,6 +36,10 @@ func TestOutbox(t *testing.T) {
 	if _, err := Append(ctx, db, Record{ID: "e1", Kind: "k", TS: ts, Body: json.RawMessage(`{}`)}); err == nil {
 		t.Error("a repeated id was appended")
 	}
+	// The publisher sends compact bodies as they are: only JSON enters.
+	if _, err := Append(ctx, db, Record{ID: "bad", Kind: "k", TS: ts, Body: json.RawMessage(`{"broken`)}); err == nil {
+		t.Error(`Append(body {"broken) = nil; want an error`)
+	}
 	if err := Ack(ctx, db, 1, 2, 2, 5); err != nil {
 		t.Fatal(err)
 	}
