@@ -10,10 +10,11 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
-// encodeEnvelope appends r's envelope to buf. It writes what
+// EncodeEnvelope appends r's envelope for machine serial to buf: the bytes
+// the publisher sends. It writes what
 // json.Marshal(envelope.Envelope{...}) would, without reflection and
 // without copying the body twice: the drain runs on a Raspberry Pi.
-func encodeEnvelope(buf []byte, serial string, r outbox.Record) []byte {
+func EncodeEnvelope(buf []byte, serial string, r outbox.Record) []byte {
 	buf = append(buf, `{"v":`...)
 	buf = strconv.AppendInt(buf, envelope.Version, 10)
 	buf = append(buf, `,"id":`...)

@@ -432,7 +432,7 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 				return nil
 			}
 			// paho keeps the payload until the PUBACK: a fresh slice each.
-			payload := encodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
+			payload := EncodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
 			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
 			p.countSent(r.Seq)
 			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it

@@ -77,3 +77,20 @@ func (s *Store) Signals(ctx context.Context) (map[string]map[string]int64, error
 	s.tallyMu.Unlock()
 	return out, nil
 }
+
+// FleetContainers returns the containers the whole fleet credited on day
+// ("2006-01-02", UTC), with the counters not yet written.
+func (s *Store) FleetContainers(ctx context.Context, day string) (int64, error) {
+	var n int64
+	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT COALESCE(sum(containers), 0) FROM machine_days WHERE day = ?`), day).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: fleet containers: %w", err)
+	}
+	s.tallyMu.Lock()
+	for k, d := range s.pending.days {
+		if k[1] == day {
+			n += d[0]
+		}
+	}
+	s.tallyMu.Unlock()
+	return n, nil
+}
