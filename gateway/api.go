@@ -183,6 +183,13 @@ type MachineView struct {
 	CatalogVersion  int64           `json:"catalogVersion"`
 	VoucherBuffer   int64           `json:"voucherBuffer"`
 	Status          json.RawMessage `json:"status,omitempty"`
+	// What the fleet learns (learn.go): the flags in every view, the
+	// signals and the bag reconciliations in GET /api/machines/{serial}.
+	FraudFlagged bool          `json:"fraudFlagged"`
+	BagsFlagged  int           `json:"bagsFlagged"`
+	Flags        []string      `json:"flags,omitempty"`
+	Fraud        *FraudSignals `json:"fraud,omitempty"`
+	Bags         []BagCheck    `json:"bags,omitempty"`
 }
 
 func rfc(t time.Time) string {
@@ -218,6 +225,9 @@ func (g *Gateway) machines(r *http.Request) ([]MachineView, error) {
 	for _, m := range ms {
 		out = append(out, view(m, false))
 	}
+	if err := g.withSignals(r.Context(), out, false); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -244,7 +254,12 @@ func (g *Gateway) apiMachine(w http.ResponseWriter, r *http.Request) {
 		g.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(m, true))
+	v := []MachineView{view(m, true)}
+	if err := g.withSignals(r.Context(), v, true); err != nil {
+		g.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v[0])
 }
 
 func (g *Gateway) apiQuarantine(w http.ResponseWriter, r *http.Request) {

@@ -160,6 +160,7 @@ func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
 		res, err := g.st.SaveBatch(ctx, b)
 		if err == nil {
 			g.met.saved(res)
+			g.noteStates(ctx, b.Statuses)
 			if res.Forward {
 				g.wakeForwarder()
 			}

@@ -128,7 +128,9 @@ type Gateway struct {
 	rec      chan recordReq // deliveries to record; closed when Run ends
 	pushSem  chan struct{}  // bounds the catalogue pushes to machines coming online
 
-	health health
+	health  health
+	hist    states  // the machines' last recorded states
+	learned learned // the fleet's signals, computed at most every learnEvery
 
 	ready     chan struct{} // closed once subscribed
 	readyOnce sync.Once

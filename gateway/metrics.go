@@ -56,6 +56,8 @@ const (
 	metricInbox        = "rvm_gateway_inbox_depth"
 	metricQuarantine   = "rvm_gateway_quarantine_messages"
 	metricScrapeErrors = "rvm_gateway_scrape_errors"
+	metricFraudFlag    = "rvm_machine_fraud_flagged"
+	metricBagFlag      = "rvm_machine_bags_flagged"
 )
 
 func newMetrics(g *Gateway) *metrics {
@@ -131,12 +133,14 @@ var (
 	descInbox      = prometheus.NewDesc(metricInbox, "MQTT messages received and not yet stored.", nil, nil)
 	descQuarantine = prometheus.NewDesc(metricQuarantine, "Messages held in the quarantine.", nil, nil)
 	descRejections = prometheus.NewDesc(metricRejections, "Containers the machine rejected, by rejection cause code.", []string{"machine", "cause"}, nil)
+	descFraudFlag  = prometheus.NewDesc(metricFraudFlag, "1 while the machine's fraud signals are well outside the fleet's (alert).", []string{"machine"}, nil)
+	descBagFlag    = prometheus.NewDesc(metricBagFlag, "Bag exchanges of the last 7 days whose weight did not reconcile with the catalogue (alert).", []string{"machine"}, nil)
 	descScrapeErr  = prometheus.NewDesc(metricScrapeErrors, "Store reads that failed during this scrape.", nil, nil)
 )
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOnline, descBagFill, descOutbox, descFault, descContainers, descDeposits,
-		descFleetOnl, descOperatorQ, descInbox, descQuarantine, descRejections, descScrapeErr} {
+		descFleetOnl, descOperatorQ, descInbox, descQuarantine, descRejections, descFraudFlag, descBagFlag, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -154,8 +158,18 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		errs++
 	}
+	fraud, bags, err := g.learn(ctx)
+	if err != nil {
+		errs++
+	}
 	online := 0
 	for _, m := range ms {
+		flag := 0.0
+		if fraud[m.Serial].Flagged {
+			flag = 1
+		}
+		gauge(descFraudFlag, flag, m.Serial)
+		gauge(descBagFlag, float64(flagBags(bags[m.Serial])), m.Serial)
 		on := 0.0
 		if m.Online {
 			on, online = 1, online+1

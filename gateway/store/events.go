@@ -264,10 +264,11 @@ type tally struct {
 	used map[string]int64       // machine -> vouchers used
 	days map[[2]string][2]int64 // (machine, day) -> (containers, deposits)
 	sigs map[[2]string]int64    // (machine, signal) -> count
+	hrs  map[[2]string][2]int64 // (machine, hour) -> (containers, deposits)
 }
 
 func newTally() *tally {
-	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}, sigs: map[[2]string]int64{}}
+	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}, sigs: map[[2]string]int64{}, hrs: map[[2]string][2]int64{}}
 }
 
 func (t *tally) add(e Event) {
@@ -279,6 +280,9 @@ func (t *tally) add(e Event) {
 		k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
 		d := t.days[k]
 		t.days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
+		h := [2]string{e.Machine, hourOf(e.ReceivedAt)}
+		c := t.hrs[h]
+		t.hrs[h] = [2]int64{c[0] + e.Containers, c[1] + int64(e.Deposits)}
 	}
 	for sig, n := range e.Signals {
 		t.sigs[[2]string{e.Machine, sig}] += n
@@ -298,6 +302,10 @@ func (t *tally) merge(o *tally) {
 	}
 	for k, n := range o.sigs {
 		t.sigs[k] += n
+	}
+	for k, d := range o.hrs {
+		c := t.hrs[k]
+		t.hrs[k] = [2]int64{c[0] + d[0], c[1] + d[1]}
 	}
 }
 
@@ -322,6 +330,9 @@ func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
 			deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
 			return fmt.Errorf("store: day counts: %w", err)
 		}
+	}
+	if err := s.writeHours(ctx, tx, t.hrs); err != nil {
+		return err
 	}
 	return s.writeSignals(ctx, tx, t.sigs)
 }

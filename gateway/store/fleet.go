@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"time"
+
+	"github.com/deposit-rvm/rvm/internal/money"
 )
 
 // QuarantineCount returns how many refused messages the quarantine holds.
@@ -93,4 +96,156 @@ func (s *Store) FleetContainers(ctx context.Context, day string) (int64, error) 
 	}
 	s.tallyMu.Unlock()
 	return n, nil
+}
+
+// hourOf is the hour key of t: "2006-01-02T15", UTC.
+func hourOf(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
+
+func (s *Store) writeHours(ctx context.Context, tx *sql.Tx, hrs map[[2]string][2]int64) error {
+	keys := make([][2]string, 0, len(hrs))
+	for k := range hrs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		d := hrs[k]
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_hours(machine, hour, containers, deposits) VALUES (?, ?, ?, ?)
+			ON CONFLICT(machine, hour) DO UPDATE SET containers = machine_hours.containers + excluded.containers,
+			deposits = machine_hours.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
+			return fmt.Errorf("store: hour counts of %s: %w", k[0], err)
+		}
+	}
+	return nil
+}
+
+// Hour is one hour's credited containers and deposits.
+type Hour struct {
+	Start      time.Time
+	Containers int64
+	Deposits   money.Grosze
+}
+
+// Hours returns the n hours up to and including the one of now, oldest
+// first, for machine (all machines when machine is ""), with the counters
+// not yet written.
+func (s *Store) Hours(ctx context.Context, machine string, now time.Time, n int) ([]Hour, error) {
+	first := now.UTC().Truncate(time.Hour).Add(-time.Duration(n-1) * time.Hour)
+	out := make([]Hour, n)
+	idx := map[string]int{}
+	for i := range out {
+		out[i].Start = first.Add(time.Duration(i) * time.Hour)
+		idx[hourOf(out[i].Start)] = i
+	}
+	q := `SELECT hour, COALESCE(sum(containers), 0), COALESCE(sum(deposits), 0) FROM machine_hours WHERE hour >= ?`
+	args := []any{hourOf(first)}
+	if machine != "" {
+		q += ` AND machine = ?`
+		args = append(args, machine)
+	}
+	rows, err := s.rd.QueryContext(ctx, s.q(q+` GROUP BY hour`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: hours: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		var c, d int64
+		if err := rows.Scan(&h, &c, &d); err != nil {
+			return nil, fmt.Errorf("store: hours: %w", err)
+		}
+		if i, ok := idx[h]; ok {
+			out[i].Containers += c
+			out[i].Deposits += money.Grosze(d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: hours: %w", err)
+	}
+	s.tallyMu.Lock()
+	for k, d := range s.pending.hrs {
+		if i, ok := idx[k[1]]; ok && (machine == "" || k[0] == machine) {
+			out[i].Containers += d[0]
+			out[i].Deposits += money.Grosze(d[1])
+		}
+	}
+	s.tallyMu.Unlock()
+	return out, nil
+}
+
+// State is a change of a machine's state, online flag or fault, as its
+// retained status reported it.
+type State struct {
+	At     time.Time
+	Online bool
+	State  string
+	Fault  string
+}
+
+// AddStates records state changes of machine (a change recorded twice is
+// kept once).
+func (s *Store) AddStates(ctx context.Context, machine string, states []State) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, st := range states {
+			online := 0
+			if st.Online {
+				online = 1
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_states(machine, at, online, state, fault) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT(machine, at) DO NOTHING`), machine, ms(st.At), online, st.State, st.Fault); err != nil {
+				return fmt.Errorf("store: state of %s: %w", machine, err)
+			}
+		}
+		return nil
+	})
+}
+
+// States returns the last limit state changes of machine, newest first.
+func (s *Store) States(ctx context.Context, machine string, limit int) ([]State, error) {
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT at, online, state, fault FROM machine_states WHERE machine = ? ORDER BY at DESC LIMIT ?`), machine, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: states of %s: %w", machine, err)
+	}
+	defer rows.Close()
+	var out []State
+	for rows.Next() {
+		var st State
+		var at int64
+		var online int
+		if err := rows.Scan(&at, &online, &st.State, &st.Fault); err != nil {
+			return nil, fmt.Errorf("store: states of %s: %w", machine, err)
+		}
+		st.At, st.Online = fromMS(at), online == 1
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// MachineEvents returns machine's events of kind received since since
+// (every machine's when machine is ""), oldest first, at most limit.
+func (s *Store) MachineEvents(ctx context.Context, machine, kind string, since time.Time, limit int) ([]Event, error) {
+	q := `SELECT id, machine, rvm_id, seq, kind, ts, body, received_at FROM events WHERE kind = ? AND received_at >= ?`
+	args := []any{kind, ms(since)}
+	if machine != "" {
+		q += ` AND machine = ?`
+		args = append(args, machine)
+	}
+	rows, err := s.rd.QueryContext(ctx, s.q(q+` ORDER BY received_at LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s events: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var body string
+		var at int64
+		if err := rows.Scan(&e.ID, &e.Machine, &e.RvmID, &e.Seq, &e.Kind, &e.TS, &body, &at); err != nil {
+			return nil, fmt.Errorf("store: %s events: %w", kind, err)
+		}
+		e.Body, e.ReceivedAt = []byte(body), fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

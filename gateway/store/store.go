@@ -209,6 +209,21 @@ CREATE TABLE IF NOT EXISTS machine_signals (
 	n BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (machine, signal)
 );
+CREATE TABLE IF NOT EXISTS machine_hours (
+	machine TEXT NOT NULL,
+	hour TEXT NOT NULL,
+	containers BIGINT NOT NULL DEFAULT 0,
+	deposits BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (machine, hour)
+);
+CREATE TABLE IF NOT EXISTS machine_states (
+	machine TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	online INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	fault TEXT NOT NULL,
+	PRIMARY KEY (machine, at)
+);
 CREATE TABLE IF NOT EXISTS kv (
 	name TEXT PRIMARY KEY,
 	value TEXT NOT NULL DEFAULT '',
