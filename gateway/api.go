@@ -72,6 +72,8 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /metrics", g.auth(g.met.ServeHTTP))
 	m.HandleFunc("GET /healthz", g.healthz)
 	m.Handle("GET /{$}", g.auth(g.dashboard))
+	m.Handle("GET /machines/{serial}", g.auth(g.machinePage))
+	m.Handle("GET /live.js", g.auth(g.liveJS))
 	return m
 }
 
