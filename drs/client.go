@@ -394,9 +394,16 @@ func (c *Client) Product(ctx context.Context, ean string) (drsapi.Product, error
 // id is the idempotency key: a 409 means the operator already has it, and the
 // error wraps [ErrAlreadyDelivered].
 func (c *Client) PostTransaction(ctx context.Context, t drsapi.Transaction) (drsapi.VoucherData, error) {
-	var v drsapi.VoucherData
-	err := c.do(ctx, call{method: http.MethodPost, path: "/transaction", body: t, out: &v, conflict: ErrAlreadyDelivered})
-	return v, err
+	a, err := c.PostTransactionAnswer(ctx, t)
+	return a.VoucherData, err
+}
+
+// PostTransactionAnswer is [Client.PostTransaction] returning the whole
+// answer, with the operator's blocked flag where it sends one.
+func (c *Client) PostTransactionAnswer(ctx context.Context, t drsapi.Transaction) (drsapi.TransactionAnswer, error) {
+	var a drsapi.TransactionAnswer
+	err := c.do(ctx, call{method: http.MethodPost, path: "/transaction", body: t, out: &a, conflict: ErrAlreadyDelivered})
+	return a, err
 }
 
 // PostBagFillStatus reports a bag's fill level (POST /bag-fill-status).

@@ -51,6 +51,7 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /api/machines/{serial}", api(g.apiMachine))
 	m.Handle("GET /api/quarantine", api(g.apiQuarantine))
 	m.Handle("GET /api/failures", api(g.apiFailures, "all"))
+	m.Handle("GET /api/blocked", api(g.apiBlocked))
 	m.Handle("POST /api/failures/{id}/retry", api(g.apiRetry))
 	m.Handle("POST /api/failures/{id}/dismiss", api(g.apiDismiss))
 	m.Handle("GET /api/vouchers/{code}", api(g.apiVoucher))
@@ -409,6 +410,13 @@ func (g *Gateway) apiRedeem(w http.ResponseWriter, r *http.Request) {
 			APIError
 			Voucher VoucherView `json:"voucher"`
 		}{APIError{Error: "voucher " + code + " is already redeemed", Code: "VOUCHER_ALREADY_REDEEMED"}, g.voucherView(v)})
+		return
+	case errors.Is(err, store.ErrBlocked):
+		g.met.redemption("blocked")
+		writeJSON(w, http.StatusConflict, struct {
+			APIError
+			Voucher VoucherView `json:"voucher"`
+		}{APIError{Error: err.Error(), Code: "VOUCHER_BLOCKED"}, g.voucherView(v)})
 		return
 	case errors.Is(err, store.ErrExpired):
 		g.met.redemption("expired")

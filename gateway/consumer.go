@@ -160,6 +160,9 @@ func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
 		res, err := g.st.SaveBatch(ctx, b)
 		if err == nil {
 			g.met.saved(res)
+			for _, q := range res.Refused {
+				g.log.Warn("gateway: quarantined", slog.String("topic", q.Topic), slog.String("reason", q.Reason))
+			}
 			g.noteStates(ctx, b.Statuses)
 			if res.Forward {
 				g.wakeForwarder()
@@ -227,15 +230,39 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 	if env.Kind != kind {
 		return quarantine(fmt.Sprintf("topic kind %q differs from envelope kind %q", kind, env.Kind))
 	}
+	if strings.Contains(env.ID, "@") {
+		// The store keys another machine's id as ID@SERIAL: an id with an
+		// @ could squat such a key.
+		return quarantine(fmt.Sprintf("event id %q contains @", env.ID))
+	}
+	// The rvmId the event speaks for: the envelope's, and every rvmId its
+	// body names must be the same one. Whether it is the serial's is the
+	// store's to say (it holds the bindings).
+	rvmID, reason := claimedRvmID(env.RvmID, env.Body)
+	if reason != "" {
+		return quarantine(reason)
+	}
 	ev := &store.Event{
-		ID: env.ID, Machine: env.Machine, RvmID: strings.ToLower(env.RvmID), Seq: env.Seq, Kind: env.Kind, TS: env.TS,
+		ID: env.ID, Machine: env.Machine, RvmID: rvmID, Seq: env.Seq, Kind: env.Kind, TS: env.TS,
 		Body: []byte(env.Body), Forward: forwardKinds[env.Kind], ReceivedAt: now,
+		Topic: topic, Raw: append([]byte(nil), payload...),
 	}
 	switch env.Kind {
+	case envelope.KindRegistration:
+		var m drsapi.MachineUpdate
+		if err := json.Unmarshal(env.Body, &m); err != nil {
+			return quarantine("registration body: " + err.Error())
+		}
+		if m.SerialNumber != "" && m.SerialNumber != serial {
+			return quarantine(fmt.Sprintf("registration of serial %q published by machine %q", m.SerialNumber, serial))
+		}
 	case envelope.KindTransaction:
 		var t drsapi.Transaction
 		if err := json.Unmarshal(env.Body, &t); err != nil {
 			return quarantine("transaction body: " + err.Error())
+		}
+		if t.ID != env.ID {
+			return quarantine(fmt.Sprintf("transaction id %q differs from envelope id %q", t.ID, env.ID))
 		}
 		if t.Voucher != nil && t.Voucher.ID != "" {
 			v := store.Voucher{Code: t.Voucher.ID, TransactionID: t.ID}
@@ -279,6 +306,86 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		}
 	}
 	return ev, nil, nil
+}
+
+// claimedRvmID returns the one rvmId (lower case) that an envelope's rvmId
+// and the "rvmId" fields anywhere in its body name, "" when none does, or
+// why they disagree.
+func claimedRvmID(envRvmID string, body []byte) (string, string) {
+	claim := strings.ToLower(envRvmID)
+	if !mayNameRvmID(body) {
+		return claim, ""
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", "malformed body: " + err.Error()
+	}
+	var reason string
+	walkRvmIDs(v, "body", func(path, id string) bool {
+		id = strings.ToLower(id)
+		switch {
+		case id == "" || id == claim:
+		case claim == "" && envRvmID == "":
+			claim = id
+		default:
+			reason = fmt.Sprintf("%s names rvmId %q; the event speaks for %q", path, id, claim)
+			return false
+		}
+		return true
+	})
+	if reason != "" {
+		return "", reason
+	}
+	return claim, ""
+}
+
+// mayNameRvmID is a quick test that body has no rvmId field, so that the
+// common container and heartbeat bodies are not decoded twice. Only a body
+// that spells "rvm" in some case, or escapes a character, can name one.
+func mayNameRvmID(body []byte) bool {
+	for i := 0; i+1 < len(body); i++ {
+		switch c := body[i]; {
+		case c == '\\' && body[i+1] == 'u':
+			return true
+		case (c == 'r' || c == 'R') && i+2 < len(body) && (body[i+1]|0x20) == 'v' && (body[i+2]|0x20) == 'm':
+			return true
+		}
+	}
+	return false
+}
+
+// walkRvmIDs calls fn with each string value of a key that reads "rvmId"
+// (in any case) in v, and its path, until fn returns false. A non-string
+// value under such a key is passed as its JSON text, so that it cannot
+// slip through as "no rvmId".
+func walkRvmIDs(v any, path string, fn func(path, id string) bool) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			p := path + "." + k
+			if strings.EqualFold(k, "rvmId") {
+				id, ok := c.(string)
+				if !ok && c != nil {
+					b, _ := json.Marshal(c)
+					id = string(b)
+				}
+				if !fn(p, id) {
+					return false
+				}
+				continue
+			}
+			if !walkRvmIDs(c, p, fn) {
+				return false
+			}
+		}
+	case []any:
+		for i, c := range x {
+			if !walkRvmIDs(c, fmt.Sprintf("%s[%d]", path, i), fn) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func statusSerial(topic string) (string, bool) {

@@ -20,11 +20,12 @@
 // persistent session and acknowledges a message only after the commit that
 // stored it (paho's auto-ack is off), so a crash loses nothing: the broker
 // hands unacknowledged messages out again, and the store drops them as
-// duplicates of their envelope id. Messages are stored in batches, one
+// duplicates of their machine's event. Messages are stored in batches, one
 // commit per batch, by a worker; paho's goroutine only queues them. A
 // message that is oversized, not JSON, fails [envelope.Envelope.Validate],
-// or whose topic names another machine or kind than its envelope, is
-// quarantined with its raw payload and reason, and acknowledged.
+// whose topic names another machine or kind than its envelope, or that
+// the threat model below refuses, is quarantined with its raw payload and
+// reason, and acknowledged.
 //
 // The forwarder delivers the operator's kinds (transaction,
 // bag-fill-status, bag-replacement, bag-seal, registration) per machine in
@@ -72,4 +73,71 @@
 // _containers_today, _deposits_today_grosze and
 // _rejections_total{cause}. deploy/grafana/rvm-fleet.json is a dashboard
 // of them; a test checks its queries against a real scrape.
+//
+// # Threat model
+//
+// Money moves on what the gateway believes, so it trusts each party only
+// for what that party can prove.
+//
+// A machine proves one thing: its serial, as its MQTT username, under the
+// broker's ACL `pattern write rvm/%u/#` and `pattern read rvm/%u/cmd/#`
+// (the gateway's user reads rvm/# and writes rvm/+/cmd/#). It may lie
+// about anything else, so:
+//   - It publishes only under its own rvm/SERIAL/; the broker drops the
+//     rest (TestForgedEventsAreRefused, "M-A's topic").
+//   - An envelope's machine and kind must be its topic's, and every rvmId
+//     its body names (transaction.rvmId, a bag report's rvmId, at any
+//     depth, in any letter case) must be the envelope's (FuzzClassify).
+//   - Each serial is bound to one rvmId and each rvmId to one serial: when
+//     the operator registers the machine (its POST /machine to us, or its
+//     answer to the machine's registration, which replaces a binding), or,
+//     for a machine registered before, on the first event or status that
+//     names one (recorded as first-sight). An event speaking for another
+//     rvmId is quarantined (TestForgedEventsAreRefused (b), (c);
+//     store.TestBindingsRefuseAnotherMachinesRvmID).
+//   - Events are de-duplicated per machine, (serial, id): another machine's
+//     event under the same id does not make an honest event a duplicate
+//     (it is stored under "ID@SERIAL"; a transaction keeps its plain id, the
+//     operator's key). A repeat with another body is quarantined and the
+//     first stands; an identical repeat is a silent duplicate
+//     (TestForgedEventsAreRefused (c), (d); store.TestDeduplicatesPerMachine).
+//   - A voucher code belongs to the machine that issued it first, or to
+//     the machine the gateway handed it to in an operator's voucher
+//     buffer; its amount, currency, validity and transaction never change.
+//     A voucher or transaction event against that is quarantined whole:
+//     nothing of it reaches the tills or the operator
+//     (TestForgedEventsAreRefused (a);
+//     store.TestVoucherBelongsToItsFirstMachine).
+//   - A registration must name the topic's serial
+//     (TestForgedEventsAreRefused (e)).
+//   - What remains: a machine can lie about its own sessions (that is what
+//     the operator's fraud rules and bag weights check), and a machine that
+//     speaks before its honest owner, first sight, could claim an rvmId the
+//     operator has not registered with the gateway; the operator's
+//     registration takes it back. A transaction id already used by another
+//     machine's transaction is quarantined, not delivered: the operator
+//     keys transactions by id alone, so staff settle it with the operator.
+//
+// A till (the store's POS) holds the API token. It can look a voucher up
+// and redeem it; a redemption is a conditional claim that exactly one till
+// wins (TestPOSDoubleRedemption), the operator's once-only rule backs it,
+// and a voucher whose transaction the operator confirmed as blocked is
+// refused (store.TestBlockedConfirmationStopsRedemption). A till cannot
+// create or change a voucher.
+//
+// A staff user holds the API token too (the dashboard, the failure report,
+// the CLI). Staff can retry or dismiss a refused event and read the
+// quarantine; they cannot change an event's body, and a retry goes to the
+// operator, who judges it again. A machine that repeats a refused
+// registration makes one open report entry per cause, the newest
+// (store.TestRegistrationFailuresOneEntryPerCause).
+//
+// The network is hostile: the broker should run TLS with passwords
+// (testbroker.WithTLS shows the set-up), the operator is reached over
+// HTTPS with its bearer token, and the gateway's API asks for its own
+// bearer token when -api-token is set. The operator is trusted for what it
+// answers: machine ids, voucher buffers, and whether a transaction is
+// blocked from payment (in its answer to POST /transaction or in its
+// confirmation; GET /api/blocked lists them, TestBlockedConfirmationIsRecorded
+// and TestBlockedAnswerToTransactionIsRecorded).
 package gateway

@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/deposit-rvm/rvm/internal/backoff"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/backoff"
+	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -286,10 +288,23 @@ func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
 		if err := json.Unmarshal(ev.Body, &t); err != nil {
 			return nil, &errBody{err}
 		}
-		v, err := g.fwdDRS.PostTransaction(ctx, t)
+		a, err := g.fwdDRS.PostTransactionAnswer(ctx, t)
 		if err != nil {
 			return nil, err
 		}
+		if a.Blocked {
+			// The operator blocks the transaction from payment: its voucher
+			// must not be paid at a till (see store.ClaimVoucher).
+			var amount money.Grosze
+			if err := amount.UnmarshalJSON([]byte(strconv.FormatFloat(a.Amount, 'f', -1, 64))); err != nil {
+				g.log.Warn("gateway: operator's amount", slog.String("id", t.ID), slog.String("err", err.Error()))
+			}
+			c := store.Confirmation{TransactionID: t.ID, Blocked: true, Amount: amount, Currency: a.Currency, ConfirmedAt: g.clk.Now()}
+			if err := g.st.PutConfirmation(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		v := a.VoucherData
 		if v.ID != "" {
 			// The operator may issue the code itself (the machine sent none);
 			// the POS must know it either way.
@@ -299,7 +314,7 @@ func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
 				return nil, err
 			}
 		}
-		return json.Marshal(v)
+		return json.Marshal(a)
 	case envelope.KindBagFillStatus:
 		var b drsapi.BagFillStatus
 		if err := json.Unmarshal(ev.Body, &b); err != nil {

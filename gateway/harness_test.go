@@ -100,6 +100,15 @@ func newEnv(t *testing.T, simOpts drssim.Options, serials ...string) *env {
 
 func newEnvOpts(t *testing.T, simOpts drssim.Options, brokerOpts []testbroker.Option, serials ...string) *env {
 	t.Helper()
+	e := newWorld(t, simOpts, brokerOpts, serials...)
+	e.pub = connect(t, e.broker.URL(), "fleet-"+uuid.NewString()[:8], nil)
+	return e
+}
+
+// newWorld is newEnvOpts without the fleet's publisher, for a broker that
+// wants credentials.
+func newWorld(t *testing.T, simOpts drssim.Options, brokerOpts []testbroker.Option, serials ...string) *env {
+	t.Helper()
 	e := &env{t: t, rvm: map[string]string{}, seq: map[string]int64{}}
 	e.broker = testbroker.Start(t, brokerOpts...)
 	simOpts.Catalog = testCatalog(t)
@@ -122,7 +131,6 @@ func newEnvOpts(t *testing.T, simOpts drssim.Options, brokerOpts []testbroker.Op
 		}
 		e.rvm[s] = id
 	}
-	e.pub = connect(t, e.broker.URL(), "fleet-"+uuid.NewString()[:8], nil)
 	return e
 }
 

@@ -176,7 +176,7 @@ func (g *Gateway) TopUpVouchers(ctx context.Context) error {
 		if err := g.publish(ctx, envelope.CommandTopic(m.Serial, envelope.CmdVouchers), cmd); err != nil {
 			return err
 		}
-		if err := g.st.AddVouchersSent(ctx, m.Serial, int64(len(buf.VoucherIDList)), g.clk.Now()); err != nil {
+		if err := g.st.AddVoucherBuffer(ctx, m.Serial, buf.VoucherIDList, g.clk.Now()); err != nil {
 			return err
 		}
 	}

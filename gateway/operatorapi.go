@@ -175,12 +175,34 @@ func (g *Gateway) drsTransaction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tv)
 }
 
+// drsConfirm: the operator confirms it holds a transaction. Its body, when
+// there is one, is the operator API's TransactionConfirmation: blocked (the
+// transaction may not be paid), amount and currency; it is recorded, and a
+// blocked transaction's voucher is refused at the tills.
 func (g *Gateway) drsConfirm(w http.ResponseWriter, r *http.Request) {
 	id, ok := g.transactionID(w, r)
 	if !ok {
 		return
 	}
-	err := g.st.ConfirmTransaction(r.Context(), id, g.clk.Now())
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", id)
+		return
+	}
+	c := store.Confirmation{TransactionID: id, ConfirmedAt: g.clk.Now()}
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		var body struct {
+			Blocked  bool         `json:"blocked"`
+			Amount   money.Grosze `json:"amount"`
+			Currency string       `json:"currency"`
+		}
+		if err := json.Unmarshal(raw, &body); err != nil {
+			g.drsError(w, r, http.StatusBadRequest, drsapi.ErrorTypeValidation, drsapi.CodeIncorrectFormat, "body", id)
+			return
+		}
+		c.Blocked, c.Amount, c.Currency = body.Blocked, body.Amount, body.Currency
+	}
+	err = g.st.ConfirmTransactionWith(r.Context(), c)
 	if errors.Is(err, store.ErrNotFound) {
 		g.drsError(w, r, http.StatusNotFound, drsapi.ErrorTypeNotFound, "NOT_FOUND", "id", id)
 		return
@@ -190,6 +212,17 @@ func (g *Gateway) drsConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// apiBlocked lists the transactions the operator confirmed as blocked from
+// payment (their vouchers are refused at the tills), newest first.
+func (g *Gateway) apiBlocked(w http.ResponseWriter, r *http.Request) {
+	bl, err := g.st.BlockedTransactions(r.Context())
+	if err != nil {
+		g.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bl)
 }
 
 // postMachineBody is the yaml's PostMachine: the machine base, a location

@@ -2,7 +2,8 @@
 // interfaces and value types, and nothing else: no drivers, no logic.
 //
 // The controller (package machine) sees the machine only through these
-// interfaces; hal/periph implements them on a Raspberry Pi with periph.io,
+// interfaces. The drivers under hal/periph implement them on a Raspberry Pi
+// with periph.io, one package per device, wired by hal/periph/board;
 // hal/sim implements them on a simulated machine.
 //
 // # What moves and what is read
@@ -13,6 +14,12 @@
 // asks for are methods: [LoadCell.ReadRaw], [MetalSensor.Metal],
 // [ShapeSensor.Measure]. Actuators ([Conveyor], [Printer]) are commanded; every
 // conveyor run carries a dead-man limit after which the belt stops by itself.
+//
+// A [Scanner] reports its reads as events too; the controller only tells it
+// when a new container starts ([Scanner.NextContainer]), so a code read twice
+// for one container is one read. A [Printer] error that wraps a [Fault]
+// (paper out, cover open) names what a person must fix; Fault is an error
+// for that reason.
 //
 // Load cells report raw ADC counts, never grams: package calib turns counts
 // into [physic.Mass] with a calibration the technician made.

@@ -64,8 +64,32 @@ const (
 
 // Barcode is what the scanner read.
 type Barcode struct {
-	Status ReadStatus
-	Code   string // the decoded digits, for ReadOK
+	Status    ReadStatus
+	Code      string    // the decoded digits, for ReadOK
+	Symbology Symbology // what the scanner says it read; SymUnknown when it does not say
+}
+
+// Symbology is the kind of barcode a scanner decoded.
+type Symbology uint8
+
+// The symbologies a container or a seal can carry.
+const (
+	SymUnknown Symbology = iota
+	SymEAN8
+	SymEAN13
+	SymUPCA
+	SymUPCE
+	SymCode128
+)
+
+var symNames = [...]string{SymUnknown: "unknown", SymEAN8: "EAN-8", SymEAN13: "EAN-13",
+	SymUPCA: "UPC-A", SymUPCE: "UPC-E", SymCode128: "Code128"}
+
+func (s Symbology) String() string {
+	if int(s) < len(symNames) {
+		return symNames[s]
+	}
+	return "unknown"
 }
 
 // Fault names a hardware fault.
@@ -77,7 +101,13 @@ const (
 	FaultScannerDead Fault = "scanner-dead"
 	FaultDoorOpen    Fault = "door-open"
 	FaultSensor      Fault = "sensor"
+	FaultPaperOut    Fault = "paper-out"  // the voucher printer has no paper
+	FaultCoverOpen   Fault = "cover-open" // the voucher printer's cover is open
 )
+
+// Error lets a driver return a Fault as an error (wrapped with its own
+// prefix); the controller finds it with errors.As and latches it.
+func (f Fault) Error() string { return string(f) }
 
 // LoadCell is a weighing cell behind an ADC (the chamber scale, the bag scale).
 type LoadCell interface {
@@ -124,6 +154,7 @@ type Conveyor interface {
 type Ticket struct {
 	Code       string // the voucher code, encoded as the barcode or QR
 	Amount     string // "12.50 PLN"
+	Grosze     int64  // the same amount in grosze; printers format it themselves when set
 	PrintType  int    // drsapi.PrintBarcode or drsapi.PrintQR
 	ValidUntil time.Time
 	Lines      []string // free text (store, totals)
@@ -132,7 +163,21 @@ type Ticket struct {
 // Printer prints vouchers.
 type Printer interface {
 	conn.Resource
+	// Print prints one ticket and returns nil only once the printer has
+	// taken it whole. An error that wraps a Fault (FaultPaperOut,
+	// FaultCoverOpen) names what a person must fix; any error means the
+	// ticket may be missing or incomplete and must be printed again.
 	Print(t Ticket) error
+}
+
+// Scanner is a barcode reader that reports what it reads as BarcodeRead
+// (or SealScanned) events on a channel.
+type Scanner interface {
+	conn.Resource
+	// NextContainer forgets the codes read so far: a code read twice for
+	// one container is reported once, and read again for the next
+	// container it is reported again.
+	NextContainer()
 }
 
 // Display shows the customer and staff what is going on.

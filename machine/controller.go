@@ -21,7 +21,9 @@ import (
 )
 
 // Devices are the machine's hardware. Shape may be nil (no shape sensor);
-// Printer may be nil (no printer: vouchers are still issued and reported).
+// Printer may be nil (no printer: vouchers are still issued and reported);
+// Scanner may be nil (its reads arrive as events all the same; when set,
+// it is told of each new container so a code read twice is one read).
 type Devices struct {
 	Chamber  hal.LoadCell
 	Bag      hal.LoadCell
@@ -29,6 +31,7 @@ type Devices struct {
 	Shape    hal.ShapeSensor
 	Conveyor hal.Conveyor
 	Printer  hal.Printer
+	Scanner  hal.Scanner
 }
 
 // Options configure a Controller. Zero values take the defaults of
@@ -60,6 +63,10 @@ type Options struct {
 	// OnDecision, when set, is called with the wall time from the last
 	// sensor reading to the belt command, for each container (benchmarks).
 	OnDecision func(time.Duration)
+	// OnEvent, when set, is told what a customer would see: each
+	// container's verdict, the running total, the session's end and the
+	// machine's state (see [Event]). It runs on the loop.
+	OnEvent func(Event)
 }
 
 func (o *Options) defaults() {
@@ -172,6 +179,17 @@ type Controller struct {
 	// once the bag has weighed it.
 	pendingFault string
 	seal         sealFlow // what the seal reader started
+	// Paper vouchers (printVouchers). Mutable, loop only.
+	printDue   bool // the ledger may hold vouchers not yet printed
+	printFails int
+	printRetry time.Time
+	booting    bool // resume runs: printing waits until the state is restored
+	// seen is what OnEvent was last told. Mutable, loop only.
+	seen struct {
+		state, fault string
+		total        money.Grosze
+		count        int
+	}
 
 	statusMu sync.Mutex // guards status
 	status   Status
@@ -208,9 +226,15 @@ func New(ctx context.Context, dev Devices, led *ledger.Ledger, opts Options) (*C
 	if c.calBag, err = c.loadCal(ctx, CellBag); err != nil {
 		return nil, err
 	}
+	c.booting = true
 	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
+	c.booting, c.printDue = false, true
+	if err := c.printVouchers(ctx); err != nil {
+		return nil, err
+	}
+	c.publishStatus("")
 	return c, nil
 }
 
@@ -241,6 +265,9 @@ func (c *Controller) Deadline() time.Time {
 		if d.IsZero() || idle.Before(d) {
 			d = idle
 		}
+	}
+	if c.printDue && c.session == nil && !c.printRetry.IsZero() && (d.IsZero() || c.printRetry.Before(d)) {
+		d = c.printRetry
 	}
 	return d
 }
@@ -299,6 +326,7 @@ func (c *Controller) publishStatus(msg string) {
 	c.statusMu.Lock()
 	c.status = s
 	c.statusMu.Unlock()
+	c.observe(s)
 }
 
 // fire moves the state machine; a refused event is a bug in the controller,
@@ -390,6 +418,9 @@ func (c *Controller) tick(ctx context.Context) error {
 	if c.session != nil && st == fsm.Ready && !now.Before(c.lastInsert.Add(c.opts.IdleTimeout)) {
 		return c.finish(ctx, c.lastInsert.Add(c.opts.IdleTimeout), "voucher", "")
 	}
+	if c.printDue && c.session == nil && c.AtRest() && !now.Before(c.printRetry) {
+		return c.printVouchers(ctx)
+	}
 	return nil
 }
 
@@ -405,6 +436,9 @@ func (c *Controller) startTrip(ctx context.Context, at time.Time) error {
 		c.containers, c.warnCross = c.containers[:0], false
 	}
 	c.lastInsert = at
+	if c.dev.Scanner != nil {
+		c.dev.Scanner.NextContainer()
+	}
 	c.tripBuf = trip{}
 	c.cur = &c.tripBuf
 	c.fire(fsm.Insert)
@@ -480,6 +514,9 @@ func (c *Controller) decide(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.containers = append(c.containers, t.rec)
+	if c.opts.OnEvent != nil { // boxing the event allocates
+		c.emit(containerEvent(t.rec, t.verdict))
+	}
 	c.batchN++
 	if c.batchN == 1 {
 		c.batchDue = now.Add(c.opts.ContainerBatchEvery)
@@ -513,6 +550,9 @@ func (c *Controller) pulledBack(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	c.setContainer(t.rec.ID, ledger.Rejected, drsapi.CauseFraud)
+	rec := t.rec
+	rec.Cause = drsapi.CauseFraud
+	c.emit(containerEvent(rec, Verdict{Cause: drsapi.CauseFraud, Why: WhyPulledBack, Product: t.verdict.Product, Known: t.verdict.Known}))
 	c.log.Warn("container pulled back", "ean", t.rec.EAN)
 	return nil
 }

@@ -32,6 +32,25 @@
 // what is physically in the bag is credited exactly once and what is not is
 // not. The open session is then finished with a voucher.
 //
+// # Paper vouchers
+//
+// A voucher is issued once, in the commit that finishes its session; the
+// ledger keeps it due for printing until the printer confirms the whole
+// ticket. A print that fails (paper out, cover open: latched as faults; any
+// other error) leaves it due, and it is printed again under the same code
+// on a later Tick (with back-off, only while no session is open), at
+// ClearFault and at start, never issued again.
+//
+// # Observing
+//
+// Options.OnEvent, when set, is told on the loop what a customer would see
+// (the kiosk page shows it): each container's verdict ([ContainerDecided],
+// with [Verdict.Why] telling cause 1 and 6 reasons apart), the running total
+// once the bag confirmed a credit ([SessionTotal]), the session's end
+// ([SessionEnded]) and the state a customer sees ([StateChanged]: ready,
+// busy, bag full, out of order, service). The values carry no HTTP or
+// MQTT; the observer must not block.
+//
 // # Concurrency
 //
 // Controller methods must be called from one goroutine. [Controller.Status]

@@ -50,7 +50,8 @@ type Verdict struct {
 	Cause   int    // drsapi.Cause*
 	EAN     string // normalized code; the raw code for cause 5; "" when none was read
 	Product catalog.Product
-	Known   bool // Product is valid
+	Known   bool   // Product is valid
+	Why     string // Why*: which of a cause's reasons, for the customer
 }
 
 // Decide applies the rules in order, first match wins: barcode missing (4),
@@ -73,7 +74,7 @@ func Decide(r Reading, cat *catalog.Catalog, rules Rules) Verdict {
 		v.Product, v.Known = cat.Lookup(code)
 	}
 	if !v.Known || !(v.Product.Status == drsapi.StatusAccept || (rules.AcceptTestPhase && v.Product.Status == drsapi.StatusTest)) {
-		v.Cause = drsapi.CauseNotAccepted
+		v.Cause, v.Why = drsapi.CauseNotAccepted, WhyNotInSystem
 		return v
 	}
 	p := v.Product
@@ -82,16 +83,16 @@ func Decide(r Reading, cat *catalog.Catalog, rules Rules) Verdict {
 		return v
 	}
 	if p.Packaging != 0 && r.Metal != (p.Packaging == drsapi.PackagingCan) {
-		v.Cause = drsapi.CauseFraud
+		v.Cause, v.Why = drsapi.CauseFraud, WhyWrongMaterial
 		return v
 	}
 	lo, hi := WeightBounds(p, rules.WeightTolerancePct)
 	if lo > 0 && r.Mass < lo {
-		v.Cause = drsapi.CauseFraud
+		v.Cause, v.Why = drsapi.CauseFraud, WhyTooLight
 		return v
 	}
 	if hi > 0 && r.Mass > hi {
-		v.Cause = drsapi.CauseNotAccepted
+		v.Cause, v.Why = drsapi.CauseNotAccepted, WhyNotEmpty
 		return v
 	}
 	return v

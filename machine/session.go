@@ -14,6 +14,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/fsm"
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/machine/catalog"
 	"github.com/deposit-rvm/rvm/machine/ledger"
@@ -29,6 +30,10 @@ const (
 
 var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
 
+// ValidPhone reports whether s is a phone number a digital voucher can go
+// to: nine digits.
+func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
+
 // Finish ends the customer's session with the chosen payout. It needs the
 // machine at rest (ErrBusy otherwise); without an open session it does
 // nothing.
@@ -36,7 +41,7 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	switch payout {
 	case PayoutVoucher, PayoutDonation:
 	case PayoutDigital:
-		if !phoneRE.MatchString(phone) {
+		if !ValidPhone(phone) {
 			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
 		}
 	default:
@@ -53,6 +58,16 @@ func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	return err
 }
 
+// Touch tells the controller the customer is at the screen (choosing a
+// payout, typing a phone number): the session's idle timeout counts from
+// now, so it does not end under their fingers. Without a session it does
+// nothing.
+func (c *Controller) Touch() {
+	if c.session != nil && c.now().After(c.lastInsert) {
+		c.lastInsert = c.now()
+	}
+}
+
 // finish closes the open session: one durable commit with the transaction,
 // its voucher and the bag report due.
 func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone string) error {
@@ -64,6 +79,7 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 		// Nothing recorded, or all of it handed back after a power cut:
 		// the session never happened and sends no transaction.
 		c.endSession()
+		c.emit(SessionEnded{Payout: payout, At: at})
 		return nil
 	}
 	var amount money.Grosze
@@ -107,18 +123,60 @@ func (c *Controller) finish(ctx context.Context, at time.Time, payout, phone str
 	c.confirm = c.confirm[:0]
 	c.bag.Full = c.bag.Full || f.BagFull
 	c.bag.Warned = c.bag.Warned || f.BagWarned
-	if v != nil && payout == PayoutVoucher && c.dev.Printer != nil {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if err := c.dev.Printer.Print(tk); err != nil {
-			// The voucher exists in the ledger and goes to the operator; a
-			// reprint is a service act.
-			c.log.Error("print voucher", "voucher", v.ID, "err", err)
-		}
+	if v != nil && payout == PayoutVoucher {
+		c.printDue = true
 	}
 	c.endSession()
+	ended := SessionEnded{Payout: payout, Phone: phone, Total: amount, Blocked: blocked, At: at}
+	if v != nil {
+		ended.Voucher = v.ID
+	}
+	c.emit(ended)
 	if c.bag.Full {
 		c.block(BlockBagFull)
 	}
+	return c.printVouchers(ctx)
+}
+
+// printRetry spaces the attempts to print a voucher the printer refused.
+var printRetry = backoff.Policy{Min: 5 * time.Second, Max: 5 * time.Minute}
+
+// printVouchers prints the paper vouchers the ledger holds unprinted, oldest
+// first, each under the code it was issued with, and marks each printed once
+// the printer confirms it. A failed print leaves the voucher due: Tick
+// tries again after a back-off while no session is open (so a reprint never
+// lands in the next customer's hands mid-session), and ClearFault at once.
+// A printer fault (paper out, cover open) is latched. The voucher is never
+// issued twice; a power cut between the print and its mark prints the same
+// code again, which the operator redeems once.
+func (c *Controller) printVouchers(ctx context.Context) error {
+	if c.dev.Printer == nil || !c.printDue || c.booting {
+		return nil
+	}
+	vs, err := c.led.UnprintedVouchers(ctx)
+	if err != nil {
+		return c.fatal(ctx, err)
+	}
+	for _, v := range vs {
+		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
+			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
+		if perr := c.dev.Printer.Print(tk); perr != nil {
+			c.printFails++
+			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
+			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
+			if err := c.led.PrintFailed(ctx, v.ID); err != nil {
+				return c.fatal(ctx, err)
+			}
+			if f := hal.Fault(""); errors.As(perr, &f) {
+				return c.Fail(ctx, string(f))
+			}
+			return nil
+		}
+		if err := c.led.MarkPrinted(ctx, v.ID, c.now()); err != nil {
+			return c.fatal(ctx, err)
+		}
+	}
+	c.printDue, c.printFails, c.printRetry = false, 0, time.Time{}
 	return nil
 }
 
@@ -333,8 +391,11 @@ func (c *Controller) ClearFault(ctx context.Context, by string) error {
 	if len(c.blocks) > 0 {
 		c.fire(fsm.Block)
 	}
+	// The technician may have fixed the printer: try the due vouchers now.
+	c.printRetry = time.Time{}
+	err := c.printVouchers(ctx)
 	c.publishStatus("")
-	return nil
+	return err
 }
 
 // settle credits or drops in-transit containers by what the bag scale
@@ -652,9 +713,9 @@ func (c *Controller) SetRvmID(id string) {
 }
 
 // SetOptions changes the configurable thresholds (a config command). The
-// clock, logger, catalogue and rvmId stay.
+// clock, logger, catalogue, rvmId and observers stay.
 func (c *Controller) SetOptions(o Options) {
-	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision
+	o.Clock, o.Logger, o.Catalog, o.RvmID, o.OnDecision, o.OnEvent = c.opts.Clock, c.opts.Logger, c.cat, c.opts.RvmID, c.opts.OnDecision, c.opts.OnEvent
 	o.defaults()
 	c.opts = o
 	c.publishStatus("")

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	halpkg "github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/internal/scenario"
 	"github.com/deposit-rvm/rvm/internal/simrun"
@@ -27,11 +29,17 @@ import (
 
 // benchResult is the one JSON line rvmd bench prints.
 type benchResult struct {
-	Containers         int     `json:"containers"`
-	Seconds            float64 `json:"seconds"`
-	ContainersPerS     float64 `json:"containers_per_s"`
-	P50DecisionUS      float64 `json:"p50_decision_us"`
-	P99DecisionUS      float64 `json:"p99_decision_us"`
+	HAL            string  `json:"hal"`
+	Containers     int     `json:"containers"`
+	Seconds        float64 `json:"seconds"`
+	ContainersPerS float64 `json:"containers_per_s"`
+	P50DecisionUS  float64 `json:"p50_decision_us"`
+	P99DecisionUS  float64 `json:"p99_decision_us"`
+	// The controller's whole reaction to a container arriving in the
+	// chamber: both scales and the metal sensor read through the devices,
+	// the decision, the belt commanded, the durable commit.
+	P50ArrivalUS       float64 `json:"p50_arrival_us"`
+	P99ArrivalUS       float64 `json:"p99_arrival_us"`
 	AllocsPerContainer float64 `json:"allocs_per_container"`
 	MaxRSSMB           float64 `json:"max_rss_mb"`
 	RawCommitsPerS     float64 `json:"raw_commits_per_s"`
@@ -45,6 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	n := fs.Int("containers", 10000, "how many containers")
 	dir := fs.String("dir", "", "`directory` for the databases (default: a temporary one); put it on the disk you want to measure")
+	hals := fs.String("hal", simrun.HALSim, "devices, one JSON line each: sim, pins (the real drivers on simulated pins) or sim,pins")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,17 +73,42 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	steps := benchSteps(cat.Products(), *n)
-	lat := make([]time.Duration, 0, *n)
+	raw, err := rawCommits(filepath.Join(work, "raw.db"), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	for i, h := range strings.Split(*hals, ",") {
+		res, err := benchHAL(ctx, cat, *n, filepath.Join(work, fmt.Sprintf("bench-%d.db", i)), h)
+		if err != nil {
+			return err
+		}
+		res.RawCommitsPerS = round3(raw)
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchHAL runs n containers on one set of devices.
+func benchHAL(ctx context.Context, cat *catalog.Catalog, n int, db, hal string) (benchResult, error) {
+	steps := benchSteps(cat.Products(), n)
+	lat := make([]time.Duration, 0, n)
+	arrival := make([]time.Duration, 0, n)
 	mo := simrun.MachineOptions(config.Default())
 	mo.BagSettle = 0
 	mo.OnDecision = func(d time.Duration) { lat = append(lat, d) }
 	zero := sim.ZeroTiming()
 	r, err := simrun.Start(ctx, steps, simrun.Options{
-		Catalog: cat, DBPath: filepath.Join(work, "bench.db"), Machine: mo, Timing: &zero,
+		Catalog: cat, DBPath: db, Machine: mo, Timing: &zero, HAL: hal,
+		OnHandled: func(k halpkg.EventKind, d time.Duration) {
+			if k == halpkg.ChamberBlocked {
+				arrival = append(arrival, d)
+			}
+		},
 	})
 	if err != nil {
-		return err
+		return benchResult{}, err
 	}
 	defer r.Close()
 	runtime.GC()
@@ -82,29 +116,27 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runtime.ReadMemStats(&m0)
 	t0 := time.Now()
 	if err := r.Play(ctx, steps); err != nil {
-		return err
+		return benchResult{}, err
 	}
 	elapsed := time.Since(t0)
 	runtime.ReadMemStats(&m1)
 	if err := r.Close(); err != nil {
-		return err
-	}
-	raw, err := rawCommits(filepath.Join(work, "raw.db"), 2*time.Second)
-	if err != nil {
-		return err
+		return benchResult{}, err
 	}
 	slices.Sort(lat)
-	res := benchResult{
-		Containers:         *n,
+	slices.Sort(arrival)
+	return benchResult{
+		HAL:                hal,
+		Containers:         n,
 		Seconds:            round3(elapsed.Seconds()),
-		ContainersPerS:     round3(float64(*n) / elapsed.Seconds()),
+		ContainersPerS:     round3(float64(n) / elapsed.Seconds()),
 		P50DecisionUS:      round3(pct(lat, 0.50)),
 		P99DecisionUS:      round3(pct(lat, 0.99)),
-		AllocsPerContainer: round3(float64(m1.Mallocs-m0.Mallocs) / float64(*n)),
+		P50ArrivalUS:       round3(pct(arrival, 0.50)),
+		P99ArrivalUS:       round3(pct(arrival, 0.99)),
+		AllocsPerContainer: round3(float64(m1.Mallocs-m0.Mallocs) / float64(n)),
 		MaxRSSMB:           round3(maxRSSMB()),
-		RawCommitsPerS:     round3(raw),
-	}
-	return json.NewEncoder(stdout).Encode(res)
+	}, nil
 }
 
 // benchSteps makes sessions of 20 to 60 containers of catalogue products

@@ -36,6 +36,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
 	verbose := fs.Bool("v", false, "log debug detail")
+	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
+	ui := fs.String("ui", envOr("RVM_UI", ""), "serve the customer's kiosk page on `ADDR`, e.g. 127.0.0.1:8088 (env RVM_UI); with -sim also its /sim/ controls")
+	printerOut := fs.String("printer-out", "", "with -sim -hal pins: write the ESC/POS bytes the voucher printer received to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,13 +66,23 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
+		HAL: *halName,
+		UI:  *ui,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {
 			return err
 		}
 	}
-	return daemon.Run(ctx, opts)
+	closePrinter, err := printerOutput(*printerOut, *halName, &opts.PrinterOut)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	err = daemon.Run(ctx, opts)
+	if cerr := closePrinter(); err == nil && cerr != nil {
+		err = fmt.Errorf("run: %w", cerr)
+	}
+	return err
 }
 
 func envOr(key, def string) string {

@@ -1,9 +1,11 @@
 // Command rvmd is the reverse-vending machine's controller daemon.
 //
 //	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
-//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL]
+//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL] [-ui ADDR]
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
+//	rvmd voucher-render -code CODE -amount A -print-type N [-valid-until DATE] [-codepage cp852]
+//	rvmd selftest -config FILE [-json]   (-hal pins: on the simulated machine's pins)
 //
 // See the README for what each does.
 package main
@@ -26,6 +28,8 @@ commands:
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
+  voucher-render  write one voucher's ESC/POS bytes to stdout: -code CODE -amount A -print-type N
+  selftest    exercise each device of the Pi's wiring: rvmd selftest -config FILE [-json] (-hal pins: on the rig)
   version     print the version
 
 Run "rvmd COMMAND -h" for a command's flags.
@@ -59,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, rest, stdout, stderr)
 	case "bench-mqtt":
 		return runBenchMQTT(ctx, rest, stdout)
+	case "voucher-render":
+		return runVoucherRender(rest, stdout, stderr)
+	case "selftest":
+		return runSelftest(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rvmd", Version)
 		return nil

@@ -32,6 +32,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	serial := fs.String("machine", "", "machine `serial` for MQTT topics")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "with -mqtt: fail when the broker has not acknowledged everything by then")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	halName := fs.String("hal", simrun.HALSim, "devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
+	printerOut := fs.String("printer-out", "", "with -hal pins: write the ESC/POS bytes the voucher printer received to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,17 +77,43 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			os.RemoveAll(dir)
 		}()
 	}
-	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log}
+	opts := simrun.Options{Catalog: cat, DBPath: db, Machine: simrun.MachineOptions(cfg), Out: stdout, Logger: log, HAL: *halName}
 	if seedSet(fs) {
 		opts.Seed = seed
+	}
+	closePrinter, err := printerOutput(*printerOut, *halName, &opts.PrinterOut)
+	if err != nil {
+		return fmt.Errorf("simulate: %w", err)
 	}
 	if *mqttURL != "" {
 		if *serial == "" {
 			*serial = cfg.Serial
 		}
-		return simulateMQTT(ctx, steps, opts, cfg, *mqttURL, *serial, *drain)
+		err = simulateMQTT(ctx, steps, opts, cfg, *mqttURL, *serial, *drain)
+	} else {
+		err = simrun.Run(ctx, steps, opts)
 	}
-	return simrun.Run(ctx, steps, opts)
+	if cerr := closePrinter(); err == nil && cerr != nil {
+		err = fmt.Errorf("simulate: %w", cerr)
+	}
+	return err
+}
+
+// printerOutput opens the -printer-out file (none when path is empty) as
+// *w; the returned func closes it once the run, which writes it, is over.
+func printerOutput(path, halName string, w *io.Writer) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	if halName != simrun.HALPins {
+		return nil, fmt.Errorf("-printer-out needs -hal %s (the simulated printer receives no bytes)", simrun.HALPins)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	*w = f
+	return f.Close, nil
 }
 
 // pendingEvents counts the outbox records of the ledger at path that no

@@ -70,3 +70,12 @@ type TransactionConfirmation struct {
 	Amount   float64 `json:"amount,omitempty"`
 	Currency string  `json:"currency,omitempty"`
 }
+
+// TransactionAnswer is the operator's 200 answer to POST /transaction: the
+// voucher data, and, where the operator sends them (its
+// 200TransactionProcessed response), whether the transaction is blocked
+// from payment and the amount to pay.
+type TransactionAnswer struct {
+	VoucherData
+	TransactionConfirmation
+}

@@ -9,6 +9,16 @@
 // Queries are written with ? placeholders and rebound for PostgreSQL. Times
 // are stored as Unix milliseconds so that both compare them the same way.
 //
+// # Schema versions
+//
+// The schema is a series of numbered files in migrations/, written once for
+// both databases ({{id}} and {{blob}} are the two types they spell
+// differently) and applied by goose at Open, each in its own transaction;
+// PostgreSQL replicas starting together take turns under a session lock.
+// Version 1 is the store as release 0.1 made it, so an existing database is
+// taken over unchanged. A database at a newer version than the build knows
+// is refused (ErrSchemaTooNew). A released file is never edited.
+//
 // # Usage
 //
 //	st, err := store.Open(ctx, "gateway.db") // or "postgres://..."

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,6 +23,10 @@ const (
 	StateStored    = "stored"    // kept, not for the operator (container, heartbeat, ...)
 )
 
+// kindTransaction is the envelope kind of a transaction, whose id is the
+// operator's idempotency key.
+const kindTransaction = "transaction"
+
 // Event is one envelope as stored.
 type Event struct {
 	ID      string
@@ -33,6 +39,10 @@ type Event struct {
 	// Forward puts the event in the operator queue (state pending).
 	Forward    bool
 	ReceivedAt time.Time
+	// Topic and Raw are the MQTT message as received, kept only if the
+	// event is refused at the door (see [Store.SaveBatch]).
+	Topic string
+	Raw   []byte
 
 	// Side effects applied only when the event is new (not a duplicate).
 	Vouchers   []Voucher    // vouchers the event issues or names
@@ -83,14 +93,34 @@ type Batch struct {
 // SaveResult counts what a batch did.
 type SaveResult struct {
 	Inserted, Duplicates, Quarantined int
+	// Refused are the events of the batch that the store quarantined: an
+	// identity that is not the topic serial's, a voucher code of another
+	// machine, an id repeated with another body.
+	Refused []Quarantined
 	// Kinds counts the new events by kind.
 	Kinds map[string]int
 	// Forward is true when a new event joined the operator queue.
 	Forward bool
 }
 
-// SaveBatch stores b in one transaction. An event whose id is already
-// stored is a duplicate: it is counted and has no effect.
+// SaveBatch stores b in one transaction. An event that repeats one of its
+// machine's stored events (same id, kind, seq and body) is a duplicate: it
+// is counted and has no effect. An event is refused, quarantined with its
+// reason, when
+//   - the rvmId it speaks for (envelope or body) is not the one bound to its
+//     serial, or is bound to another serial (see [Store.Bind]); an unbound
+//     serial is bound to it on first sight;
+//   - a voucher it names belongs to another machine (issued by it first, or
+//     in a voucher buffer handed to it), or it changes a known voucher's
+//     amount, currency, validity or transaction;
+//   - it repeats an id of its machine with another body (the first stands);
+//   - it is a transaction whose id another machine's transaction holds.
+//
+// Ids are de-duplicated per machine: an id another machine used first does
+// not make an event a duplicate. Such an event is stored under the key
+// "ID@SERIAL", except a transaction, whose id is the operator's key: it
+// takes the plain id and the other machine's event moves to its own
+// "ID@SERIAL" key.
 func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	// Rows are touched in key order so that two replicas' batches cannot
 	// deadlock on each other in PostgreSQL.
@@ -111,16 +141,45 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	s.tallyMu.Unlock()
 	var res SaveResult
 	var local *tally
+	var binds map[string]string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res = SaveResult{Kinds: map[string]int{}}
 		local = newTally()
-		fresh, err := s.insertEvents(ctx, tx, evs)
+		binds = map[string]string{}
+		refuse := func(e Event, reason string) {
+			res.Refused = append(res.Refused, Quarantined{Topic: e.Topic, Payload: e.Raw, Size: int64(len(e.Raw)), Reason: reason, ReceivedAt: e.ReceivedAt})
+		}
+		// First sight binds serials: in serial order, like every other row
+		// touched, so that two replicas' batches cannot deadlock on them.
+		for _, c := range claims(evs, sts) {
+			if _, err := s.checkBinding(ctx, tx, c[0], c[1], time.Now(), binds); err != nil {
+				return err
+			}
+		}
+		admitted := make([]Event, 0, len(evs))
+		issued := map[string]Voucher{} // vouchers of this batch's admitted events, by code
+		for _, e := range evs {
+			reason, err := s.admit(ctx, tx, e, binds, issued)
+			if err != nil {
+				return err
+			}
+			if reason != "" {
+				refuse(e, reason)
+				continue
+			}
+			admitted = append(admitted, e)
+		}
+		fresh, reasons, err := s.insertEvents(ctx, tx, admitted)
 		if err != nil {
 			return err
 		}
 		fwd := map[string]bool{}
 		var vouchers []Voucher
-		for i, e := range evs {
+		for i, e := range admitted {
+			if reasons[i] != "" {
+				refuse(e, reasons[i])
+				continue
+			}
 			if !fresh[i] {
 				res.Duplicates++
 				continue
@@ -162,7 +221,7 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 				return err
 			}
 		}
-		for _, q := range b.Quarantine {
+		for _, q := range append(append([]Quarantined(nil), b.Quarantine...), res.Refused...) {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO quarantine(topic, payload, size, reason, received_at) VALUES (?, ?, ?, ?, ?)`),
 				q.Topic, q.Payload, q.Size, q.Reason, ms(q.ReceivedAt)); err != nil {
 				return fmt.Errorf("store: quarantine: %w", err)
@@ -170,6 +229,20 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 			res.Quarantined++
 		}
 		for _, st := range sts {
+			reason, err := s.checkBinding(ctx, tx, st.Serial, strings.ToLower(st.RvmID), st.At, binds)
+			if err != nil {
+				return err
+			}
+			if reason != "" {
+				q := Quarantined{Topic: "rvm/" + st.Serial + "/status", Payload: st.Raw, Size: int64(len(st.Raw)), Reason: reason, ReceivedAt: st.At}
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO quarantine(topic, payload, size, reason, received_at) VALUES (?, ?, ?, ?, ?)`),
+					q.Topic, q.Payload, q.Size, q.Reason, ms(q.ReceivedAt)); err != nil {
+					return fmt.Errorf("store: quarantine: %w", err)
+				}
+				res.Quarantined++
+				res.Refused = append(res.Refused, q)
+				continue
+			}
 			online := 0
 			if st.Online {
 				online = 1
@@ -197,7 +270,164 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 		s.pending.merge(local)
 	}
 	s.tallyMu.Unlock()
+	if err == nil {
+		// Bindings are cached only once committed: a rolled-back first
+		// sight bound nothing.
+		s.bindMu.Lock()
+		for serial, id := range binds {
+			s.bound[serial] = id
+		}
+		s.bindMu.Unlock()
+	}
 	return res, err
+}
+
+// admit checks what e claims before it is stored: the rvmId it speaks for
+// and the vouchers it names. It returns the reason to refuse e, or "".
+// issued holds the vouchers admitted earlier in the batch and gains e's.
+func (s *Store) admit(ctx context.Context, tx *sql.Tx, e Event, binds map[string]string, issued map[string]Voucher) (string, error) {
+	reason, err := s.checkBinding(ctx, tx, e.Machine, e.RvmID, e.ReceivedAt, binds)
+	if err != nil || reason != "" {
+		return reason, err
+	}
+	for _, v := range e.Vouchers {
+		known, ok := issued[v.Code]
+		if !ok {
+			if known, ok, err = s.knownVoucher(ctx, tx, v.Code); err != nil {
+				return "", err
+			}
+		}
+		if ok {
+			if r := voucherConflict(known, v, e.Machine); r != "" {
+				return r, nil
+			}
+		}
+	}
+	for _, v := range e.Vouchers {
+		if k, ok := issued[v.Code]; ok {
+			v = mergeVoucher(k, v)
+		}
+		v.Machine = e.Machine
+		issued[v.Code] = v
+	}
+	return "", nil
+}
+
+// claims returns the distinct (serial, rvmId) pairs that evs and sts speak
+// for, sorted.
+func claims(evs []Event, sts []StatusUpdate) [][2]string {
+	seen := map[[2]string]bool{}
+	for _, e := range evs {
+		if e.RvmID != "" {
+			seen[[2]string{e.Machine, e.RvmID}] = true
+		}
+	}
+	for _, st := range sts {
+		if st.RvmID != "" {
+			seen[[2]string{st.Serial, strings.ToLower(st.RvmID)}] = true
+		}
+	}
+	out := make([][2]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
+}
+
+// scopedID is the key of an event whose id another machine used first.
+func scopedID(id, serial string) string { return id + "@" + serial }
+
+// sameEvent reports whether a stored event (kind, seq, body) is e again.
+func sameEvent(kind string, seq int64, body string, e Event) bool {
+	if kind != e.Kind || seq != e.Seq {
+		return false
+	}
+	var a, b bytes.Buffer
+	if json.Compact(&a, []byte(body)) != nil || json.Compact(&b, e.Body) != nil {
+		return body == string(e.Body)
+	}
+	return bytes.Equal(a.Bytes(), b.Bytes())
+}
+
+// resolveRepeat decides about an event whose id is taken: a duplicate of
+// its machine's own event, a conflicting repeat (refused), or another
+// machine's id (then it is stored under its own key). It returns whether
+// e was stored, and the reason to refuse it.
+func (s *Store) resolveRepeat(ctx context.Context, tx *sql.Tx, e Event) (bool, string, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, machine, kind, seq, body FROM events WHERE id = ? OR id = ?`), e.ID, scopedID(e.ID, e.Machine))
+	if err != nil {
+		return false, "", fmt.Errorf("store: event %s: %w", e.ID, err)
+	}
+	type row struct {
+		id, machine, kind, body string
+		seq                     int64
+	}
+	var own, other *row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.machine, &r.kind, &r.seq, &r.body); err != nil {
+			rows.Close()
+			return false, "", fmt.Errorf("store: event %s: %w", e.ID, err)
+		}
+		if r.machine == e.Machine {
+			own = &r
+		} else if r.id == e.ID {
+			other = &r
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, "", fmt.Errorf("store: event %s: %w", e.ID, err)
+	}
+	switch {
+	case own != nil && sameEvent(own.kind, own.seq, own.body, e):
+		return false, "", nil
+	case own != nil:
+		return false, fmt.Sprintf("event id %s of %s repeated with a different body (kind %s, seq %d; the first, seq %d, stands)",
+			e.ID, e.Machine, e.Kind, e.Seq, own.seq), nil
+	case other == nil:
+		// Gone since the insert (cannot happen inside the transaction).
+		return s.insertOne(ctx, tx, e.ID, e)
+	case e.Kind != kindTransaction:
+		ok, _, err := s.insertOne(ctx, tx, scopedID(e.ID, e.Machine), e)
+		if err == nil && !ok {
+			return false, fmt.Sprintf("event id %s of %s: its key %s is taken", e.ID, e.Machine, scopedID(e.ID, e.Machine)), nil
+		}
+		return ok, "", err
+	case other.kind == kindTransaction:
+		return false, fmt.Sprintf("transaction id %s is already machine %s's transaction", e.ID, other.machine), nil
+	}
+	// The transaction id is the operator's key: the transaction takes it,
+	// and the other machine's event keeps its own scoped key.
+	moved := scopedID(e.ID, other.machine)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE events SET id = ? WHERE id = ?`), moved, e.ID); err != nil {
+		return false, "", fmt.Errorf("store: move event %s: %w", e.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE failures SET event_id = ? WHERE event_id = ?`), moved, e.ID); err != nil {
+		return false, "", fmt.Errorf("store: move event %s: %w", e.ID, err)
+	}
+	return s.insertOne(ctx, tx, e.ID, e)
+}
+
+// insertOne inserts e under key; false when key is taken.
+func (s *Store) insertOne(ctx context.Context, tx *sql.Tx, key string, e Event) (bool, string, error) {
+	state := StateStored
+	if e.Forward {
+		state = StatePending
+	}
+	r, err := tx.ExecContext(ctx, s.q(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO NOTHING`), key, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state)
+	if err != nil {
+		return false, "", fmt.Errorf("store: insert event %s: %w", key, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, "", nil
 }
 
 // insertChunk bounds the rows of one INSERT: 9 parameters a row stays far
@@ -205,10 +435,30 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 const insertChunk = 400
 
 // insertEvents inserts evs (sorted by id) with multi-row INSERTs, one round
-// trip per chunk, and reports which were new. A repeated id, in the
-// database or earlier in evs, is not.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]bool, error) {
+// trip per chunk, and reports which were new, and the reason to refuse
+// those that may not be stored. An event whose id is taken (in the
+// database or earlier in evs) is resolved by [Store.resolveRepeat].
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]bool, []string, error) {
 	fresh := make([]bool, len(evs))
+	reasons := make([]string, len(evs))
+	if err := s.insertFast(ctx, tx, evs, fresh); err != nil {
+		return nil, nil, err
+	}
+	for i, e := range evs {
+		if fresh[i] {
+			continue
+		}
+		ok, reason, err := s.resolveRepeat(ctx, tx, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		fresh[i], reasons[i] = ok, reason
+	}
+	return fresh, reasons, nil
+}
+
+// insertFast inserts evs under their ids where free, marking those in fresh.
+func (s *Store) insertFast(ctx context.Context, tx *sql.Tx, evs []Event, fresh []bool) error {
 	for lo := 0; lo < len(evs); lo += insertChunk {
 		hi := min(lo+insertChunk, len(evs))
 		var b strings.Builder
@@ -237,22 +487,22 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]bo
 		b.WriteString(` ON CONFLICT(id) DO NOTHING RETURNING id`)
 		rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
 		if err != nil {
-			return nil, fmt.Errorf("store: insert events: %w", err)
+			return fmt.Errorf("store: insert events: %w", err)
 		}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("store: insert events: %w", err)
+				return fmt.Errorf("store: insert events: %w", err)
 			}
 			fresh[idx[id]] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: insert events: %w", err)
+			return fmt.Errorf("store: insert events: %w", err)
 		}
 	}
-	return fresh, nil
+	return nil
 }
 
 // tallyEvery spaces the writes of the fleet counters.

@@ -45,6 +45,14 @@ func (s *Store) MarkFailed(ctx context.Context, f Failure) error {
 		if first == 0 {
 			first = ms(f.LastTry)
 		}
+		if f.Kind == kindRegistration {
+			// A machine repeats its registration until it succeeds: every
+			// repeat refused for the same cause is one open entry, the
+			// newest (the one a retry should send), not one per repeat.
+			if err := s.supersede(ctx, tx, f, &first); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE events SET state = 'failed', attempts = attempts + 1,
 			first_attempt_at = ?, last_attempt_at = ?, last_error = ? WHERE id = ?`),
 			first, ms(f.LastTry), f.Reason, f.EventID); err != nil {
@@ -60,6 +68,48 @@ func (s *Store) MarkFailed(ctx context.Context, f Failure) error {
 		}
 		return nil
 	})
+}
+
+// kindRegistration is the envelope kind of a machine's registration request.
+const kindRegistration = "registration"
+
+// supersede closes the open entries of f's machine and kind refused for
+// the same cause (status, code, message) as f: their events are dismissed
+// as superseded by f's, and f's entry keeps the first one's first attempt.
+func (s *Store) supersede(ctx context.Context, tx *sql.Tx, f Failure, first *int64) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT event_id, first_attempt_at FROM failures WHERE machine = ? AND kind = ? AND status = 'open'
+		AND http_status = ? AND code = ? AND message = ? AND event_id <> ? ORDER BY event_id`),
+		f.Machine, f.Kind, f.HTTPStatus, f.Code, f.Message, f.EventID)
+	if err != nil {
+		return fmt.Errorf("store: report %s: %w", f.EventID, err)
+	}
+	var old []string
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: report %s: %w", f.EventID, err)
+		}
+		old = append(old, id)
+		if at != 0 && at < *first {
+			*first = at
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: report %s: %w", f.EventID, err)
+	}
+	for _, id := range old {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM failures WHERE event_id = ?`), id); err != nil {
+			return fmt.Errorf("store: report %s: %w", f.EventID, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE events SET state = 'dismissed', last_error = ? WHERE id = ? AND state = 'failed'`),
+			"superseded by "+f.EventID, id); err != nil {
+			return fmt.Errorf("store: report %s: %w", f.EventID, err)
+		}
+	}
+	return nil
 }
 
 // Failures lists the report, newest first; dismissed entries only when

@@ -154,40 +154,178 @@ func (s *Store) OnlineCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// SetRvmID records the operator's id of a machine.
-func (s *Store) SetRvmID(ctx context.Context, serial, rvmID string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id) VALUES (?, ?)
-		ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id`), serial, strings.ToLower(rvmID))
+// Binding sources: how the gateway learnt which rvmId a serial speaks for.
+const (
+	// BoundByOperator: the operator's answer to a registration, or its
+	// POST /machine on our API. It replaces any earlier binding.
+	BoundByOperator = "operator"
+	// BoundOnFirstSight: a machine registered before the gateway bound
+	// serials; the rvmId of its first event or status is recorded.
+	BoundOnFirstSight = "first-sight"
+)
+
+// Binding is the rvmId a serial speaks for. A serial has at most one, and
+// an rvmId belongs to at most one serial.
+type Binding struct {
+	Serial  string    `json:"serial"`
+	RvmID   string    `json:"rvmId"`
+	Source  string    `json:"source"`
+	BoundAt time.Time `json:"boundAt"`
+}
+
+// Bindings lists every binding, by serial.
+func (s *Store) Bindings(ctx context.Context) ([]Binding, error) {
+	rows, err := s.rd.QueryContext(ctx, `SELECT serial, rvm_id, source, bound_at FROM bindings ORDER BY serial`)
 	if err != nil {
-		return fmt.Errorf("store: set rvmId of %s: %w", serial, err)
+		return nil, fmt.Errorf("store: bindings: %w", err)
+	}
+	defer rows.Close()
+	out := []Binding{}
+	for rows.Next() {
+		var b Binding
+		var at int64
+		if err := rows.Scan(&b.Serial, &b.RvmID, &b.Source, &at); err != nil {
+			return nil, fmt.Errorf("store: bindings: %w", err)
+		}
+		b.BoundAt = fromMS(at)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// checkBinding returns why serial may not speak for rvmID (lower case), or
+// "". An unbound serial is bound to rvmID on first sight, unless another
+// serial holds it. An empty rvmID (a machine not registered yet) claims
+// nothing. binds caches what this transaction learnt.
+func (s *Store) checkBinding(ctx context.Context, tx *sql.Tx, serial, rvmID string, now time.Time, binds map[string]string) (string, error) {
+	if rvmID == "" {
+		return "", nil
+	}
+	bound, ok := binds[serial]
+	if !ok {
+		s.bindMu.Lock()
+		bound, ok = s.bound[serial]
+		s.bindMu.Unlock()
+	}
+	if ok && bound == rvmID {
+		return "", nil
+	}
+	// Not known here, or different: the database has the last word (the
+	// operator may have bound it anew through another replica).
+	bound, err := s.boundRvmID(ctx, tx, serial)
+	if err != nil {
+		return "", err
+	}
+	if bound == "" {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO bindings(serial, rvm_id, source, bound_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`), serial, rvmID, BoundOnFirstSight, ms(now)); err != nil {
+			return "", fmt.Errorf("store: bind %s: %w", serial, err)
+		}
+		if bound, err = s.boundRvmID(ctx, tx, serial); err != nil {
+			return "", err
+		}
+	}
+	if bound != "" {
+		binds[serial] = bound
+	}
+	if bound == rvmID {
+		return "", nil
+	}
+	var holder string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT serial FROM bindings WHERE rvm_id = ?`), rvmID).Scan(&holder); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: binding of %s: %w", rvmID, err)
+	}
+	if holder != "" {
+		return fmt.Sprintf("rvmId %s belongs to machine %s, not %s", rvmID, holder, serial), nil
+	}
+	return fmt.Sprintf("rvmId %s is not machine %s's (it is bound to %s)", rvmID, serial, bound), nil
+}
+
+func (s *Store) boundRvmID(ctx context.Context, tx *sql.Tx, serial string) (string, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, s.q(`SELECT rvm_id FROM bindings WHERE serial = ?`), serial).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: binding of %s: %w", serial, err)
+	}
+	return id, nil
+}
+
+// bindTx binds serial to rvmID on the operator's word: it replaces the
+// serial's binding and takes rvmID from a serial that claimed it on first
+// sight.
+func (s *Store) bindTx(ctx context.Context, tx *sql.Tx, serial, rvmID string, now time.Time) error {
+	if rvmID == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM bindings WHERE rvm_id = ? AND serial <> ?`), rvmID, serial); err != nil {
+		return fmt.Errorf("store: bind %s: %w", serial, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO bindings(serial, rvm_id, source, bound_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id, source = excluded.source, bound_at = excluded.bound_at`),
+		serial, rvmID, BoundByOperator, ms(now)); err != nil {
+		return fmt.Errorf("store: bind %s: %w", serial, err)
 	}
 	return nil
+}
+
+// forgetBindings empties the binding cache after the operator changed one.
+func (s *Store) forgetBindings() {
+	s.bindMu.Lock()
+	s.bound = map[string]string{}
+	s.bindMu.Unlock()
+}
+
+// SetRvmID records the operator's id of a machine (its answer to the
+// machine's registration), and binds the serial to it.
+func (s *Store) SetRvmID(ctx context.Context, serial, rvmID string) error {
+	rvmID = strings.ToLower(rvmID)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id) VALUES (?, ?)
+			ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id`), serial, rvmID); err != nil {
+			return fmt.Errorf("store: set rvmId of %s: %w", serial, err)
+		}
+		return s.bindTx(ctx, tx, serial, rvmID, time.Now())
+	})
+	s.forgetBindings()
+	return err
 }
 
 // PutRegistration records a machine the operator registered with us
-// (POST /machine on our API): its serial, its id and the body.
+// (POST /machine on our API): its serial, its id and the body. The serial
+// is bound to the id.
 func (s *Store) PutRegistration(ctx context.Context, serial, rvmID string, body []byte) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id, registration) VALUES (?, ?, ?)
-		ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id, registration = excluded.registration`),
-		serial, strings.ToLower(rvmID), string(body))
-	if err != nil {
-		return fmt.Errorf("store: register %s: %w", serial, err)
-	}
-	return nil
+	rvmID = strings.ToLower(rvmID)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, rvm_id, registration) VALUES (?, ?, ?)
+			ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id, registration = excluded.registration`),
+			serial, rvmID, string(body)); err != nil {
+			return fmt.Errorf("store: register %s: %w", serial, err)
+		}
+		return s.bindTx(ctx, tx, serial, rvmID, time.Now())
+	})
+	s.forgetBindings()
+	return err
 }
 
-// DeleteMachine forgets a machine's registration with the operator (its
-// events stay). It fails with [ErrNotFound] for an unknown key.
+// DeleteMachine forgets a machine's registration with the operator and its
+// binding (its events stay). It fails with [ErrNotFound] for an unknown key.
 func (s *Store) DeleteMachine(ctx context.Context, key string) error {
-	r, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET rvm_id = '', registration = '' WHERE serial = ? OR (rvm_id <> '' AND rvm_id = ?)`),
-		key, strings.ToLower(key))
-	if err != nil {
-		return fmt.Errorf("store: delete machine %s: %w", key, err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: machine %s", ErrNotFound, key)
-	}
-	return nil
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM bindings WHERE serial = ? OR rvm_id = ?`), key, strings.ToLower(key)); err != nil {
+			return fmt.Errorf("store: delete machine %s: %w", key, err)
+		}
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE machines SET rvm_id = '', registration = '' WHERE serial = ? OR (rvm_id <> '' AND rvm_id = ?)`),
+			key, strings.ToLower(key))
+		if err != nil {
+			return fmt.Errorf("store: delete machine %s: %w", key, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: machine %s", ErrNotFound, key)
+		}
+		return nil
+	})
+	s.forgetBindings()
+	return err
 }
 
 // SetMachineCatalog records the catalogue version pushed to a machine.
@@ -199,12 +337,21 @@ func (s *Store) SetMachineCatalog(ctx context.Context, serial string, version in
 	return nil
 }
 
-// AddVouchersSent records n buffer codes pushed to a machine at now.
-func (s *Store) AddVouchersSent(ctx context.Context, serial string, n int64, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE machines SET vouchers_sent = vouchers_sent + ?, voucher_topup_at = ? WHERE serial = ?`),
-		n, ms(now), serial)
-	if err != nil {
-		return fmt.Errorf("store: vouchers sent to %s: %w", serial, err)
-	}
-	return nil
+// AddVoucherBuffer records the buffer codes handed to a machine at now:
+// each code then belongs to that machine (see [Store.SaveBatch]), and
+// counts as sent. A code handed out before keeps its first machine.
+func (s *Store) AddVoucherBuffer(ctx context.Context, serial string, codes []string, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, c := range codes {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO voucher_buffer(code, machine, handed_at) VALUES (?, ?, ?) ON CONFLICT(code) DO NOTHING`),
+				c, serial, ms(now)); err != nil {
+				return fmt.Errorf("store: voucher buffer of %s: %w", serial, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE machines SET vouchers_sent = vouchers_sent + ?, voucher_topup_at = ? WHERE serial = ?`),
+			len(codes), ms(now), serial); err != nil {
+			return fmt.Errorf("store: vouchers sent to %s: %w", serial, err)
+		}
+		return nil
+	})
 }

@@ -23,6 +23,8 @@ var (
 	ErrAlreadyRedeemed = errors.New("store: voucher already redeemed")
 	// ErrExpired: the voucher's validity ended.
 	ErrExpired = errors.New("store: voucher expired")
+	// ErrBlocked: the operator blocked the voucher's transaction from payment.
+	ErrBlocked = errors.New("store: transaction blocked by the operator")
 )
 
 // Store is the gateway's database. It is safe for concurrent use.
@@ -31,6 +33,9 @@ type Store struct {
 	db *sql.DB // writes (and reads inside transactions)
 	rd *sql.DB // reads outside transactions: a pool of its own on SQLite
 	pg bool
+
+	bindMu sync.Mutex
+	bound  map[string]string // serial -> rvmId, a cache of bindings; guarded by bindMu
 
 	tallyMu   sync.Mutex
 	pending   *tally    // fleet counters not yet written; guarded by tallyMu
@@ -49,7 +54,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: no database given")
 	}
-	s := &Store{pg: IsPostgres(dsn), pending: newTally()}
+	s := &Store{pg: IsPostgres(dsn), pending: newTally(), bound: map[string]string{}}
 	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", dsn)
@@ -104,160 +109,6 @@ func (s *Store) Close() error {
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }
-
-// schema is shared by both databases; {{id}} and {{blob}} are the two
-// types they spell differently.
-const schema = `
-CREATE TABLE IF NOT EXISTS events (
-	id TEXT PRIMARY KEY,
-	machine TEXT NOT NULL,
-	rvm_id TEXT NOT NULL DEFAULT '',
-	seq BIGINT NOT NULL,
-	kind TEXT NOT NULL,
-	ts TEXT NOT NULL DEFAULT '',
-	body TEXT NOT NULL,
-	received_at BIGINT NOT NULL,
-	state TEXT NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	first_attempt_at BIGINT NOT NULL DEFAULT 0,
-	last_attempt_at BIGINT NOT NULL DEFAULT 0,
-	delivered_at BIGINT NOT NULL DEFAULT 0,
-	response TEXT NOT NULL DEFAULT '',
-	last_error TEXT NOT NULL DEFAULT '',
-	confirmed_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS events_pending ON events(machine, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS events_kind ON events(kind, received_at);
-CREATE INDEX IF NOT EXISTS events_machine_seq ON events(machine, seq);
-CREATE TABLE IF NOT EXISTS fwd (
-	machine TEXT PRIMARY KEY,
-	next_at BIGINT NOT NULL DEFAULT 0,
-	fails INTEGER NOT NULL DEFAULT 0,
-	lease_owner TEXT NOT NULL DEFAULT '',
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	arrivals BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS machines (
-	serial TEXT PRIMARY KEY,
-	rvm_id TEXT NOT NULL DEFAULT '',
-	online INTEGER NOT NULL DEFAULT 0,
-	status TEXT NOT NULL DEFAULT '',
-	status_at BIGINT NOT NULL DEFAULT 0,
-	last_seen BIGINT NOT NULL DEFAULT 0,
-	fault TEXT NOT NULL DEFAULT '',
-	catalog_version BIGINT NOT NULL DEFAULT 0,
-	vouchers_sent BIGINT NOT NULL DEFAULT 0,
-	vouchers_used BIGINT NOT NULL DEFAULT 0,
-	voucher_topup_at BIGINT NOT NULL DEFAULT 0,
-	registration TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS machine_days (
-	machine TEXT NOT NULL,
-	day TEXT NOT NULL,
-	containers BIGINT NOT NULL DEFAULT 0,
-	deposits BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (machine, day)
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-	id {{id}},
-	topic TEXT NOT NULL,
-	payload {{blob}} NOT NULL,
-	size BIGINT NOT NULL,
-	reason TEXT NOT NULL,
-	received_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS failures (
-	event_id TEXT PRIMARY KEY,
-	machine TEXT NOT NULL,
-	kind TEXT NOT NULL,
-	reason TEXT NOT NULL,
-	http_status INTEGER NOT NULL DEFAULT 0,
-	code TEXT NOT NULL DEFAULT '',
-	message TEXT NOT NULL DEFAULT '',
-	first_attempt_at BIGINT NOT NULL,
-	last_attempt_at BIGINT NOT NULL,
-	status TEXT NOT NULL,
-	updated_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS vouchers (
-	code TEXT PRIMARY KEY,
-	machine TEXT NOT NULL DEFAULT '',
-	rvm_id TEXT NOT NULL DEFAULT '',
-	transaction_id TEXT NOT NULL DEFAULT '',
-	amount BIGINT NOT NULL DEFAULT 0,
-	has_amount INTEGER NOT NULL DEFAULT 0,
-	currency TEXT NOT NULL DEFAULT '',
-	print_type INTEGER NOT NULL DEFAULT 0,
-	issued_at BIGINT NOT NULL DEFAULT 0,
-	valid_until BIGINT NOT NULL DEFAULT 0,
-	status TEXT NOT NULL DEFAULT 'valid',
-	redeem_type INTEGER NOT NULL DEFAULT 0,
-	pos_id TEXT NOT NULL DEFAULT '',
-	claimed_at BIGINT NOT NULL DEFAULT 0,
-	redeemed_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS vouchers_tx ON vouchers(transaction_id);
-CREATE TABLE IF NOT EXISTS products (
-	ean TEXT PRIMARY KEY,
-	body TEXT NOT NULL,
-	version BIGINT NOT NULL,
-	removed INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS machine_signals (
-	machine TEXT NOT NULL,
-	signal TEXT NOT NULL,
-	n BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (machine, signal)
-);
-CREATE TABLE IF NOT EXISTS machine_hours (
-	machine TEXT NOT NULL,
-	hour TEXT NOT NULL,
-	containers BIGINT NOT NULL DEFAULT 0,
-	deposits BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (machine, hour)
-);
-CREATE TABLE IF NOT EXISTS machine_states (
-	machine TEXT NOT NULL,
-	at BIGINT NOT NULL,
-	online INTEGER NOT NULL,
-	state TEXT NOT NULL,
-	fault TEXT NOT NULL,
-	PRIMARY KEY (machine, at)
-);
-CREATE TABLE IF NOT EXISTS kv (
-	name TEXT PRIMARY KEY,
-	value TEXT NOT NULL DEFAULT '',
-	owner TEXT NOT NULL DEFAULT '',
-	until BIGINT NOT NULL DEFAULT 0
-);
-`
-
-func (s *Store) migrate(ctx context.Context) error {
-	ddl := schema
-	if s.pg {
-		ddl = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{blob}}", "BYTEA").Replace(ddl)
-	} else {
-		ddl = strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{blob}}", "BLOB").Replace(ddl)
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if s.pg {
-			// Replicas starting together would race on CREATE TABLE IF NOT
-			// EXISTS (a unique violation in pg_type): take turns.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7402331)`); err != nil {
-				return fmt.Errorf("store: migrate lock: %w", err)
-			}
-		}
-		for _, stmt := range strings.Split(ddl, ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("store: migrate: %w", err)
-			}
-		}
-		return nil
-	})
-}
 
 // pendingIndex names the partial index of pending events for SQLite, whose
 // planner otherwise prefers (machine, seq) over all events and walks a

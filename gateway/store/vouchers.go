@@ -37,6 +37,63 @@ type Voucher struct {
 	RedeemedAt    time.Time
 }
 
+// knownVoucher returns what the gateway knows of code before a machine's
+// event names it: the voucher as stored, or only its owner when the code is
+// in a voucher buffer handed to a machine.
+func (s *Store) knownVoucher(ctx context.Context, tx *sql.Tx, code string) (Voucher, bool, error) {
+	v, err := scanVoucher(tx.QueryRowContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE code = ?`), code))
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Voucher{}, false, fmt.Errorf("store: voucher %s: %w", code, err)
+	}
+	if found && v.Machine != "" {
+		return v, true, nil
+	}
+	var owner string
+	err = tx.QueryRowContext(ctx, s.q(`SELECT machine FROM voucher_buffer WHERE code = ?`), code).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return v, found, nil
+	case err != nil:
+		return Voucher{}, false, fmt.Errorf("store: voucher buffer %s: %w", code, err)
+	}
+	v.Code, v.Machine = code, owner
+	return v, true, nil
+}
+
+// voucherConflict returns why machine may not say v about a voucher known
+// as k, or "". A code belongs to the machine that issued it first (or that
+// the operator's buffer gave it to), and what was printed for the customer
+// (amount, currency, validity) and the transaction it pays for never change.
+func voucherConflict(k, v Voucher, machine string) string {
+	switch {
+	case k.Machine != "" && k.Machine != machine:
+		return fmt.Sprintf("voucher %s belongs to machine %s, not %s", v.Code, k.Machine, machine)
+	case v.TransactionID != "" && k.TransactionID != "" && v.TransactionID != k.TransactionID:
+		return fmt.Sprintf("voucher %s belongs to transaction %s, not %s", v.Code, k.TransactionID, v.TransactionID)
+	case v.HasAmount && k.HasAmount && (v.Amount != k.Amount || v.Currency != k.Currency):
+		return fmt.Sprintf("voucher %s was issued for %s %s, not %s %s", v.Code, k.Amount, k.Currency, v.Amount, v.Currency)
+	case v.HasAmount && k.HasAmount && !v.ValidUntil.Equal(k.ValidUntil):
+		return fmt.Sprintf("voucher %s is valid until %s, not %s", v.Code, k.ValidUntil.Format(time.RFC3339), v.ValidUntil.Format(time.RFC3339))
+	}
+	return ""
+}
+
+// mergeVoucher is what is known of a voucher after k, then v (without a
+// conflict between them): the first word on each field stands.
+func mergeVoucher(k, v Voucher) Voucher {
+	if k.Machine != "" {
+		v.Machine = k.Machine
+	}
+	if k.TransactionID != "" {
+		v.TransactionID = k.TransactionID
+	}
+	if k.HasAmount {
+		v.HasAmount, v.Amount, v.Currency, v.ValidUntil = true, k.Amount, k.Currency, k.ValidUntil
+	}
+	return v
+}
+
 func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error {
 	if v.Status == "" {
 		v.Status = VoucherValid
@@ -45,27 +102,29 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 	if v.HasAmount {
 		has = 1
 	}
-	// A voucher event brings the amount and validity as printed for the
-	// customer, and wins; a transaction brings the link and the donated flag,
-	// the operator's answer its validity where none was printed. None takes a
-	// voucher back from redeemed.
+	// The first word on a code stands: its machine, its transaction, and
+	// the amount and validity printed for the customer (a machine's event
+	// that would change them is refused before it gets here, see
+	// SaveBatch). A transaction brings the link and the donated flag, the
+	// operator's answer its validity where none was printed. None takes a
+	// voucher back from redeemed, and only its own machine marks it so.
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO vouchers(code, machine, rvm_id, transaction_id, amount, has_amount, currency,
 		print_type, issued_at, valid_until, status, redeem_type, redeemed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(code) DO UPDATE SET
-		machine = CASE WHEN excluded.machine <> '' THEN excluded.machine ELSE vouchers.machine END,
-		rvm_id = CASE WHEN excluded.rvm_id <> '' THEN excluded.rvm_id ELSE vouchers.rvm_id END,
-		transaction_id = CASE WHEN excluded.transaction_id <> '' THEN excluded.transaction_id ELSE vouchers.transaction_id END,
-		amount = CASE WHEN excluded.has_amount = 1 THEN excluded.amount ELSE vouchers.amount END,
-		currency = CASE WHEN excluded.has_amount = 1 THEN excluded.currency ELSE vouchers.currency END,
-		print_type = CASE WHEN excluded.has_amount = 1 THEN excluded.print_type ELSE vouchers.print_type END,
-		issued_at = CASE WHEN excluded.has_amount = 1 AND excluded.issued_at <> 0 THEN excluded.issued_at
+		machine = CASE WHEN vouchers.machine <> '' THEN vouchers.machine ELSE excluded.machine END,
+		rvm_id = CASE WHEN vouchers.rvm_id <> '' THEN vouchers.rvm_id ELSE excluded.rvm_id END,
+		transaction_id = CASE WHEN vouchers.transaction_id <> '' THEN vouchers.transaction_id ELSE excluded.transaction_id END,
+		amount = CASE WHEN vouchers.has_amount = 0 AND excluded.has_amount = 1 THEN excluded.amount ELSE vouchers.amount END,
+		currency = CASE WHEN vouchers.has_amount = 0 AND excluded.has_amount = 1 THEN excluded.currency ELSE vouchers.currency END,
+		print_type = CASE WHEN vouchers.has_amount = 0 AND excluded.has_amount = 1 THEN excluded.print_type ELSE vouchers.print_type END,
+		issued_at = CASE WHEN vouchers.has_amount = 0 AND excluded.has_amount = 1 AND excluded.issued_at <> 0 THEN excluded.issued_at
 			WHEN vouchers.issued_at = 0 THEN excluded.issued_at ELSE vouchers.issued_at END,
-		valid_until = CASE WHEN excluded.has_amount = 1 AND excluded.valid_until <> 0 THEN excluded.valid_until
+		valid_until = CASE WHEN vouchers.has_amount = 0 AND excluded.has_amount = 1 AND excluded.valid_until <> 0 THEN excluded.valid_until
 			WHEN vouchers.valid_until = 0 THEN excluded.valid_until ELSE vouchers.valid_until END,
 		has_amount = CASE WHEN excluded.has_amount = 1 THEN 1 ELSE vouchers.has_amount END,
-		status = CASE WHEN excluded.status = 'redeemed' THEN 'redeemed' ELSE vouchers.status END,
-		redeem_type = CASE WHEN excluded.status = 'redeemed' THEN excluded.redeem_type ELSE vouchers.redeem_type END,
-		redeemed_at = CASE WHEN excluded.status = 'redeemed' THEN excluded.redeemed_at ELSE vouchers.redeemed_at END`),
+		status = CASE WHEN excluded.status = 'redeemed' AND (vouchers.machine = '' OR vouchers.machine = excluded.machine) THEN 'redeemed' ELSE vouchers.status END,
+		redeem_type = CASE WHEN excluded.status = 'redeemed' AND (vouchers.machine = '' OR vouchers.machine = excluded.machine) THEN excluded.redeem_type ELSE vouchers.redeem_type END,
+		redeemed_at = CASE WHEN excluded.status = 'redeemed' AND (vouchers.machine = '' OR vouchers.machine = excluded.machine) THEN excluded.redeemed_at ELSE vouchers.redeemed_at END`),
 		v.Code, v.Machine, v.RvmID, v.TransactionID, int64(v.Amount), has, v.Currency, v.PrintType,
 		ms(v.IssuedAt), ms(v.ValidUntil), v.Status, v.RedeemType, ms(v.RedeemedAt))
 	if err != nil {
@@ -123,14 +182,17 @@ const StaleClaim = 2 * time.Minute
 // ClaimVoucher takes a valid, unexpired voucher for posID, so that no
 // other till can redeem it while the operator is told. The conditional
 // UPDATE is the arbiter: of two tills, exactly one changes the row. It
-// fails with [ErrNotFound], [ErrAlreadyRedeemed] or [ErrExpired].
+// fails with [ErrNotFound], [ErrAlreadyRedeemed], [ErrExpired] or
+// [ErrBlocked] (the operator blocked its transaction from payment).
 func (s *Store) ClaimVoucher(ctx context.Context, code, posID string, now time.Time) (Voucher, error) {
 	// A claim left behind by a gateway that died during the operator call
 	// is taken over after StaleClaim: the operator's own once-only rule
 	// (409 on a second redemption) then says whether it went through.
 	r, err := s.db.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'redeeming', pos_id = ?, claimed_at = ?
 		WHERE code = ? AND (status = 'valid' OR (status = 'redeeming' AND claimed_at < ?))
-		AND (valid_until = 0 OR valid_until > ?)`), posID, ms(now), code, ms(now.Add(-StaleClaim)), ms(now))
+		AND (valid_until = 0 OR valid_until > ?)
+		AND NOT EXISTS (SELECT 1 FROM tx_confirmations c WHERE c.transaction_id = vouchers.transaction_id
+			AND vouchers.transaction_id <> '' AND c.blocked = 1)`), posID, ms(now), code, ms(now.Add(-StaleClaim)), ms(now))
 	if err != nil {
 		return Voucher{}, fmt.Errorf("store: claim voucher %s: %w", code, err)
 	}
@@ -141,6 +203,11 @@ func (s *Store) ClaimVoucher(ctx context.Context, code, posID string, now time.T
 	}
 	if n == 1 {
 		return v, nil
+	}
+	if c, ok, err := s.Confirmation(ctx, v.TransactionID); err != nil {
+		return v, err
+	} else if ok && c.Blocked && v.TransactionID != "" {
+		return v, fmt.Errorf("%w: voucher %s pays for transaction %s", ErrBlocked, code, v.TransactionID)
 	}
 	switch {
 	case v.Status != VoucherValid:
@@ -168,4 +235,86 @@ func (s *Store) ReleaseVoucher(ctx context.Context, code string) error {
 		return fmt.Errorf("store: release voucher %s: %w", code, err)
 	}
 	return nil
+}
+
+// Confirmation is the operator's answer when it confirms a transaction
+// (the operator API's TransactionConfirmation): whether the transaction is
+// blocked from payment, and the amount the machine's owner is to pay.
+type Confirmation struct {
+	TransactionID string       `json:"transactionId"`
+	Blocked       bool         `json:"blocked"`
+	Amount        money.Grosze `json:"amount"`
+	Currency      string       `json:"currency,omitempty"`
+	ConfirmedAt   time.Time    `json:"confirmedAt"`
+}
+
+// ConfirmTransactionWith records the operator's confirmation of a
+// transaction with its answer: the delivery is done (see
+// [Store.ConfirmTransaction]) and, when the answer says blocked, the
+// transaction's voucher can no longer be claimed at a till.
+func (s *Store) ConfirmTransactionWith(ctx context.Context, c Confirmation) error {
+	if err := s.ConfirmTransaction(ctx, c.TransactionID, c.ConfirmedAt); err != nil {
+		return err
+	}
+	return s.PutConfirmation(ctx, c)
+}
+
+// PutConfirmation records the operator's answer on a transaction (from its
+// answer to POST /transaction, or its confirmation) without marking the
+// transaction confirmed.
+func (s *Store) PutConfirmation(ctx context.Context, c Confirmation) error {
+	blocked := 0
+	if c.Blocked {
+		blocked = 1
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tx_confirmations(transaction_id, blocked, amount, currency, confirmed_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(transaction_id) DO UPDATE SET blocked = excluded.blocked, amount = excluded.amount,
+		currency = excluded.currency, confirmed_at = excluded.confirmed_at`),
+		c.TransactionID, blocked, int64(c.Amount), c.Currency, ms(c.ConfirmedAt))
+	if err != nil {
+		return fmt.Errorf("store: confirmation of %s: %w", c.TransactionID, err)
+	}
+	return nil
+}
+
+// Confirmation returns the operator's recorded answer on a transaction,
+// and false when it has given none.
+func (s *Store) Confirmation(ctx context.Context, txID string) (Confirmation, bool, error) {
+	if txID == "" {
+		return Confirmation{}, false, nil
+	}
+	c := Confirmation{TransactionID: txID}
+	var blocked int
+	var amount, at int64
+	err := s.rd.QueryRowContext(ctx, s.q(`SELECT blocked, amount, currency, confirmed_at FROM tx_confirmations WHERE transaction_id = ?`), txID).
+		Scan(&blocked, &amount, &c.Currency, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Confirmation{}, false, nil
+	}
+	if err != nil {
+		return Confirmation{}, false, fmt.Errorf("store: confirmation of %s: %w", txID, err)
+	}
+	c.Blocked, c.Amount, c.ConfirmedAt = blocked == 1, money.Grosze(amount), fromMS(at)
+	return c, true, nil
+}
+
+// BlockedTransactions lists the operator's confirmations that block a
+// transaction from payment, newest first.
+func (s *Store) BlockedTransactions(ctx context.Context) ([]Confirmation, error) {
+	rows, err := s.rd.QueryContext(ctx, `SELECT transaction_id, amount, currency, confirmed_at FROM tx_confirmations WHERE blocked = 1 ORDER BY confirmed_at DESC, transaction_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: blocked transactions: %w", err)
+	}
+	defer rows.Close()
+	out := []Confirmation{}
+	for rows.Next() {
+		c := Confirmation{Blocked: true}
+		var amount, at int64
+		if err := rows.Scan(&c.TransactionID, &amount, &c.Currency, &at); err != nil {
+			return nil, fmt.Errorf("store: blocked transactions: %w", err)
+		}
+		c.Amount, c.ConfirmedAt = money.Grosze(amount), fromMS(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

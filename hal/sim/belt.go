@@ -13,6 +13,16 @@ func (m *Machine) command(fwd bool, limit time.Duration) error {
 	if limit <= 0 {
 		return fmt.Errorf("%w: %v", ErrLimit, limit)
 	}
+	if m.run(fwd) {
+		m.limitItem = m.schedule(limit, false, m.fn.limit)
+		m.limitItem.limit = true
+	}
+	return nil
+}
+
+// run starts the motor in direction fwd, replacing the running move, and
+// reports whether it runs (false: the power failed first). mu must be held.
+func (m *Machine) run(fwd bool) bool {
 	m.catchUp()
 	if fwd && m.cur != nil && m.at == locChamber && m.cur.CutAt == CutChamber {
 		// The controller decided to accept; the power dies before the
@@ -23,7 +33,7 @@ func (m *Machine) command(fwd bool, limit time.Duration) error {
 		m.push(&item{at: m.clk.Now(), prio: 0, seq: m.seq, fire: func() (hal.Event, Cut) {
 			return hal.Event{}, CutChamber
 		}})
-		return nil
+		return false
 	}
 	m.halt()
 	m.running = true
@@ -34,9 +44,7 @@ func (m *Machine) command(fwd bool, limit time.Duration) error {
 			m.planReverse()
 		}
 	}
-	m.limitItem = m.schedule(limit, false, m.fn.limit)
-	m.limitItem.limit = true
-	return nil
+	return true
 }
 
 // halt stops the motor: a move in progress stays where it got to.

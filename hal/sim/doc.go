@@ -76,6 +76,20 @@
 // real rvmd process that is SIGKILLed and restarted finds the same bag; crash
 // tests compare the ledger with [ReadJournal].
 //
+// # At the pin level
+//
+// [Machine.Pins] is the same machine as GPIO lines, for the real drivers of
+// hal/periph to run on (`rvmd simulate -hal pins`): barrier and door events
+// become levels on their lines, the metal sensor's line reads the sensor,
+// the conveyor's direction and enable lines run the belt, the driver's
+// dead-man timer is a step of the schedule on the simulated clock, and each
+// load cell is an [HX711] that answers the driver's clock pulses with the
+// bits of a conversion. The shape sensor stays as it is; the scanner, seal
+// reader and printer are not the machine's business at this level: the
+// rig (internal/simrun) turns their events into bytes on pseudo-terminals
+// that the real serial drivers read and write. The output is byte for byte the same as with the plain
+// devices (internal/simrun checks it).
+//
 // # Determinism
 //
 // For a given seed and the same sequence of calls, everything is the same:

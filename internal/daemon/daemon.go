@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"time"
@@ -45,6 +46,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
+	// HAL is simrun.HALSim (default) or simrun.HALPins.
+	HAL string
+	// UI, when set, is the address the customer's kiosk page is served
+	// on (package kiosk); on the simulated machine its /sim/ controls too.
+	UI string
+	// PrinterOut, with HALPins, receives the ESC/POS bytes the voucher
+	// printer received.
+	PrinterOut io.Writer
 }
 
 // Daemon is a running controller daemon.
@@ -58,12 +67,15 @@ type Daemon struct {
 	log    *slog.Logger
 	serial string
 	start  time.Time
+	// onEvent feeds the kiosk; set before the controller starts.
+	onEvent func(machine.Event)
 }
 
 // machineOptions maps the configuration onto the controller's options; on
 // virtual time (Fast) the bag is weighed the instant a container drops.
 func (d *Daemon) machineOptions(c config.Config) machine.Options {
 	o := simrun.MachineOptions(c)
+	o.OnEvent = d.onEvent
 	if d.opts.Fast {
 		o.BagSettle = 0
 	}
@@ -78,10 +90,22 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, acts: make(chan simrun.Act), serial: opts.Config.Serial, start: time.Now()}
+	if opts.UI != "" {
+		// The page is up while the machine boots; it shows the machine
+		// out of order until the controller says otherwise.
+		kctx, stopKiosk := context.WithCancel(context.WithoutCancel(ctx))
+		wait, err := d.startKiosk(kctx)
+		if err != nil {
+			stopKiosk()
+			return err
+		}
+		defer wait()
+		defer stopKiosk()
+	}
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit,
+		OnCommit: d.onCommit, HAL: opts.HAL, PrinterOut: opts.PrinterOut,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed

@@ -12,4 +12,13 @@
 // update is applied atomically (copy-on-write) and persisted in the ledger
 // before it is acknowledged; so are voucher codes, configuration changes,
 // blocks and the rvmId.
+//
+// # Kiosk
+//
+// With Options.UI the daemon serves the customer's page (package kiosk) on
+// that address: the controller's events (machine.Options.OnEvent) feed it,
+// and its payout buttons come back as acts through [Daemon.Do]. On the
+// simulated machine it also serves /sim/ controls (insert a container,
+// inject or clear a fault, open or close service mode) so a test can drive
+// a session step by step with simulated customers off.
 package daemon

@@ -37,12 +37,20 @@ var allowed = map[string][]string{
 	"drs/drsapi":             {"internal/money", "internal/ean"},
 	"machine/catalog":        {"internal/ean", "internal/money", "drs/drsapi"},
 	"hal/sim":                {"hal", "internal/clock", "calib"},
-	"hal/periph":             {"hal", "internal/clock"},
+	"hal/periph":             {},
+	"hal/haltest":            {"hal"},
+	"hal/periph/hx711":       {"hal"},
+	"hal/periph/barrier":     {"hal", "internal/clock"},
+	"hal/periph/conveyor":    {"hal", "internal/clock"},
+	"hal/periph/metal":       {"hal"},
+	"hal/periph/curtain":     {"hal"},
+	"hal/periph/board":       {"hal", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/curtain", "hal/periph/hx711", "hal/periph/metal", "hal/periph/scanner", "hal/periph/escpos", "internal/clock", "calib"},
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
-	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money"},
-	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario"},
+	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
+	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/scanner", "hal/periph/scanner/scannertest", "hal/periph/escpos", "hal/periph/escpos/escpostest", "internal/backoff"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
-	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock"},
+	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal"},
+	"internal/kiosk":         {"machine"}, // the customer's page: HTTP, events from machine.Options.OnEvent
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
 	"gateway/store":          {"internal/money", "drs/drsapi", "internal/ean"},
@@ -52,16 +60,29 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock"},
+	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos"},
+
+	// The serial devices (issue 9).
+	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
+	"hal/periph/escpos":              {"hal", "internal/ean", "internal/money"},
+	"hal/periph/escpos/escpostest":   {},
+	"hal/periph/scanner/scannertest": {},
 }
 
 // forbiddenThirdParty keeps the MQTT and HTTP worlds out of the core.
 var forbiddenThirdParty = map[string][]string{
-	"fsm":            {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
-	"machine":        {"github.com/eclipse/paho.mqtt.golang", "net/http"},
-	"hal":            {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
-	"machine/ledger": {"github.com/eclipse/paho.mqtt.golang", "net/http"},
-	"hal/periph":     {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"fsm":                 {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"machine":             {"github.com/eclipse/paho.mqtt.golang", "net/http"},
+	"hal":                 {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"machine/ledger":      {"github.com/eclipse/paho.mqtt.golang", "net/http"},
+	"hal/periph/hx711":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/barrier":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/conveyor": {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/metal":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/curtain":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/board":    {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/scanner":  {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
+	"hal/periph/escpos":   {"github.com/eclipse/paho.mqtt.golang", "database/sql", "net/http"},
 }
 
 func TestLayers(t *testing.T) {

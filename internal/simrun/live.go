@@ -80,11 +80,15 @@ func (cu *Customers) visit() {
 // Live runs the controller in real time on the simulated machine: the fake
 // clock follows the wall clock, customers come from cu (nil: none), acts
 // from the channel run between events, and staff swap a full bag after a
-// while. It returns when ctx ends.
-func (r *Runner) Live(ctx context.Context, cu *Customers, acts <-chan Act) error {
+// while. It returns when ctx ends; a step under way then is finished first.
+func (r *Runner) Live(stop context.Context, cu *Customers, acts <-chan Act) error {
+	// A step is not cut short by the stop: a container half decided, a
+	// ticket half printed, would be left to the restart to sort out.
+	ctx := context.WithoutCancel(stop)
 	var pending *scenario.Step
 	var due time.Time
 	var fullSince time.Time
+	seals := 0 // bags swapped: cu is nil without simulated customers
 	for {
 		now := time.Now()
 		if err := r.advance(ctx, now); err != nil {
@@ -104,9 +108,9 @@ func (r *Runner) Live(ctx context.Context, cu *Customers, acts <-chan Act) error
 			if fullSince.IsZero() {
 				fullSince = now
 			} else if now.Sub(fullSince) > 20*time.Second && r.ctrl.AtRest() {
-				cu.seals++
+				seals++
 				_, err := r.ctrl.ExchangeBag(ctx, machine.BagExchange{
-					Seal: fmt.Sprintf("%d%010d", now.Unix()%100000, cu.seals), Staff: liveStaff,
+					Seal: fmt.Sprintf("%d%010d", now.Unix()%100000, seals), Staff: liveStaff,
 					Swap: func() error { r.sim.ExchangeBag(); return nil },
 				})
 				if err != nil {
@@ -127,7 +131,7 @@ func (r *Runner) Live(ctx context.Context, cu *Customers, acts <-chan Act) error
 		}
 		timer := time.NewTimer(time.Until(wake))
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			timer.Stop()
 			return nil
 		case act := <-acts:
@@ -180,10 +184,12 @@ const liveStaff = "5b0c8e57-7d53-4a34-9f61-0c7a3f1e2d10"
 
 // Fast runs simulated customers on virtual time, as fast as the machine
 // goes, until ctx ends; staff exchange the bag when it is full. Crash tests
-// kill a process running it at random instants.
-func (r *Runner) Fast(ctx context.Context, cu *Customers, acts <-chan Act) error {
+// kill a process running it at random instants. A step under way when ctx
+// ends is finished first.
+func (r *Runner) Fast(stop context.Context, cu *Customers, acts <-chan Act) error {
+	ctx := context.WithoutCancel(stop)
 	at := r.clk.Now()
-	for ctx.Err() == nil {
+	for stop.Err() == nil {
 		select {
 		case act := <-acts:
 			act(ctx, r.ctrl)
@@ -192,7 +198,7 @@ func (r *Runner) Fast(ctx context.Context, cu *Customers, acts <-chan Act) error
 		}
 		if cu == nil {
 			select {
-			case <-ctx.Done():
+			case <-stop.Done():
 			case act := <-acts:
 				act(ctx, r.ctrl)
 			}

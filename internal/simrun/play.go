@@ -94,6 +94,9 @@ func (r *Runner) step(ctx context.Context, st scenario.Step, prev time.Time) (ti
 		return at, r.advance(ctx, at)
 	case scenario.OpService:
 		r.sim.ClearFaults()
+		if err := r.rigClearFaults(); err != nil {
+			return at, err
+		}
 		if err := r.advance(ctx, at); err != nil {
 			return at, err
 		}
@@ -238,7 +241,7 @@ func (r *Runner) next(ctx context.Context, until time.Time) (bool, error) {
 			return true, r.powerCut(ctx)
 		}
 		if ok {
-			if err := r.ctrl.Handle(ctx, ev); err != nil {
+			if err := r.handle(ctx, ev); err != nil {
 				return false, &fatalError{err}
 			}
 		}
@@ -261,5 +264,6 @@ func (r *Runner) powerCut(ctx context.Context) error {
 	r.log.Info("power cut", "at", r.clk.Now())
 	r.ctrl = nil
 	r.sim.PowerRestored()
+	r.rigPowerCut()
 	return r.boot(ctx)
 }

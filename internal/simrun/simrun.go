@@ -55,6 +55,15 @@ type Options struct {
 	// OnCommit is called after each commit that appended outbox records
 	// (all kinds), e.g. to wake an MQTT publisher.
 	OnCommit func([]outbox.Record)
+	// HAL is HALSim (the default) or HALPins: the real drivers on the
+	// simulated machine's pins (internal/simrun/pins.go).
+	HAL string
+	// PrinterOut, with HALPins, receives every byte the voucher printer
+	// received (ESC/POS), in order (serial.go).
+	PrinterOut io.Writer
+	// OnHandled, if set, is told how long the controller took over each
+	// hardware event, device reads and commits included (benchmarks).
+	OnHandled func(k hal.EventKind, d time.Duration)
 }
 
 // Runner holds one run's state.
@@ -70,6 +79,7 @@ type Runner struct {
 	seed   uint64
 	rvmID  string
 	shape  hal.Shape // reused for each insert's shape
+	rig    *rig      // with HALPins
 }
 
 // Run plays the steps and returns once every session has ended.
@@ -141,6 +151,8 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	}
 	r.led.SetHook(r.onCommit)
 	if err := r.boot(ctx); err != nil {
+		r.closeRig()
+		r.closeSerial()
 		r.led.Close()
 		return nil, err
 	}
@@ -196,9 +208,9 @@ func (r *Runner) boot(ctx context.Context) error {
 	if mo.Logger == nil {
 		mo.Logger = r.log
 	}
-	dev := machine.Devices{
-		Chamber: r.sim.ChamberCell(), Bag: r.sim.BagCell(), Metal: r.sim.MetalSensor(),
-		Shape: r.sim.ShapeSensor(), Conveyor: r.sim.Conveyor(), Printer: r.sim.Printer(),
+	dev, err := r.devices()
+	if err != nil {
+		return err
 	}
 	c, err := machine.New(ctx, dev, r.led, mo)
 	if err != nil {
@@ -245,6 +257,12 @@ func (r *Runner) Close() error {
 		return r.outErr
 	}
 	err := r.out.Flush()
+	if herr := r.closeRig(); err == nil {
+		err = herr
+	}
+	if serr := r.closeSerial(); err == nil {
+		err = serr
+	}
 	if cerr := r.led.Close(); err == nil {
 		err = cerr
 	}

@@ -22,6 +22,23 @@
 // confirmed and the controller settles it against the bag scale: what is
 // physically in the bag is credited exactly once, the rest is deleted.
 //
+// # Schema versions
+//
+// The schema is a series of goose migrations embedded from migrations/,
+// applied at [Open], each in its own transaction. Version 1 is the ledger
+// as release 0.1 wrote it (testdata/release-0.1.db is such a file, and the
+// tests migrate it keeping every row), so installing a newer rvmd over a
+// machine with a full ledger migrates it at start. A ledger at a newer
+// version than the binary knows is refused with [ErrSchemaTooNew]: an older
+// rvmd never runs on money it might misread. A released migration file is
+// never edited; a change is a new numbered file.
+//
+// # Voucher prints
+//
+// A paper voucher is due in voucher_prints from the commit that issues it;
+// [Ledger.MarkPrinted] records that the printer confirmed it, and
+// [Ledger.UnprintedVouchers] lists the rest for a reprint.
+//
 // # Container batches
 //
 // A container's row is noted as unbatched by a trigger in the transaction

@@ -211,6 +211,12 @@ func (l *Ledger) FinishSession(ctx context.Context, f Finish) (drsapi.Transactio
 		vid := ""
 		if voucher != nil {
 			vid = voucher.ID
+			if f.Payout == "voucher" {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO voucher_prints (voucher_id, due_at) VALUES (?, ?)`,
+					vid, ts(f.EndedAt)); err != nil {
+					return fmt.Errorf("ledger: voucher print due: %w", err)
+				}
+			}
 		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET ended_at = ?, payout = ?, phone = ?, voucher_id = ?, amount = ?, body = ? WHERE id = ?`,

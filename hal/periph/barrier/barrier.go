@@ -1,4 +1,4 @@
-package periph
+package barrier
 
 import (
 	"errors"
@@ -13,10 +13,10 @@ import (
 	"periph.io/x/conn/v3/gpio"
 )
 
-var _ conn.Resource = (*Switch)(nil)
+var _ conn.Resource = (*Dev)(nil)
 
-// SwitchOpts configures a Switch.
-type SwitchOpts struct {
+// Opts configures a Dev.
+type Opts struct {
 	// Active and Inactive are the events reported when the input becomes
 	// active (a beam broken, a door open) and inactive again.
 	Active, Inactive hal.EventKind
@@ -34,15 +34,15 @@ type SwitchOpts struct {
 	Sleep func(time.Duration)
 }
 
-// DefaultSwitchOpts are the defaults for a zero field of SwitchOpts.
-var DefaultSwitchOpts = SwitchOpts{Debounce: 5 * time.Millisecond, Poll: 100 * time.Millisecond}
+// DefaultOpts are the defaults for a zero field of Opts.
+var DefaultOpts = Opts{Debounce: 5 * time.Millisecond, Poll: 100 * time.Millisecond}
 
-// Switch watches one digital input (a light barrier, the door switch) and
+// Dev watches one digital input (a light barrier, the door switch) and
 // reports each debounced change as an event on a channel, until Halt.
-type Switch struct {
+type Dev struct {
 	// Immutable.
 	pin   gpio.PinIn
-	opts  SwitchOpts
+	opts  Opts
 	edges bool
 	out   chan<- hal.Event
 
@@ -52,26 +52,26 @@ type Switch struct {
 	once   sync.Once
 }
 
-// NewSwitch configures pin as an input with edge detection on both edges
+// New configures pin as an input with edge detection on both edges
 // (falling back to polling where the driver has none), records its current
 // state without reporting it, and starts watching. Events go to out; a
 // send that nobody takes blocks the watcher until Halt.
-func NewSwitch(pin gpio.PinIn, opts *SwitchOpts, out chan<- hal.Event) (*Switch, error) {
+func New(pin gpio.PinIn, opts *Opts, out chan<- hal.Event) (*Dev, error) {
 	if opts == nil || opts.Active == 0 || opts.Inactive == 0 {
-		return nil, errors.New("periph: switch needs the events to report (Active, Inactive)")
+		return nil, errors.New("barrier: needs the events to report (Active, Inactive)")
 	}
 	if out == nil {
-		return nil, errors.New("periph: switch needs an event channel")
+		return nil, errors.New("barrier: needs an event channel")
 	}
 	o := *opts
 	if o.Debounce < 0 {
-		return nil, fmt.Errorf("periph: switch %s: negative debounce %v", pin, o.Debounce)
+		return nil, fmt.Errorf("barrier: %s: negative debounce %v", pin, o.Debounce)
 	}
 	if o.Debounce == 0 {
-		o.Debounce = DefaultSwitchOpts.Debounce
+		o.Debounce = DefaultOpts.Debounce
 	}
 	if o.Poll <= 0 {
-		o.Poll = DefaultSwitchOpts.Poll
+		o.Poll = DefaultOpts.Poll
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -79,10 +79,10 @@ func NewSwitch(pin gpio.PinIn, opts *SwitchOpts, out chan<- hal.Event) (*Switch,
 	if o.Sleep == nil {
 		o.Sleep = time.Sleep
 	}
-	s := &Switch{pin: pin, opts: o, edges: true, out: out, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Dev{pin: pin, opts: o, edges: true, out: out, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := pin.In(o.Pull, gpio.BothEdges); err != nil {
 		if err := pin.In(o.Pull, gpio.NoEdge); err != nil {
-			return nil, fmt.Errorf("periph: switch %s: %w", pin, err)
+			return nil, fmt.Errorf("barrier: %s: %w", pin, err)
 		}
 		s.edges = false
 	}
@@ -91,47 +91,26 @@ func NewSwitch(pin gpio.PinIn, opts *SwitchOpts, out chan<- hal.Event) (*Switch,
 	return s, nil
 }
 
-// NewBarrier watches a light barrier: blocked and cleared are the events to
-// report (hal.EntryBlocked and hal.EntryCleared, say). opts may be nil.
-func NewBarrier(pin gpio.PinIn, blocked, cleared hal.EventKind, opts *SwitchOpts, out chan<- hal.Event) (*Switch, error) {
-	var o SwitchOpts
-	if opts != nil {
-		o = *opts
-	}
-	o.Active, o.Inactive = blocked, cleared
-	return NewSwitch(pin, &o, out)
-}
-
-// NewDoor watches the service door switch, active when the door is open.
-func NewDoor(pin gpio.PinIn, opts *SwitchOpts, out chan<- hal.Event) (*Switch, error) {
-	var o SwitchOpts
-	if opts != nil {
-		o = *opts
-	}
-	o.Active, o.Inactive = hal.DoorOpened, hal.DoorClosed
-	return NewSwitch(pin, &o, out)
-}
-
-// String names the switch by its pin and events.
-func (s *Switch) String() string {
-	return fmt.Sprintf("Switch{%s, %v/%v}", s.pin, s.opts.Active, s.opts.Inactive)
+// String names the input by its pin and events.
+func (s *Dev) String() string {
+	return fmt.Sprintf("Barrier{%s, %v/%v}", s.pin, s.opts.Active, s.opts.Inactive)
 }
 
 // Active reports the debounced state: true while the beam is broken or the
 // door open.
-func (s *Switch) Active() bool { return s.active.Load() }
+func (s *Dev) Active() bool { return s.active.Load() }
 
 // Halt stops the watcher and returns once it has ended (within Opts.Poll
 // plus one debounce). It is idempotent. The pin stays the caller's.
-func (s *Switch) Halt() error {
+func (s *Dev) Halt() error {
 	s.once.Do(func() { close(s.stop) })
 	<-s.done
 	return nil
 }
 
-func (s *Switch) read() bool { return (s.pin.Read() == gpio.High) != s.opts.ActiveLow }
+func (s *Dev) read() bool { return (s.pin.Read() == gpio.High) != s.opts.ActiveLow }
 
-func (s *Switch) watch() {
+func (s *Dev) watch() {
 	defer close(s.done)
 	state := s.active.Load()
 	for {

@@ -1,4 +1,4 @@
-package periph
+package hx711
 
 import (
 	"bufio"
@@ -35,6 +35,8 @@ type fakeHX711 struct {
 	noEdges   bool     // the data pin has no edge detection
 	sleeps    int      // calls to the poll fallback's sleep
 	clkOuts   []gpio.Level
+	glitches  int         // spurious edges: WaitForEdge wakes with DOUT still high
+	stuck     *gpio.Level // the data line reads this whatever the chip does
 }
 
 func newFakeHX711(convs ...uint32) *fakeHX711 {
@@ -143,6 +145,9 @@ func (p hxData) In(pull gpio.Pull, edge gpio.Edge) error {
 func (p hxData) Read() gpio.Level {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
+	if p.f.stuck != nil {
+		return *p.f.stuck
+	}
 	return p.f.dout
 }
 
@@ -152,6 +157,12 @@ func (p hxData) WaitForEdge(timeout time.Duration) bool {
 		panic("WaitForEdge(-1): times out at once on gpioioctl")
 	}
 	f.mu.Lock()
+	if f.glitches > 0 {
+		f.glitches--
+		f.now = f.now.Add(time.Millisecond)
+		f.mu.Unlock()
+		return true
+	}
 	if f.next() {
 		f.mu.Unlock()
 		return true
@@ -355,5 +366,70 @@ func TestHX711New(t *testing.T) {
 	}
 	if len(f.clkOuts) == 0 || f.clkOuts[0] != gpio.Low {
 		t.Errorf("New drove the clock %v; want Low first (the chip runs)", f.clkOuts)
+	}
+}
+
+// Spurious edges on the data line (noise on a long cable) wake the wait
+// without a conversion: the driver reads the level again and goes on
+// waiting, and reads the conversion that does come.
+func TestHX711Glitches(t *testing.T) {
+	f := newFakeHX711(0, 4242)
+	f.glitches = 5
+	d := f.devWith(t, nil)
+	if got, err := d.ReadRaw(); err != nil || got != 4242 {
+		t.Errorf("ReadRaw() after 5 spurious edges = %d, %v; want 4242, nil", got, err)
+	}
+}
+
+// Readings at the rails come back as they are (calib.Saturated tells them).
+func TestHX711Saturation(t *testing.T) {
+	tests := []struct {
+		bits uint32
+		raw  int32
+	}{
+		{0x7FFFFF, 8388607},
+		{0x800000, -8388608},
+		{0x7FFFFE, 8388606},
+		{0x800001, -8388607},
+		{0, 0},
+	}
+	for _, tt := range tests {
+		f := newFakeHX711(0, tt.bits)
+		d := f.devWith(t, nil)
+		got, err := d.ReadRaw()
+		if err != nil || got != tt.raw {
+			t.Errorf("ReadRaw() of %06x = %d, %v; want %d, nil", tt.bits, got, err, tt.raw)
+		}
+	}
+}
+
+// A data line stuck low (shorted, or no chip on a pulled-down line) looks
+// ready at once and shifts out zeros, but stays low after the last pulse,
+// where the chip would have pulled it high.
+func TestHX711StuckLow(t *testing.T) {
+	low := gpio.Low
+	f := newFakeHX711()
+	f.stuck = &low
+	d := f.devWith(t, nil)
+	_, err := d.ReadRaw()
+	if !errors.Is(err, ErrStuck) || err.Error() != "hx711: data line stuck low (DOUT)" {
+		t.Errorf("ReadRaw() on a line stuck low = %v; want %v (DOUT)", err, ErrStuck)
+	}
+}
+
+// With no chip on a pulled-up line (or a line stuck high) no conversion is
+// ever ready: the read gives up at its timeout.
+func TestHX711MissingChip(t *testing.T) {
+	high := gpio.High
+	f := newFakeHX711()
+	f.stuck = &high
+	d := f.devWith(t, &Opts{Gain: Gain128, Timeout: 300 * time.Millisecond})
+	if _, err := d.ReadRaw(); !errors.Is(err, ErrTimeout) {
+		t.Errorf("ReadRaw() with no chip = %v; want %v", err, ErrTimeout)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.seen) != 0 {
+		t.Errorf("clocked %v pulses into a missing chip; want none", f.seen)
 	}
 }

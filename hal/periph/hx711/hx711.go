@@ -1,4 +1,4 @@
-package periph
+package hx711
 
 import (
 	"errors"
@@ -18,6 +18,10 @@ var _ hal.LoadCell = (*Dev)(nil)
 var (
 	ErrTimeout = errors.New("hx711: timeout waiting for data ready")
 	ErrHalted  = errors.New("hx711: halted")
+	// ErrStuck is a data line that stayed low after the last clock pulse,
+	// where the chip pulls it high: shorted to ground, or no chip at all on
+	// a line with a pull-down.
+	ErrStuck = errors.New("hx711: data line stuck low")
 )
 
 // maxClockHigh is how long PD_SCK may stay high before the chip powers down
@@ -247,6 +251,12 @@ func (d *Dev) shift(gen uint64) (v int32, ok bool, err error) {
 			stretched = true
 		}
 		d.spin(d.opts.ClockHalf)
+	}
+	if d.data.Read() != gpio.High {
+		// The last pulse makes the chip pull DOUT high until the next
+		// conversion, tens of milliseconds away.
+		d.primed = false
+		return 0, false, fmt.Errorf("%w (%s)", ErrStuck, d.data)
 	}
 	if stretched {
 		// The chip may have powered down mid-read and come back at gain 128.
