@@ -74,7 +74,8 @@ func (g *Gateway) Handler() http.Handler {
 	m.HandleFunc("GET /healthz", g.healthz)
 	m.Handle("GET /{$}", g.auth(g.dashboard))
 	m.Handle("GET /machines/{serial}", g.auth(g.machinePage))
-	m.Handle("GET /live.js", g.auth(g.liveJS))
+	m.Handle("GET /live.js", g.auth(asset("live.js", "text/javascript; charset=utf-8")))
+	m.Handle("GET /fleet.css", g.auth(asset("fleet.css", "text/css; charset=utf-8")))
 	return m
 }
 

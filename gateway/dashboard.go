@@ -15,7 +15,7 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
-//go:embed web/dashboard.html web/machine.html web/live.js
+//go:embed web/dashboard.html web/machine.html web/live.js web/fleet.css
 var webFS embed.FS
 
 var pageFuncs = template.FuncMap{"pct": func(f float64) float64 { return f * 100 }}
@@ -64,11 +64,13 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 	}{ms, fs, online, g.clk.Now().UTC().Format(time.RFC3339), cc, dc})
 }
 
-// liveJS serves the pages' script.
-func (g *Gateway) liveJS(w http.ResponseWriter, r *http.Request) {
-	b, _ := webFS.ReadFile("web/live.js")
-	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	_, _ = w.Write(b)
+// asset serves one of the pages' embedded files.
+func asset(name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, _ := webFS.ReadFile("web/" + name) // embedded: cannot fail
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(b)
+	}
 }
 
 // mixRow is one rejection cause of a machine.
