@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -103,7 +104,8 @@ func TestSensorToOperator(t *testing.T) {
 	gwArgs := []string{"-mqtt", b.URL(), "-drs", drsURL, "-drs-token", token, "-db", filepath.Join(dir, "gw.db"),
 		"-listen", "127.0.0.1:0", "-client-id", "e2e-live-gateway"}
 	gw := start(t, filepath.Join(bin, "rvm-gateway"), gwArgs...)
-	gatewayReady(t, b.URL(), gw.waitLine(t, gwServing))
+	gwURL := gw.waitLine(t, gwServing)
+	gatewayReady(t, b.URL(), gwURL)
 
 	dec := &decisions{byTx: map[string][]time.Time{}, seen: map[string]bool{}}
 	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("e2e-decisions").SetCleanSession(false).
@@ -168,7 +170,7 @@ func TestSensorToOperator(t *testing.T) {
 	mark("gateway SIGKILLed", func() {
 		gw.kill()
 		gw = start(t, filepath.Join(bin, "rvm-gateway"), gwArgs...)
-		gw.waitLine(t, gwServing)
+		gwURL = gw.waitLine(t, gwServing)
 		time.Sleep(calm)
 	})
 	mark("operator away 5 s", func() {
@@ -202,7 +204,8 @@ func TestSensorToOperator(t *testing.T) {
 		}
 		if time.Now().After(waitDeadline) {
 			log, _ := os.ReadFile(filepath.Join(dir, "rvmd.log"))
-			t.Fatalf("%d of %d transactions with containers decided in the test never reached the operator\n%s", missing, want, log)
+			t.Fatalf("%d of %d transactions with containers decided in the test never reached the operator\nquarantine: %s\nfailures: %s\nrvmd:\n%s",
+				missing, want, get(gwURL+"/api/quarantine"), get(gwURL+"/api/failures?all=1"), log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -282,4 +285,15 @@ func simTransactions(drsURL string) ([]json.RawMessage, error) {
 	}
 	var txs []json.RawMessage
 	return txs, json.NewDecoder(resp.Body).Decode(&txs)
+}
+
+// get returns the body at url, or the error, for a failure's message.
+func get(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
