@@ -36,7 +36,7 @@ type metrics struct {
 }
 
 // redemptionResults are the results a POS redemption counts under.
-var redemptionResults = []string{"redeemed", "not-found", "already-redeemed", "expired", "operator-error"}
+var redemptionResults = []string{"redeemed", "not-found", "already-redeemed", "blocked", "expired", "operator-error"}
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600}
 
