@@ -560,31 +560,37 @@ func (t *tally) merge(o *tally) {
 }
 
 func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
+	// Multi-row upserts, keys in order: a fleet's second of counters is
+	// tens of thousands of rows, one statement each would cost more than
+	// the events they count.
+	machines := make([][]any, 0, len(t.seen))
 	for _, m := range sortedKeys(t.seen) {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, last_seen, vouchers_used) VALUES (?, ?, ?)
-			ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
-			vouchers_used = machines.vouchers_used + excluded.vouchers_used`),
-			m, t.seen[m], t.used[m]); err != nil {
-			return fmt.Errorf("store: machine %s: %w", m, err)
-		}
+		machines = append(machines, []any{m, t.seen[m], t.used[m]})
 	}
-	dk := make([][2]string, 0, len(t.days))
-	for k := range t.days {
-		dk = append(dk, k)
+	if err := s.upsert(ctx, tx, `INSERT INTO machines(serial, last_seen, vouchers_used)`,
+		`ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
+			vouchers_used = machines.vouchers_used + excluded.vouchers_used`, machines); err != nil {
+		return fmt.Errorf("store: machines: %w", err)
 	}
-	sort.Slice(dk, func(i, j int) bool { return dk[i][0]+dk[i][1] < dk[j][0]+dk[j][1] })
-	for _, k := range dk {
-		d := t.days[k]
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_days(machine, day, containers, deposits) VALUES (?, ?, ?, ?)
-			ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
-			deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
-			return fmt.Errorf("store: day counts: %w", err)
-		}
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_days(machine, day, containers, deposits)`,
+		`ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
+			deposits = machine_days.deposits + excluded.deposits`, pairRows(t.days)); err != nil {
+		return fmt.Errorf("store: day counts: %w", err)
 	}
-	if err := s.writeHours(ctx, tx, t.hrs); err != nil {
-		return err
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_hours(machine, hour, containers, deposits)`,
+		`ON CONFLICT(machine, hour) DO UPDATE SET containers = machine_hours.containers + excluded.containers,
+			deposits = machine_hours.deposits + excluded.deposits`, pairRows(t.hrs)); err != nil {
+		return fmt.Errorf("store: hour counts: %w", err)
 	}
-	return s.writeSignals(ctx, tx, t.sigs)
+	sigs := make([][]any, 0, len(t.sigs))
+	for _, k := range sortedPairs(t.sigs) {
+		sigs = append(sigs, []any{k[0], k[1], t.sigs[k]})
+	}
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_signals(machine, signal, n)`,
+		`ON CONFLICT(machine, signal) DO UPDATE SET n = machine_signals.n + excluded.n`, sigs); err != nil {
+		return fmt.Errorf("store: signals: %w", err)
+	}
+	return nil
 }
 
 // Flush writes the fleet counters held back (see SaveBatch) now.

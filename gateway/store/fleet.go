@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/internal/money"
@@ -29,23 +30,6 @@ const (
 	SignalTransactions = "transactions"
 	SignalBlocked      = "blocked"
 )
-
-func (s *Store) writeSignals(ctx context.Context, tx *sql.Tx, sigs map[[2]string]int64) error {
-	keys := make([][2]string, 0, len(sigs))
-	for k := range sigs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_signals(machine, signal, n) VALUES (?, ?, ?)
-			ON CONFLICT(machine, signal) DO UPDATE SET n = machine_signals.n + excluded.n`), k[0], k[1], sigs[k]); err != nil {
-			return fmt.Errorf("store: signals of %s: %w", k[0], err)
-		}
-	}
-	return nil
-}
 
 // Signals returns every machine's running totals by signal, with those
 // not yet written (see SaveBatch) added.
@@ -100,25 +84,6 @@ func (s *Store) FleetContainers(ctx context.Context, day string) (int64, error) 
 
 // hourOf is the hour key of t: "2006-01-02T15", UTC.
 func hourOf(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
-
-func (s *Store) writeHours(ctx context.Context, tx *sql.Tx, hrs map[[2]string][2]int64) error {
-	keys := make([][2]string, 0, len(hrs))
-	for k := range hrs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		d := hrs[k]
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_hours(machine, hour, containers, deposits) VALUES (?, ?, ?, ?)
-			ON CONFLICT(machine, hour) DO UPDATE SET containers = machine_hours.containers + excluded.containers,
-			deposits = machine_hours.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
-			return fmt.Errorf("store: hour counts of %s: %w", k[0], err)
-		}
-	}
-	return nil
-}
 
 // Hour is one hour's credited containers and deposits.
 type Hour struct {
@@ -248,4 +213,54 @@ func (s *Store) MachineEvents(ctx context.Context, machine, kind string, since t
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// upsertChunk bounds the rows of one multi-row upsert (4 parameters a row).
+const upsertChunk = 250
+
+// upsert runs head VALUES (...), (...) tail for rows, in chunks.
+func (s *Store) upsert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
+	for len(rows) > 0 {
+		n := min(len(rows), upsertChunk)
+		var b strings.Builder
+		args := make([]any, 0, n*len(rows[0]))
+		b.WriteString(head)
+		b.WriteString(" VALUES ")
+		row := "(?" + strings.Repeat(", ?", len(rows[0])-1) + ")"
+		for i, r := range rows[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			args = append(args, r...)
+		}
+		b.WriteString(" ")
+		b.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// sortedPairs returns the keys of m in order.
+func sortedPairs[V any](m map[[2]string]V) [][2]string {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	return keys
+}
+
+// pairRows turns (machine, key) -> (containers, deposits) counts into rows.
+func pairRows(m map[[2]string][2]int64) [][]any {
+	rows := make([][]any, 0, len(m))
+	for _, k := range sortedPairs(m) {
+		rows = append(rows, []any{k[0], k[1], m[k][0], m[k][1]})
+	}
+	return rows
 }
