@@ -21,6 +21,18 @@
 // A reading is always the [Median] of a few samples, so one spike from a
 // vibrating belt cannot decide a container.
 //
+// # Calibrating
+//
+// The technician console (internal/service) calibrates the way Klipper's
+// load-cell calibration does: [Stable] takes the tare from samples that
+// agree within a tolerance and refuses a moving reading ([ErrUnstable]);
+// [Fit] takes one or more reference points, refuses each one saturated,
+// near the tare, out of range or beyond the cell's capacity
+// ([ErrCapacity]), and with more than one fits the gain by least squares
+// through the tare, in integer arithmetic, with a [Linearity] report of
+// each reference's residual in parts per million. Nothing here changes a
+// calibration in use: the caller swaps it in after every check passed.
+//
 // # Concurrency
 //
 // A Calibration is a value; it is safe to share and copy.

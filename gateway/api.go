@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
@@ -27,7 +29,7 @@ import (
 //     GET /api/quarantine, GET /metrics, the dashboard at /;
 //   - the failure report: GET /api/failures, POST /api/failures/{id}/retry,
 //     POST /api/failures/{id}/dismiss;
-//   - the POS: GET /api/vouchers/{code}, POST /api/vouchers/{code}/redeem;
+//   - the tills (see tillRoutes): vouchers, payouts, accounts, returns;
 //   - the operator (Kaucja.pl RVM API 1.0.12, the RVM vendor's side): GET /transaction,
 //     GET /transaction/{id}, PUT /transaction/{id}/confirmation, POST /machine,
 //     GET /machine, GET and DELETE /machine/{id}, POST /product,
@@ -54,8 +56,7 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /api/blocked", api(g.apiBlocked))
 	m.Handle("POST /api/failures/{id}/retry", api(g.apiRetry))
 	m.Handle("POST /api/failures/{id}/dismiss", api(g.apiDismiss))
-	m.Handle("GET /api/vouchers/{code}", api(g.apiVoucher))
-	m.Handle("POST /api/vouchers/{code}/redeem", api(g.apiRedeem))
+	g.tillRoutes(m)
 
 	paging := []string{"startindex", "startIndex", "pagelength", "pageLength"}
 	m.Handle("GET /transaction", op(g.drsTransactions, append(paging, "rvmId", "delivered", "from", "to", "transactionCount")...))
@@ -81,6 +82,9 @@ func (g *Gateway) Handler() http.Handler {
 
 func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.refuseTill(w, r) {
+			return
+		}
 		if g.o.APIToken != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(g.o.APIToken)) != 1 {
@@ -320,7 +324,7 @@ type VoucherView struct {
 	Code          string        `json:"code"`
 	Amount        *money.Grosze `json:"amount,omitempty"`
 	Currency      string        `json:"currency,omitempty"`
-	Status        string        `json:"status"` // valid, redeeming, redeemed, expired
+	Status        string        `json:"status"` // pending, active, reserved, redeemed, expired, blocked
 	RedeemType    int           `json:"redeemType"`
 	IssuedAt      string        `json:"issuedAt,omitempty"`
 	ValidUntil    string        `json:"validUntil,omitempty"`
@@ -331,7 +335,17 @@ type VoucherView struct {
 	RedeemedAt    string        `json:"redeemedAt,omitempty"`
 }
 
-func (g *Gateway) voucherView(v store.Voucher) VoucherView {
+// The statuses a voucher shows the till.
+const (
+	VoucherPendingView  = "pending"  // a digital voucher whose transaction the operator has not accepted yet
+	VoucherActiveView   = "active"   // may be paid out
+	VoucherReservedView = "reserved" // a till has reserved its payout
+	VoucherRedeemedView = "redeemed" // paid out, donated or credited to an account
+	VoucherExpiredView  = "expired"
+	VoucherBlockedView  = "blocked" // the operator blocked its transaction from payment
+)
+
+func (g *Gateway) voucherView(ctx context.Context, v store.Voucher) VoucherView {
 	out := VoucherView{
 		Code: v.Code, Currency: v.Currency, Status: v.Status, RedeemType: v.RedeemType, IssuedAt: rfc(v.IssuedAt),
 		ValidUntil: rfc(v.ValidUntil), Machine: v.Machine, RvmID: v.RvmID, TransactionID: v.TransactionID,
@@ -341,8 +355,18 @@ func (g *Gateway) voucherView(v store.Voucher) VoucherView {
 		a := v.Amount
 		out.Amount = &a
 	}
-	if v.Status == store.VoucherValid && !v.ValidUntil.IsZero() && !g.clk.Now().Before(v.ValidUntil) {
-		out.Status = "expired"
+	switch v.Status {
+	case store.VoucherValid:
+		out.Status = VoucherActiveView
+		if c, ok, err := g.st.Confirmation(ctx, v.TransactionID); err == nil && ok && c.Blocked && v.TransactionID != "" {
+			out.Status = VoucherBlockedView
+		} else if !v.ValidUntil.IsZero() && !g.clk.Now().Before(v.ValidUntil) {
+			out.Status = VoucherExpiredView
+		} else if d, err := g.st.DigitalVoucher(ctx, v.Code); err == nil && d.State == store.DigitalPending {
+			out.Status = VoucherPendingView
+		}
+	case store.VoucherRedeeming, store.VoucherReserved:
+		out.Status = VoucherReservedView
 	}
 	return out
 }
@@ -361,7 +385,7 @@ func (g *Gateway) apiVoucher(w http.ResponseWriter, r *http.Request) {
 		g.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g.voucherView(v))
+	writeJSON(w, http.StatusOK, g.voucherView(r.Context(), v))
 }
 
 // RedeemRequest is the POS's body of POST /api/vouchers/{code}/redeem.
@@ -370,102 +394,53 @@ type RedeemRequest struct {
 	PosID      string `json:"posId"`
 }
 
-// apiRedeem pays a voucher out once. The voucher is claimed in the store
-// first (a conditional update that only one till can win), then the
-// operator is told; if the operator cannot be told, the claim is released
-// so the customer can try again, and nothing was paid.
+// apiRedeem pays a voucher out in one call: a reservation confirmed at
+// once (see payouts.go). If the operator cannot be told, the reservation
+// is cancelled, so the customer can try again, and nothing was paid.
 func (g *Gateway) apiRedeem(w http.ResponseWriter, r *http.Request) {
 	code, ok := g.pathID(w, r, "code", drsapi.MaxIDLen, false)
 	if !ok {
 		return
 	}
 	var req RedeemRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "body: "+err.Error())
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	if req.RedeemType != drsapi.RedeemCash && req.RedeemType != drsapi.RedeemDiscount {
 		writeError(w, http.StatusBadRequest, "BAD_REDEEM_TYPE", "redeemType must be 1 (cash) or 2 (discount)")
 		return
 	}
-	if req.PosID == "" {
-		writeError(w, http.StatusBadRequest, "NO_POS_ID", "posId is required")
+	a := actorOf(r)
+	if a.Who != "till" {
+		if req.PosID == "" {
+			writeError(w, http.StatusBadRequest, "NO_POS_ID", "posId is required")
+			return
+		}
+		if len(req.PosID) > drsapi.MaxIDLen {
+			writeError(w, http.StatusBadRequest, "TOO_LONG", fmt.Sprintf("posId is %d bytes long; at most %d", len(req.PosID), drsapi.MaxIDLen))
+			return
+		}
+		a.Till = req.PosID
+	}
+	p, err := g.st.ReserveVoucher(r.Context(), code, uuid.NewString(), a, g.clk.Now())
+	// A voucher a till holds or has paid is "already redeemed" to the
+	// one-shot caller, as it always was.
+	if g.voucherRefused(w, r, code, "VOUCHER_ALREADY_REDEEMED", err) {
 		return
 	}
-	if len(req.PosID) > drsapi.MaxIDLen {
-		writeError(w, http.StatusBadRequest, "TOO_LONG", fmt.Sprintf("posId is %d bytes long; at most %d", len(req.PosID), drsapi.MaxIDLen))
+	if _, _, err := g.confirm(r.Context(), p.ID, a, req.RedeemType); err != nil {
+		if _, cerr := g.st.CancelPayout(context.WithoutCancel(r.Context()), p.ID, a, g.clk.Now(), "one-shot redemption failed"); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
+			g.log.Error("gateway: cancel reservation", slog.String("payout", p.ID), slog.String("err", cerr.Error()))
+		}
+		g.confirmError(w, r, 0, err)
 		return
 	}
-	now := g.clk.Now()
-	v, err := g.st.ClaimVoucher(r.Context(), code, req.PosID, now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		g.met.redemption("not-found")
-		writeError(w, http.StatusNotFound, "VOUCHER_NOT_FOUND", "no voucher "+code)
-		return
-	case errors.Is(err, store.ErrAlreadyRedeemed):
-		g.met.redemption("already-redeemed")
-		writeJSON(w, http.StatusConflict, struct {
-			APIError
-			Voucher VoucherView `json:"voucher"`
-		}{APIError{Error: "voucher " + code + " is already redeemed", Code: "VOUCHER_ALREADY_REDEEMED"}, g.voucherView(v)})
-		return
-	case errors.Is(err, store.ErrBlocked):
-		g.met.redemption("blocked")
-		writeJSON(w, http.StatusConflict, struct {
-			APIError
-			Voucher VoucherView `json:"voucher"`
-		}{APIError{Error: err.Error(), Code: "VOUCHER_BLOCKED"}, g.voucherView(v)})
-		return
-	case errors.Is(err, store.ErrExpired):
-		g.met.redemption("expired")
-		writeJSON(w, http.StatusGone, struct {
-			APIError
-			Voucher VoucherView `json:"voucher"`
-		}{APIError{Error: "voucher " + code + " expired at " + rfc(v.ValidUntil), Code: "VOUCHER_EXPIRED"}, g.voucherView(v)})
-		return
-	case err != nil:
+	v, err := g.st.Voucher(r.Context(), code)
+	if err != nil {
 		g.internal(w, r, err)
 		return
 	}
-	// The operator call must not be cut short by a till that hangs up: the
-	// claim is resolved either way.
-	octx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
-	defer cancel()
-	oerr := g.drs.RedeemVoucher(octx, drsapi.VoucherRedeem{
-		ID: code, RedeemType: req.RedeemType, RedeemDate: now.UTC().Format(time.RFC3339), RvmID: v.RvmID,
-	})
-	switch {
-	case oerr == nil:
-		if err := g.st.CompleteRedemption(octx, code, req.RedeemType, now); err != nil {
-			g.internal(w, r, err)
-			return
-		}
-		g.met.redemption("redeemed")
-		v, _ = g.st.Voucher(octx, code)
-		writeJSON(w, http.StatusOK, g.voucherView(v))
-	case errors.Is(oerr, drs.ErrAlreadyRedeemed):
-		// The operator knows better: someone redeemed it elsewhere.
-		_ = g.st.CompleteRedemption(octx, code, drsapi.RedeemOther, now)
-		g.met.redemption("already-redeemed")
-		g.operatorError(w, http.StatusConflict, "VOUCHER_ALREADY_REDEEMED", oerr)
-	default:
-		if err := g.st.ReleaseVoucher(octx, code); err != nil {
-			g.log.Error("gateway: release voucher", slog.String("code", code), slog.String("err", err.Error()))
-		}
-		g.met.redemption("operator-error")
-		status, errCode := http.StatusBadGateway, "OPERATOR_UNAVAILABLE"
-		var ae *drs.APIError
-		if errors.As(oerr, &ae) && !drs.Retryable(oerr) {
-			status, errCode = http.StatusUnprocessableEntity, "OPERATOR_REFUSED"
-			if ae.Exception != nil && ae.Exception.Code() == "VOUCHER_EXPIRED" {
-				status, errCode = http.StatusGone, "VOUCHER_EXPIRED"
-			}
-		}
-		g.operatorError(w, status, errCode, oerr)
-	}
+	writeJSON(w, http.StatusOK, g.voucherView(r.Context(), v))
 }
 
 func (g *Gateway) operatorError(w http.ResponseWriter, status int, code string, err error) {

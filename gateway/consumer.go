@@ -287,6 +287,7 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		ev.Vouchers = append(ev.Vouchers, store.Voucher{
 			Code: vb.ID, TransactionID: vb.TransactionID, Amount: amount, HasAmount: true, Currency: vb.Currency,
 			PrintType: vb.PrintType, IssuedAt: parseTime(vb.IssuedAt), ValidUntil: parseTime(vb.ValidUntil),
+			Phone: vb.Phone, Payout: vb.Payout,
 		})
 		ev.VoucherUse = 1
 	case envelope.KindContainers:

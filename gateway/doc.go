@@ -58,6 +58,22 @@
 // with max_queued_messages 0 (or a bound sized for the longest outage) and
 // max_inflight_messages 0 or a few thousand.
 //
+// # The till side
+//
+// Payouts come in two phases (payouts.go): reserve (the money is set
+// aside, nothing is paid), then confirm (a voucher is redeemed at the
+// operator) or cancel; a reservation left past Options.ReservationTTL is
+// cancelled. A confirmation that dies with its replica is taken over after
+// 30 s, and the operator's 409 then means it went through. Digital vouchers
+// wait, pending, until the operator accepted their transaction; then the
+// customer loop (notify.go, on every replica, each step a conditional
+// update) queues the code for the [Notifier] or credits the phone's
+// deposit account (accounts.go) and queues the voucher's redemption at the
+// operator (redeemType 99: the store owes the customer now). Returns taken by hand at a station
+// (returns.go) become the station's transaction event, delivered by the
+// forwarder like a machine's. Every money route honours an
+// Idempotency-Key (tills.go) and writes the audit trail.
+//
 // # Metrics
 //
 // GET /metrics is served by github.com/prometheus/client_golang from a
@@ -118,15 +134,18 @@
 //     machine's transaction is quarantined, not delivered: the operator
 //     keys transactions by id alone, so staff settle it with the operator.
 //
-// A till (the store's POS) holds the API token. It can look a voucher up
-// and redeem it; a redemption is a conditional claim that exactly one till
-// wins (TestPOSDoubleRedemption), the operator's once-only rule backs it,
-// and a voucher whose transaction the operator confirmed as blocked is
-// refused (store.TestBlockedConfirmationStopsRedemption). A till cannot
-// create or change a voucher.
+// A till (the store's POS) holds a token of its own (rvm-gateway tills
+// add; the store keeps its SHA-256) that opens only the till routes; on a
+// staff route it gets 403. It can look a voucher up and pay it out in two
+// phases; a reservation is a conditional update that exactly one till wins
+// (TestPOSDoubleRedemption, store.TestReserveConfirmOnce), a confirmation
+// tells the operator once, its once-only rule backing it, and a voucher
+// whose transaction the operator confirmed as blocked is refused
+// (store.TestBlockedConfirmationStopsRedemption). A till cannot create or
+// change a voucher, register, reverse or erase an account.
 //
-// A staff user holds the API token too (the dashboard, the failure report,
-// the CLI). Staff can retry or dismiss a refused event and read the
+// A staff user holds the API token (the dashboard, the failure report,
+// accounts, the CLI). Staff can retry or dismiss a refused event and read the
 // quarantine; they cannot change an event's body, and a retry goes to the
 // operator, who judges it again. A machine that repeats a refused
 // registration makes one open report entry per cause, the newest

@@ -257,8 +257,8 @@ func TestForgedEventsAreRefused(t *testing.T) {
 	if got := call(t, "GET", r.api.URL+"/api/vouchers/"+code, "api", "", &v); got != http.StatusOK {
 		t.Fatalf("GET voucher = %d; want 200", got)
 	}
-	if v.Amount == nil || *v.Amount != 150 || v.Machine != "M-A" || v.TransactionID != txA.ID || v.Status != store.VoucherValid {
-		t.Errorf("voucher %s = %+v; want M-A's, 1.50 PLN, %s, valid", code, v, txA.ID)
+	if v.Amount == nil || *v.Amount != 150 || v.Machine != "M-A" || v.TransactionID != txA.ID || v.Status != gateway.VoucherActiveView {
+		t.Errorf("voucher %s = %+v; want M-A's, 1.50 PLN, %s, active", code, v, txA.ID)
 	}
 	// The squat moved aside: M-B holds its transaction id.
 	if ev, err := r.gw.Store().Event(ctx, txB.ID); err != nil || ev.Machine != "M-B" || ev.State != store.StateDelivered {

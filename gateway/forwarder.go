@@ -294,7 +294,7 @@ func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
 		}
 		if a.Blocked {
 			// The operator blocks the transaction from payment: its voucher
-			// must not be paid at a till (see store.ClaimVoucher).
+			// must not be paid at a till (see store.ReserveVoucher).
 			var amount money.Grosze
 			if err := amount.UnmarshalJSON([]byte(strconv.FormatFloat(a.Amount, 'f', -1, 64))); err != nil {
 				g.log.Warn("gateway: operator's amount", slog.String("id", t.ID), slog.String("err", err.Error()))

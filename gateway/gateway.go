@@ -88,6 +88,19 @@ type Options struct {
 	// CatalogFullEvery and CatalogIncrementalEvery space the catalogue
 	// pulls. Defaults 24 h and 15 min.
 	CatalogFullEvery, CatalogIncrementalEvery time.Duration
+	// ReservationTTL is how long a till's payout may stay reserved before
+	// it is cancelled. Default 15 min.
+	ReservationTTL time.Duration
+	// Notifier sends digital vouchers' codes to phones; nil keeps them
+	// queued in the store.
+	Notifier Notifier
+	// ResendGap is the least time between two sends of one voucher's code.
+	// Default 1 min.
+	ResendGap time.Duration
+	// CustomerInterval is how often accepted digital vouchers, due
+	// notifications and stale reservations are looked for. Default 1 s.
+	CustomerInterval time.Duration
+
 	// VoucherLow is the voucher buffer under which a machine is topped up
 	// to VoucherTarget codes. Defaults 20 and 50.
 	VoucherLow, VoucherTarget int
@@ -198,6 +211,15 @@ func New(o Options) (*Gateway, error) {
 	if o.CatalogIncrementalEvery <= 0 {
 		o.CatalogIncrementalEvery = 15 * time.Minute
 	}
+	if o.ReservationTTL <= 0 {
+		o.ReservationTTL = DefaultReservationTTL
+	}
+	if o.ResendGap <= 0 {
+		o.ResendGap = time.Minute
+	}
+	if o.CustomerInterval <= 0 {
+		o.CustomerInterval = time.Second
+	}
 	if o.VoucherLow <= 0 {
 		o.VoucherLow = 20
 	}
@@ -289,6 +311,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		g.forward(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.customers(ctx)
 	}()
 	if g.o.JobInterval > 0 {
 		wg.Add(1)

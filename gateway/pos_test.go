@@ -48,7 +48,7 @@ func TestPOSDoubleRedemption(t *testing.T) {
 	if code := call(t, "GET", r.api.URL+"/api/vouchers/2900000000015", "pos", "", &v); code != http.StatusOK {
 		t.Fatalf("GET voucher = %d; want 200", code)
 	}
-	if v.Status != "valid" || v.Amount == nil || *v.Amount != 150 || v.Machine != "RVM-A" || v.TransactionID == "" {
+	if v.Status != gateway.VoucherActiveView || v.Amount == nil || *v.Amount != 150 || v.Machine != "RVM-A" || v.TransactionID == "" {
 		t.Errorf("voucher = %+v; want valid, 1.50 PLN, RVM-A, with its transaction", v)
 	}
 	const tills = 2
@@ -90,7 +90,7 @@ func TestPOSDoubleRedemption(t *testing.T) {
 		t.Errorf("third redeem = %d; want 409", code)
 	}
 	call(t, "GET", r.api.URL+"/api/vouchers/2900000000015", "pos", "", &v)
-	if v.Status != store.VoucherRedeemed || v.RedeemType != drsapi.RedeemCash {
+	if v.Status != gateway.VoucherRedeemedView || v.RedeemType != drsapi.RedeemCash {
 		t.Errorf("after redemption: %+v; want redeemed, type 1", v)
 	}
 	if n := e.front.count("POST /voucher/redeem"); n != 1 {
@@ -149,11 +149,11 @@ func TestPOSOperatorFailureReleases(t *testing.T) {
 	}
 	var v gateway.VoucherView
 	call(t, "GET", r.api.URL+"/api/vouchers/2900000000039", "", "", &v)
-	if v.Status != store.VoucherValid {
+	if v.Status != gateway.VoucherActiveView {
 		t.Fatalf("after a failed redemption: status %q; want valid", v.Status)
 	}
 	e.front.setHook(nil)
-	if code := call(t, "POST", r.api.URL+"/api/vouchers/2900000000039/redeem", "", `{"redeemType":2,"posId":"t"}`, &v); code != http.StatusOK || v.Status != store.VoucherRedeemed {
+	if code := call(t, "POST", r.api.URL+"/api/vouchers/2900000000039/redeem", "", `{"redeemType":2,"posId":"t"}`, &v); code != http.StatusOK || v.Status != gateway.VoucherRedeemedView {
 		t.Errorf("redeem once the operator is back = %d %+v; want 200 redeemed", code, v)
 	}
 }

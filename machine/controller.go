@@ -59,6 +59,10 @@ type Options struct {
 	// from the first, whichever comes first; the transaction sends the rest.
 	ContainerBatchMax   int
 	ContainerBatchEvery time.Duration
+	// DriftLimit is the drift watch's bound: after a bag exchange, an
+	// empty bag whose tare is off the previous bag's by more raises a
+	// service warning (see console.go); 0 turns the watch off.
+	DriftLimit physic.Mass
 
 	// OnDecision, when set, is called with the wall time from the last
 	// sensor reading to the belt command, for each container (benchmarks).

@@ -51,6 +51,17 @@
 // busy, bag full, out of order, service). The values carry no HTTP or
 // MQTT; the observer must not block.
 //
+// # The technician console
+//
+// The console's server (internal/service) works through the loop: it reads
+// the cells and drives the belt through [Controller.Devices] and
+// [Controller.Cell], puts a calibration in use with
+// [Controller.UseCalibration] after it stored it in the ledger, and prints
+// a lost voucher again with [Controller.Reprint]. After every bag exchange
+// the controller's drift watch compares the new, empty bag's tare with the
+// previous bag's and, beyond Options.DriftLimit, raises a service warning
+// in the ledger with a "service-warning" event.
+//
 // # Concurrency
 //
 // Controller methods must be called from one goroutine. [Controller.Status]

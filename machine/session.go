@@ -26,6 +26,9 @@ const (
 	PayoutVoucher  = "voucher"
 	PayoutDonation = "donation"
 	PayoutDigital  = "digital"
+	// PayoutAccount credits the customer's deposit account (by phone); it
+	// finishes like a digital voucher, and the cloud credits the account.
+	PayoutAccount = "account"
 )
 
 var phoneRE = regexp.MustCompile(`^[0-9]{9}$`)
@@ -40,7 +43,7 @@ func ValidPhone(s string) bool { return phoneRE.MatchString(s) }
 func (c *Controller) Finish(ctx context.Context, payout, phone string) error {
 	switch payout {
 	case PayoutVoucher, PayoutDonation:
-	case PayoutDigital:
+	case PayoutDigital, PayoutAccount:
 		if !ValidPhone(phone) {
 			return fmt.Errorf("machine: phone %q is not a 9-digit number", phone)
 		}
@@ -158,9 +161,7 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 		return c.fatal(ctx, err)
 	}
 	for _, v := range vs {
-		tk := hal.Ticket{Code: v.ID, Amount: v.Amount.String() + " PLN", Grosze: int64(v.Amount),
-			PrintType: v.PrintType, ValidUntil: v.ValidUntil}
-		if perr := c.dev.Printer.Print(tk); perr != nil {
+		if perr := c.dev.Printer.Print(ticket(v)); perr != nil {
 			c.printFails++
 			c.printRetry = c.now().Add(printRetry.Ceiling(c.printFails))
 			c.log.Error("print voucher", "voucher", v.ID, "err", perr, "retry", c.printRetry)
@@ -589,6 +590,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 		return drsapi.BagReplacement{}, c.Fail(ctx, string(hal.FaultSensor))
 	}
 	measured := (int64(full/physic.MilliGram) - c.bag.TareMg) / 1000
+	prevTare := c.bag.TareMg
 	rep, nb, err := c.led.ExchangeBag(ctx, ledger.Exchange{
 		Seal: seal, Staff: staff, Bin: bin, At: c.now(), RvmID: c.opts.RvmID,
 		MeasuredG: max(measured, 0), NewTareMg: int64(empty / physic.MilliGram),
@@ -598,6 +600,7 @@ func (c *Controller) completeExchange(ctx context.Context, seal, staff string, b
 	}
 	c.bag, c.bagCount, c.bagMass = nb, 0, 0
 	c.unblock(BlockBagFull)
+	c.watchDrift(ctx, prevTare)
 	c.publishStatus("")
 	return rep, nil
 }

@@ -4,6 +4,8 @@
 //	rvm-gateway -mqtt URL -drs URL -drs-token TOKEN -db DSN -listen ADDR [-group NAME]
 //	            [-client-id ID] [-api-token TOKEN]
 //	rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN
+//	rvm-gateway tills add -db DSN NAME
+//	rvm-gateway stations add -name NAME -store STORE -db DSN
 //
 // The failures commands work on an existing database only: a mistyped -db
 // is an error naming the path, never a new empty database.
@@ -60,6 +62,10 @@ const usage = `usage:
   rvm-gateway failures retry ID -db DSN
   rvm-gateway failures dismiss ID -db DSN
   rvm-gateway failures purge -db DSN
+  rvm-gateway tills add -db DSN NAME  register a till; prints {"till","token"} once
+  rvm-gateway stations add -name NAME -store STORE -db DSN [-drs URL -drs-token TOKEN]
+                                      register a manual collection point with the
+                                      operator; prints {"station","rvmId"}
                                       the failure report of an existing database
                                       (rvm-gateway failures VERB -h for its flags)
 
@@ -79,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "failures" {
 		return failures(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && (args[0] == "tills" || args[0] == "stations") {
+		return register(ctx, args[0], args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("rvm-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -93,12 +102,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	group := fs.String("group", env("RVM_GROUP", gateway.DefaultGroup), "shared subscription group of the replicas (RVM_GROUP)")
 	clientID := fs.String("client-id", env("RVM_CLIENT_ID", ""), "stable MQTT client id of this replica (RVM_CLIENT_ID; default rvm-gateway-HOSTNAME)")
 	apiToken := fs.String("api-token", env("RVM_API_TOKEN", ""), "bearer token for the POS, fleet and operator APIs (RVM_API_TOKEN)")
+	notify := fs.String("notify", env("RVM_NOTIFY", ""), "where digital vouchers go: file:PATH (one JSON line each) or a webhook URL (RVM_NOTIFY)")
+	reserveTTL := fs.Duration("reservation-ttl", gateway.DefaultReservationTTL, "cancel a till's payout left unconfirmed this long")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var notifier gateway.Notifier
+	if *notify != "" {
+		n, err := gateway.NewNotifier(*notify, nil)
+		if err != nil {
+			return err
+		}
+		notifier = n
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -108,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g, err := gateway.New(gateway.Options{
 		MQTTURL: *mqttURL, ClientID: *clientID, Group: *group,
 		DRSURL: *drsURL, DRSToken: *drsToken, DB: *dsn, APIToken: *apiToken, Logger: log,
+		Notifier: notifier, ReservationTTL: *reserveTTL,
 	})
 	if err != nil {
 		return err

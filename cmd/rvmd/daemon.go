@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/deposit-rvm/rvm/internal/daemon"
@@ -35,6 +37,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	gap := fs.Duration("customer-gap", 20*time.Second, "with -sim: mean time between simulated customers")
 	fast := fs.Bool("fast", false, "with -sim: run on virtual time as fast as possible (crash tests)")
 	seed := fs.Uint64("seed", 0, "seed for generated ids of a new ledger (0: random)")
+	svcPath := fs.String("service", "", "the technician console's Unix socket `path` (mode 0600; default: beside the ledger, rvmd.db -> rvmd.sock)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	halName := fs.String("hal", simrun.HALSim, "with -sim: devices: sim (the simulated machine's) or pins (the real drivers on its simulated pins)")
 	ui := fs.String("ui", envOr("RVM_UI", ""), "serve the customer's kiosk page on `ADDR`, e.g. 127.0.0.1:8088 (env RVM_UI); with -sim also its /sim/ controls")
@@ -62,12 +65,21 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
+	svcRequired := *svcPath != ""
+	if *svcPath == "" {
+		// Beside the ledger, named after it: rvmd.db serves rvmd.sock.
+		*svcPath = strings.TrimSuffix(*dbPath, filepath.Ext(*dbPath)) + ".sock"
+	}
 	opts := daemon.Options{
 		Config: cfg, DBPath: *dbPath, SimState: *simState, Catalog: cat, MQTT: *mqttURL,
 		Username: *user, Password: *pass, Firmware: "rvmd " + Version,
 		Customers: *customers, CustomerGap: *gap, Fast: *fast, Seed: *seed, Logger: newLogger(stderr, *verbose),
 		HAL: *halName,
 		UI:  *ui,
+		// Live, the simulated cells are off their data sheet so that a
+		// technician's calibration has something to find; -fast crash
+		// runs keep exact cells to check money against exact physics.
+		CellErrors: !*fast, Service: *svcPath, ServiceRequired: svcRequired,
 	}
 	if *ca != "" || *cert != "" {
 		if opts.TLS, err = telemetry.TLSConfig(*ca, *cert, *key); err != nil {

@@ -1,7 +1,8 @@
 // Command rvmd is the reverse-vending machine's controller daemon.
 //
 //	rvmd simulate -catalog FILE -scenario FILE [-db FILE] [-config FILE] [-seed N] [-mqtt URL -machine SERIAL]
-//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL] [-ui ADDR]
+//	rvmd run -sim [-db FILE] [-catalog FILE] [-config FILE] [-mqtt URL] [-machine SERIAL] [-ui ADDR] [-service PATH]
+//	rvmd pin set -db FILE
 //	rvmd bench -containers N
 //	rvmd bench-mqtt -mqtt URL -events N
 //	rvmd voucher-render -code CODE -amount A -print-type N [-valid-until DATE] [-codepage cp852]
@@ -26,6 +27,7 @@ const usage = `usage: rvmd COMMAND [flags]
 commands:
   simulate    run a scenario file against the simulated machine (docs/interfaces.md, "rvmd simulate")
   run         run the controller daemon (-sim: on the simulated machine with simulated customers)
+  pin         set the technician console's PIN: rvmd pin set -db FILE (reads the PIN from stdin)
   bench       measure the intake pipeline: rvmd bench -containers N
   bench-mqtt  measure the outbox drain to a broker: rvmd bench-mqtt -mqtt URL -events N
   voucher-render  write one voucher's ESC/POS bytes to stdout: -code CODE -amount A -print-type N
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSimulate(ctx, rest, stdout, stderr)
 	case "run":
 		return runDaemon(ctx, rest, stdout, stderr)
+	case "pin":
+		return runPin(ctx, rest, os.Stdin, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "bench-mqtt":

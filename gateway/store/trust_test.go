@@ -221,11 +221,11 @@ func TestBlockedConfirmationStopsRedemption(t *testing.T) {
 		if err != nil || !found || !c.Blocked || c.Amount != 250 || c.Currency != "PLN" {
 			t.Errorf("Confirmation(T1) = %+v, %v, %v; want blocked, 2.50 PLN", c, found, err)
 		}
-		if _, err := st.ClaimVoucher(ctx, "C1", "till-1", t0); !errors.Is(err, store.ErrBlocked) {
-			t.Errorf("ClaimVoucher(C1) = %v; want ErrBlocked", err)
+		if _, err := st.ReserveVoucher(ctx, "C1", "P1", store.Actor{Who: "till", Till: "till-1"}, t0); !errors.Is(err, store.ErrBlocked) {
+			t.Errorf("ReserveVoucher(C1) = %v; want ErrBlocked", err)
 		}
-		if _, err := st.ClaimVoucher(ctx, "C2", "till-1", t0); err != nil {
-			t.Errorf("ClaimVoucher(C2) = %v; want nil", err)
+		if _, err := st.ReserveVoucher(ctx, "C2", "P2", store.Actor{Who: "till", Till: "till-1"}, t0); err != nil {
+			t.Errorf("ReserveVoucher(C2) = %v; want nil", err)
 		}
 		bl, err := st.BlockedTransactions(ctx)
 		if err != nil || len(bl) != 1 || bl[0].TransactionID != "T1" {

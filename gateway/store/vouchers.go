@@ -13,7 +13,7 @@ import (
 // Voucher statuses.
 const (
 	VoucherValid     = "valid"     // may be redeemed
-	VoucherRedeeming = "redeeming" // a till claimed it; the operator is being told
+	VoucherRedeeming = "redeeming" // claimed by a gateway before two-phase payouts; see ReserveVoucher
 	VoucherRedeemed  = "redeemed"  // paid out (or donated)
 )
 
@@ -35,6 +35,9 @@ type Voucher struct {
 	RedeemType    int
 	PosID         string
 	RedeemedAt    time.Time
+	// Phone and Payout ("digital" or "account") come with a voucher for a
+	// phone rather than paper; see digital.go.
+	Phone, Payout string
 }
 
 // knownVoucher returns what the gateway knows of code before a machine's
@@ -130,6 +133,9 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 	if err != nil {
 		return fmt.Errorf("store: voucher %s: %w", v.Code, err)
 	}
+	if v.Phone != "" {
+		return s.recordDigital(ctx, tx, v)
+	}
 	return nil
 }
 
@@ -173,68 +179,6 @@ func (s *Store) VoucherOfTransaction(ctx context.Context, txID string) (Voucher,
 		return Voucher{}, fmt.Errorf("store: voucher of %s: %w", txID, err)
 	}
 	return v, nil
-}
-
-// StaleClaim is how long a voucher claim may stay unresolved before
-// another till may take it over.
-const StaleClaim = 2 * time.Minute
-
-// ClaimVoucher takes a valid, unexpired voucher for posID, so that no
-// other till can redeem it while the operator is told. The conditional
-// UPDATE is the arbiter: of two tills, exactly one changes the row. It
-// fails with [ErrNotFound], [ErrAlreadyRedeemed], [ErrExpired] or
-// [ErrBlocked] (the operator blocked its transaction from payment).
-func (s *Store) ClaimVoucher(ctx context.Context, code, posID string, now time.Time) (Voucher, error) {
-	// A claim left behind by a gateway that died during the operator call
-	// is taken over after StaleClaim: the operator's own once-only rule
-	// (409 on a second redemption) then says whether it went through.
-	r, err := s.db.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'redeeming', pos_id = ?, claimed_at = ?
-		WHERE code = ? AND (status = 'valid' OR (status = 'redeeming' AND claimed_at < ?))
-		AND (valid_until = 0 OR valid_until > ?)
-		AND NOT EXISTS (SELECT 1 FROM tx_confirmations c WHERE c.transaction_id = vouchers.transaction_id
-			AND vouchers.transaction_id <> '' AND c.blocked = 1)`), posID, ms(now), code, ms(now.Add(-StaleClaim)), ms(now))
-	if err != nil {
-		return Voucher{}, fmt.Errorf("store: claim voucher %s: %w", code, err)
-	}
-	n, _ := r.RowsAffected()
-	v, err := s.Voucher(ctx, code)
-	if err != nil {
-		return Voucher{}, err
-	}
-	if n == 1 {
-		return v, nil
-	}
-	if c, ok, err := s.Confirmation(ctx, v.TransactionID); err != nil {
-		return v, err
-	} else if ok && c.Blocked && v.TransactionID != "" {
-		return v, fmt.Errorf("%w: voucher %s pays for transaction %s", ErrBlocked, code, v.TransactionID)
-	}
-	switch {
-	case v.Status != VoucherValid:
-		return v, fmt.Errorf("%w: %s is %s", ErrAlreadyRedeemed, code, v.Status)
-	default:
-		return v, fmt.Errorf("%w: %s was valid until %s", ErrExpired, code, v.ValidUntil.Format(time.RFC3339))
-	}
-}
-
-// CompleteRedemption marks a claimed voucher redeemed.
-func (s *Store) CompleteRedemption(ctx context.Context, code string, redeemType int, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'redeemed', redeem_type = ?, redeemed_at = ? WHERE code = ?`),
-		redeemType, ms(at), code)
-	if err != nil {
-		return fmt.Errorf("store: redeem %s: %w", code, err)
-	}
-	return nil
-}
-
-// ReleaseVoucher gives a claimed voucher back (the operator refused or
-// could not be reached), so that the customer can try again.
-func (s *Store) ReleaseVoucher(ctx context.Context, code string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE vouchers SET status = 'valid', pos_id = '', claimed_at = 0 WHERE code = ? AND status = 'redeeming'`), code)
-	if err != nil {
-		return fmt.Errorf("store: release voucher %s: %w", code, err)
-	}
-	return nil
 }
 
 // Confirmation is the operator's answer when it confirms a transaction

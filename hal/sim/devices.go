@@ -60,6 +60,7 @@ func (c *cell) ReadRaw() (int32, error) {
 	model, cal := m.cfg.ChamberCell, m.chamberCal
 	if c.bag {
 		model, cal = m.cfg.BagCell, m.bagCal
+		load = m.ref
 		for _, x := range m.inBag {
 			load += x.Mass
 		}

@@ -90,6 +90,15 @@
 // that the real serial drivers read and write. The output is byte for byte the same as with the plain
 // devices (internal/simrun checks it).
 //
+// # Calibration
+//
+// The cells follow Config's CellModels exactly unless the runner asks for
+// [Config.WithCellErrors]: a seeded gain error of 2 to 6 percent and an
+// offset error, so that a controller started with the data sheet's
+// factors weighs a few percent wrong until calibrated (rvmd run -sim).
+// [Machine.PlaceReference] puts a technician's reference mass on the bag
+// scale and [Machine.ClearReference] takes it off.
+//
 // # Determinism
 //
 // For a given seed and the same sequence of calls, everything is the same:

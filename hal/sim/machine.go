@@ -76,6 +76,7 @@ type Machine struct {
 	doorOpen  bool
 	sensorBad bool
 	inBag     []Container
+	ref       physic.Mass // a technician's reference mass on the bag scale
 	dropped   []Container
 	tickets   []hal.Ticket
 	err       error // the first journal failure

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/hal/sim"
+	"github.com/deposit-rvm/rvm/internal/service"
 	"github.com/deposit-rvm/rvm/internal/simrun"
 	"github.com/deposit-rvm/rvm/machine"
 	"github.com/deposit-rvm/rvm/machine/catalog"
@@ -41,9 +42,19 @@ type Options struct {
 	CustomerGap time.Duration
 	// Fast runs on virtual time as fast as the machine can go (crash
 	// tests); otherwise the simulated machine follows the wall clock.
-	Fast   bool
-	Seed   uint64
-	Logger *slog.Logger
+	Fast bool
+	Seed uint64
+	// CellErrors: the simulated load cells differ from their data sheet by
+	// a seeded gain and offset error and the machine starts uncalibrated
+	// (simrun.Options.CellErrors).
+	CellErrors bool
+	// Service is the technician console's socket (internal/service); ""
+	// serves none. Without ServiceRequired a socket that cannot be opened
+	// is logged and the machine runs on without its console (customers
+	// come first); with it, Run fails.
+	Service         string
+	ServiceRequired bool
+	Logger          *slog.Logger
 	// Ready, when set, is called once the controller is up.
 	Ready func(*Daemon)
 	// HAL is simrun.HALSim (default) or simrun.HALPins.
@@ -105,7 +116,7 @@ func Run(ctx context.Context, opts Options) error {
 	so := simrun.Options{
 		Catalog: opts.Catalog, DBPath: opts.DBPath, Machine: d.machineOptions(opts.Config),
 		Logger: opts.Logger, Start: time.Now().UTC().Truncate(time.Second), SimState: opts.SimState,
-		OnCommit: d.onCommit, HAL: opts.HAL, PrinterOut: opts.PrinterOut,
+		OnCommit: d.onCommit, HAL: opts.HAL, PrinterOut: opts.PrinterOut, CellErrors: opts.CellErrors,
 	}
 	if opts.Seed != 0 {
 		so.Seed = &opts.Seed
@@ -162,6 +173,23 @@ func Run(ctx context.Context, opts Options) error {
 			cu.MeanGap = opts.CustomerGap
 		}
 	}
+	svcDone := make(chan error, 1)
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	defer stopSvc()
+	if opts.Service != "" {
+		srv, err := d.listenService(opts.Service, opts.MQTT != "")
+		switch {
+		case err == nil:
+			go func() { svcDone <- srv.Serve(svcCtx) }()
+		case opts.ServiceRequired:
+			return err
+		default:
+			d.log.Error("technician console unavailable", "err", err)
+			svcDone <- nil
+		}
+	} else {
+		svcDone <- nil
+	}
 	pubDone := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	if d.pub != nil {
@@ -182,6 +210,11 @@ func Run(ctx context.Context, opts Options) error {
 		loopErr = r.Fast(ctx, cu, d.acts)
 	} else {
 		loopErr = r.Live(ctx, cu, d.acts)
+	}
+	// The console goes first: its acts need the loop, which stops here.
+	stopSvc()
+	if err := <-svcDone; err != nil && loopErr == nil {
+		loopErr = err
 	}
 	// Clean shutdown: finish the customer's session so their credit is
 	// handed out, then let the publisher send what it can and go offline.
@@ -306,6 +339,24 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 		d.pub.Notify()
 		d.pub.StatusChanged()
 	}
+}
+
+// listenService opens the technician console's socket beside the loop;
+// its acts reach the controller through Do.
+func (d *Daemon) listenService(path string, fleet bool) (*service.Server, error) {
+	so := service.Options{
+		Path: path, Do: d.Do, Ledger: d.runner.Ledger(), Sim: d.runner.Sim(), Logger: d.log,
+		Lockout: d.cfg.ConsoleLockout,
+	}
+	if fleet {
+		so.Register = func(ctx context.Context) error {
+			_, err := d.Do(ctx, func(ctx context.Context, c *machine.Controller) (any, error) {
+				return nil, d.runner.Ledger().AppendEvent(ctx, envelope.KindRegistration, d.runner.Clock().Now(), "", d.registration())
+			})
+			return err
+		}
+	}
+	return service.Listen(so)
 }
 
 // Do runs f on the loop and waits for it.

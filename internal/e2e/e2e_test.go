@@ -157,8 +157,9 @@ func scenario(sessions int) string {
 }
 
 // gatewayReady waits until the gateway consumes from the broker: probes
-// on a throw-away topic must show up in its quarantine.
-func gatewayReady(t *testing.T, brokerURL, gwURL string) {
+// on a throw-away topic must show up in its quarantine. bearer is the
+// gateway's -api-token, if it runs with one.
+func gatewayReady(t *testing.T, brokerURL, gwURL string, bearer ...string) {
 	t.Helper()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("e2e-probe"))
 	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
@@ -168,7 +169,11 @@ func gatewayReady(t *testing.T, brokerURL, gwURL string) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		c.Publish("rvm/PROBE/evt/probe", 1, false, []byte("not json")).Wait()
-		resp, err := http.Get(gwURL + "/api/quarantine")
+		req, _ := http.NewRequest("GET", gwURL+"/api/quarantine", nil)
+		if len(bearer) > 0 {
+			req.Header.Set("Authorization", "Bearer "+bearer[0])
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

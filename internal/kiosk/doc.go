@@ -22,7 +22,7 @@
 //
 // The page's test hooks (data-testid session-total, container with
 // data-status and data-reason, machine-state, btn-voucher, btn-donate,
-// btn-digital, phone-input, lang-en, lang-pl) are an interface outside
+// btn-digital, btn-account, phone-input, lang-en, lang-pl) are an interface outside
 // checks rely on; docs/kiosk.md shows each screen.
 //
 // # Concurrency

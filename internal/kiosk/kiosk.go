@@ -288,7 +288,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 	switch req.Payout {
 	case machine.PayoutVoucher, machine.PayoutDonation:
 		req.Phone = ""
-	case machine.PayoutDigital:
+	case machine.PayoutDigital, machine.PayoutAccount:
 		if !machine.ValidPhone(req.Phone) {
 			httpError(w, http.StatusBadRequest, fmt.Errorf("kiosk: phone %q is not a 9-digit number", req.Phone))
 			return

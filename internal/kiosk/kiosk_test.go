@@ -133,6 +133,8 @@ func TestFinishRequests(t *testing.T) {
 		{`{"payout":"digital","phone":"60010020"}`, nil, 400, false},
 		{`{"payout":"digital","phone":"6001002001"}`, nil, 400, false},
 		{`{"payout":"digital","phone":"60010020a"}`, nil, 400, false},
+		{`{"payout":"account","phone":"600100200"}`, nil, 200, true},
+		{`{"payout":"account"}`, nil, 400, false},
 		{`{"payout":"cash"}`, nil, 400, false},
 		{`{"payout":"voucher","extra":1}`, nil, 400, false},
 		{`not json`, nil, 400, false},
@@ -173,7 +175,7 @@ func TestPage(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET / = %d", code)
 	}
-	for _, id := range []string{"session-total", "machine-state", "btn-voucher", "btn-donate", "btn-digital", "phone-input", "lang-en", "lang-pl"} {
+	for _, id := range []string{"session-total", "machine-state", "btn-voucher", "btn-donate", "btn-digital", "btn-account", "phone-input", "lang-en", "lang-pl"} {
 		if !strings.Contains(page, `data-testid="`+id+`"`) {
 			t.Errorf("the page lacks data-testid %q", id)
 		}

@@ -49,8 +49,11 @@ var allowed = map[string][]string{
 	"machine":                {"hal", "fsm", "machine/catalog", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "machine/config", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/scanner", "hal/periph/scanner/scannertest", "hal/periph/escpos", "hal/periph/escpos/escpostest", "internal/backoff"},
 	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
-	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal"},
+	"internal/daemon":        {"machine/catalog", "machine/config", "drs/drsapi", "internal/ean", "telemetry/envelope", "hal/sim", "machine/ledger", "machine", "telemetry/outbox", "internal/simrun", "telemetry", "internal/clock", "internal/kiosk", "internal/scenario", "hal", "internal/service"},
 	"internal/kiosk":         {"machine"}, // the customer's page: HTTP, events from machine.Options.OnEvent
+	"internal/service/wire":  {},
+	"internal/service":       {"calib", "drs/drsapi", "internal/clock", "internal/service/wire", "machine", "machine/ledger"},
+	"internal/console":       {"internal/clock", "internal/service/wire"},
 	"drs":                    {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":             {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
 	"gateway/store":          {"internal/money", "drs/drsapi", "internal/ean"},
@@ -60,7 +63,8 @@ var allowed = map[string][]string{
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
 	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "machine/catalog", "machine/catalog/sample", "machine/config"},
-	"cmd/rvmd":        {"drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos"},
+	"cmd/rvmctl":      {"internal/console"},
+	"cmd/rvmd":        {"internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos"},
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},

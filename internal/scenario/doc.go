@@ -32,9 +32,10 @@
 //     runner takes the catalogue's), "barcode" ("ok" default, "damaged",
 //     "missing"), "pullback", "cut_at" ("scanned", "chamber", "bag").
 //   - finish: "payout" ("voucher", the default: a customer who just
-//     presses finish gets the printed voucher; "donation"; "digital") and
-//     "phone" (nine digits, required with "digital"; ignored with the
-//     others).
+//     presses finish gets the printed voucher; "donation"; "digital";
+//     "account", credited to the phone's deposit account) and "phone"
+//     (nine digits, required with "digital" and "account"; ignored with
+//     the others).
 //   - wait: "ms" (required).
 //   - bag-exchange: "seal" (required), "staff", "bin" (default 1, at least 1).
 //   - seal-replace: "old" and "new" (both required).

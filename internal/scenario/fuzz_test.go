@@ -61,8 +61,8 @@ func FuzzParse(f *testing.F) {
 				}
 			case OpFinish:
 				// payout defaults to voucher; a phone is checked (and
-				// used) only with digital.
-				if !slices.Contains([]string{"voucher", "donation", "digital"}, st.Payout) || st.Payout == "digital" && !phone.MatchString(st.Phone) {
+				// used) only with digital and account.
+				if !slices.Contains([]string{"voucher", "donation", "digital", "account"}, st.Payout) || (st.Payout == "digital" || st.Payout == "account") && !phone.MatchString(st.Phone) {
 					t.Errorf("step %d: finish with payout %q, phone %q", i, st.Payout, st.Phone)
 				}
 			case OpBagExchange:

@@ -43,6 +43,7 @@ const (
 	PayoutVoucher  = "voucher"
 	PayoutDonation = "donation"
 	PayoutDigital  = "digital"
+	PayoutAccount  = "account" // credited to the phone's deposit account
 
 	FaultJam         = "jam"
 	FaultScannerDead = "scanner-dead"
@@ -229,7 +230,7 @@ func parseLine(line []byte) (Step, error) {
 		// A customer who just walks up and presses "finish" gets the
 		// printed voucher: payout defaults to "voucher".
 		st.Payout = PayoutVoucher
-		f.enum("payout", &st.Payout, PayoutVoucher, PayoutDonation, PayoutDigital)
+		f.enum("payout", &st.Payout, PayoutVoucher, PayoutDonation, PayoutDigital, PayoutAccount)
 		f.str("phone", &st.Phone)
 		if f.err == nil {
 			f.phone(st.Payout, st.Phone)
@@ -378,10 +379,10 @@ func (f *fieldReader) enum(key string, dst *string, values ...string) {
 // phone checks that a digital payout has a nine-digit Polish mobile number
 // (where the code is sent by SMS).
 func (f *fieldReader) phone(payout, phone string) {
-	if payout != PayoutDigital {
+	if payout != PayoutDigital && payout != PayoutAccount {
 		return // a phone number given with a printed voucher is not used
 	}
 	if _, err := strconv.ParseUint(phone, 10, 64); len(phone) != 9 || err != nil {
-		f.fail(fmt.Errorf(`%w: field "phone": %q is not nine digits (payout "digital" sends the code by SMS)`, ErrValue, phone))
+		f.fail(fmt.Errorf(`%w: field "phone": %q is not nine digits (payout %q goes to a phone)`, ErrValue, phone, payout))
 	}
 }

@@ -64,6 +64,12 @@ type Options struct {
 	// OnHandled, if set, is told how long the controller took over each
 	// hardware event, device reads and commits included (benchmarks).
 	OnHandled func(k hal.EventKind, d time.Duration)
+	// CellErrors makes the simulated load cells differ from their data
+	// sheet by a seeded gain and offset error (sim.Config.WithCellErrors),
+	// while the machine starts with the data sheet's calibration: a
+	// technician's calibration has something to find (rvmd run -sim). Off,
+	// the cells match their calibration (rvmd simulate, golden outputs).
+	CellErrors bool
 }
 
 // Runner holds one run's state.
@@ -133,6 +139,10 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 	if opts.Timing != nil {
 		cfg.Timing = *opts.Timing
 	}
+	sheet := cfg
+	if opts.CellErrors {
+		cfg = cfg.WithCellErrors(r.seed)
+	}
 	cfg.StatePath = opts.SimState
 	var err error
 	if r.sim, err = sim.New(r.clk, cfg); err != nil {
@@ -145,7 +155,7 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 		r.led.Close()
 		return nil, err
 	}
-	if err := FactoryCalibrate(ctx, r.led, r.sim, cfg, r.clk.Now()); err != nil {
+	if err := FactoryCalibrate(ctx, r.led, r.sim, sheet, opts.CellErrors, r.clk.Now()); err != nil {
 		r.led.Close()
 		return nil, err
 	}
@@ -161,9 +171,11 @@ func Start(ctx context.Context, steps []scenario.Step, opts Options) (*Runner, e
 
 // FactoryCalibrate stores the simulated cells' calibration when the ledger
 // has none: the tare is read from the empty cell (median of seven raw
-// readings), the gain is the cell's data sheet value. The controller still
-// reads raw counts with their noise and never grams from the simulation.
-func FactoryCalibrate(ctx context.Context, led *ledger.Ledger, m *sim.Machine, cfg sim.Config, at time.Time) error {
+// readings), the gain is the cell's data sheet value (cfg). With dataSheet
+// the tare is the data sheet's too, as on a machine never calibrated. The
+// controller still reads raw counts with their noise and never grams from
+// the simulation.
+func FactoryCalibrate(ctx context.Context, led *ledger.Ledger, m *sim.Machine, cfg sim.Config, dataSheet bool, at time.Time) error {
 	cells := []struct {
 		name  string
 		cell  hal.LoadCell
@@ -189,7 +201,7 @@ func FactoryCalibrate(ctx context.Context, led *ledger.Ledger, m *sim.Machine, c
 			raws[i] = v
 		}
 		tare := calib.Median(raws[:])
-		if c.name == machine.CellBag {
+		if c.name == machine.CellBag || dataSheet {
 			// The bag cell carries the empty bag's weight in its tare;
 			// the controller tares each new bag itself.
 			tare = c.model.Offset
@@ -295,6 +307,7 @@ func MachineOptions(c config.Config) machine.Options {
 
 		ContainerBatchMax:   c.ContainerBatchMax,
 		ContainerBatchEvery: c.ContainerBatchEvery,
+		DriftLimit:          c.DriftWarn,
 	}
 }
 

@@ -46,6 +46,8 @@ type Config struct {
 	BagLitrage          int           // "bagLitrage"
 	ContainerBatchMax   int           // "containerBatchMax"
 	ContainerBatchEvery time.Duration // "containerBatchInterval"
+	ConsoleLockout      time.Duration // "consoleLockout"
+	DriftWarn           physic.Mass   // "driftWarnG"
 }
 
 // Errors the package wraps; each wrapped error also names the key.
@@ -83,6 +85,8 @@ func Default() Config {
 		BagLitrage:          240,
 		ContainerBatchMax:   50,
 		ContainerBatchEvery: 5 * time.Second,
+		ConsoleLockout:      5 * time.Minute,
+		DriftWarn:           20 * physic.Gram,
 	}
 }
 
@@ -224,6 +228,8 @@ var fields = []field{
 	intField("bagLitrage", 10, 2000, func(c *Config) *int { return &c.BagLitrage }),
 	intField("containerBatchMax", 1, 1000, func(c *Config) *int { return &c.ContainerBatchMax }),
 	durationField("containerBatchInterval", 100*time.Millisecond, 10*time.Minute, func(c *Config) *time.Duration { return &c.ContainerBatchEvery }),
+	durationField("consoleLockout", time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.ConsoleLockout }),
+	scaledField("driftWarnG", 1, 10000, physic.Gram, func(c *Config) *physic.Mass { return &c.DriftWarn }),
 }
 
 // Keys returns every configuration key, in the order MarshalJSON writes them.

@@ -118,6 +118,14 @@ func TestBounds(t *testing.T) {
 		{`{"scaleResolutionMg":10000}`, nil, func(c Config) bool { return c.ScaleResolution == 10*physic.Gram }},
 		{`{"scaleResolutionMg":0}`, ErrOutOfBounds, nil},
 		{`{"scaleResolutionMg":10001}`, ErrOutOfBounds, nil},
+		{`{"consoleLockout":"1s"}`, nil, func(c Config) bool { return c.ConsoleLockout == time.Second }},
+		{`{"consoleLockout":"24h"}`, nil, func(c Config) bool { return c.ConsoleLockout == 24*time.Hour }},
+		{`{"consoleLockout":"999ms"}`, ErrOutOfBounds, nil},
+		{`{"consoleLockout":5}`, ErrType, nil},
+		{`{"driftWarnG":1}`, nil, func(c Config) bool { return c.DriftWarn == physic.Gram }},
+		{`{"driftWarnG":10000}`, nil, func(c Config) bool { return c.DriftWarn == 10*physic.KiloGram }},
+		{`{"driftWarnG":0}`, ErrOutOfBounds, nil},
+		{`{"driftWarnG":"20"}`, ErrType, nil},
 		{`{"heartbeatInterval":"5s"}`, nil, func(c Config) bool { return c.HeartbeatInterval == 5*time.Second }},
 		{`{"heartbeatInterval":"1h"}`, nil, func(c Config) bool { return c.HeartbeatInterval == time.Hour }},
 		{`{"heartbeatInterval":"4s"}`, ErrOutOfBounds, nil},
@@ -294,6 +302,7 @@ func full() Config {
 		OutboxBudgetBytes: 128 << 20, Serial: "RVM-0042", Name: "Żabka \"Pod Wawelem\"", Model: "X2",
 		Manufacturer: "deposit-rvm", DrsCpNo: "CP-17", WasteTypes: []int{7, 3, 1}, BagLitrage: 300,
 		ContainerBatchMax: 20, ContainerBatchEvery: 2 * time.Second,
+		ConsoleLockout: 90 * time.Second, DriftWarn: 35 * physic.Gram,
 	}
 }
 

@@ -75,6 +75,11 @@
 //     the bin takes, reported with bag-fill-status.
 //   - bagLitrage (10..2000, default 240): the bag's capacity in litres, for
 //     machine registration.
+//   - consoleLockout (1s..24h, default "5m"): how long the technician
+//     console stays locked after five wrong PINs (internal/service).
+//   - driftWarnG (1..10000, default 20): the drift watch's limit: after a
+//     bag exchange, an empty bag scale off the last bag's tare by more
+//     grams raises a service warning.
 //
 // # Concurrency
 //

@@ -51,6 +51,14 @@
 // batch sent again after a power cut carries the same id and the gateway
 // keeps it once.
 //
+// # The technician console
+//
+// The console (internal/service) keeps its memory here too: the technician
+// PIN's salted hash ([Ledger.SetPIN]), the audit log of every login,
+// refusal, lockout and act, each entry with its "audit" event in the same
+// transaction ([Ledger.Audit]), and every calibration's old and new factors
+// and references ([Ledger.RecordCalibration], [Ledger.CalibrationHistory]).
+//
 // # Concurrency
 //
 // A Ledger is safe for concurrent use; writes are serialised by SQLite's

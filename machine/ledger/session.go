@@ -137,7 +137,7 @@ type Finish struct {
 	SessionID string
 	RvmID     string
 	EndedAt   time.Time
-	Payout    string // "voucher", "donation", "digital"
+	Payout    string // "voucher", "donation", "digital", "account"
 	Phone     string
 	Confirm   []int64      // in-transit containers confirmed since the last commit
 	Amount    money.Grosze // credited deposit; no voucher when 0
@@ -195,8 +195,11 @@ func (l *Ledger) FinishSession(ctx context.Context, f Finish) (drsapi.Transactio
 				PrintType: voucher.PrintType, IssuedAt: drsTime(voucher.IssuedAt),
 				ValidUntil: drsTime(voucher.ValidUntil),
 			}
-			if f.Payout == "digital" {
+			switch f.Payout {
+			case "digital":
 				ve.Phone = f.Phone
+			case "account":
+				ve.Phone, ve.Payout = f.Phone, f.Payout
 			}
 			ve.Amount, _ = voucher.Amount.MarshalJSON()
 			if err := appendEvent(ctx, tx, w, Event{envelope.KindVoucher, ve}, f); err != nil {

@@ -22,6 +22,8 @@ const (
 	KindFault          = "fault"           // body: FaultEvent
 	KindHeartbeat      = "heartbeat"       // body: Heartbeat
 	KindRegistration   = "registration"    // body: drsapi machine registration request
+	KindAudit          = "audit"           // body: AuditEvent (technician console)
+	KindServiceWarning = "service-warning" // body: ServiceWarning (drift watch)
 )
 
 // Envelope wraps every event payload.
@@ -117,6 +119,9 @@ type Voucher struct {
 	IssuedAt      string          `json:"issuedAt"`
 	ValidUntil    string          `json:"validUntil"`
 	Phone         string          `json:"phone,omitempty"`
+	// Payout is "account" for a deposit to the phone's account; a phone
+	// without it is a digital voucher.
+	Payout string `json:"payout,omitempty"`
 }
 
 // ContainerEvent is the body of a "container" event: one container
@@ -159,6 +164,25 @@ type FaultEvent struct {
 	Fault   string `json:"fault"`
 	Latched bool   `json:"latched"` // false when a technician cleared it
 	By      string `json:"by,omitempty"`
+}
+
+// AuditEvent is the body of an "audit" event: one entry of the technician
+// console's audit log (a login, a refusal, a lockout, an act).
+type AuditEvent struct {
+	Session string `json:"session"`
+	Action  string `json:"action"`
+	OK      bool   `json:"ok"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// ServiceWarning is the body of a "service-warning" event: the machine
+// diagnosed something a technician should look at before it costs money
+// (the empty bag scale drifted from its tare).
+type ServiceWarning struct {
+	Warning string `json:"warning"`
+	Cell    string `json:"cell,omitempty"`
+	DriftMg int64  `json:"driftMg,omitempty"`
+	LimitMg int64  `json:"limitMg,omitempty"`
 }
 
 // Heartbeat is the body of a "heartbeat" event, with the operator's notion

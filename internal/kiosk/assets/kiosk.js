@@ -13,6 +13,7 @@ const T = {
     voucher: 'Wydrukuj bon',
     donate: 'Przekaż na cele dobroczynne',
     digital: 'Bon na telefon',
+    account: 'Na moje konto kaucyjne',
     phoneLabel: 'Numer telefonu (9 cyfr)',
     back: 'Wróć',
     send: 'Wyślij',
@@ -42,6 +43,7 @@ const T = {
     paidVoucher: (m) => `Weź wydrukowany bon na ${m}.`,
     paidDonation: (m) => `Przekazałeś ${m} na cele dobroczynne.`,
     paidDigital: (m, p) => `Bon na ${m} wysłaliśmy SMS-em na numer ${p}.`,
+    paidAccount: (m, p) => `${m} trafi na konto kaucyjne numeru ${p}.`,
     paidNothing: 'Żadne opakowanie nie zostało przyjęte.',
     blocked: 'Zwrot zablokowany: zbyt wiele nierozpoznanych opakowań. Zgłoś się do obsługi sklepu.',
     voucherCode: 'Kod bonu',
@@ -56,6 +58,7 @@ const T = {
     voucher: 'Print a voucher',
     donate: 'Donate to charity',
     digital: 'Voucher to my phone',
+    account: 'To my deposit account',
     phoneLabel: 'Phone number (9 digits)',
     back: 'Back',
     send: 'Send',
@@ -85,6 +88,7 @@ const T = {
     paidVoucher: (m) => `Take your printed voucher for ${m}.`,
     paidDonation: (m) => `You donated ${m} to charity.`,
     paidDigital: (m, p) => `Your voucher for ${m} was sent by text message to ${p}.`,
+    paidAccount: (m, p) => `${m} goes to the deposit account of ${p}.`,
     paidNothing: 'No container was accepted.',
     blocked: 'This return was blocked: too many containers not recognised. Please ask the staff.',
     voucherCode: 'Voucher code',
@@ -100,6 +104,7 @@ const ui = {
   connected: false,
   snap: {state: 'out of order', session: false, containers: [], total: 0, count: 0},
   phoneOpen: false,
+  phoneFor: 'digital', // the payout the phone number is for: digital or account
   phone: '',
   phoneMsg: '',
   payMsg: '',
@@ -186,7 +191,8 @@ function render() {
     if (e.blocked) {
       d = t.blocked;
     } else if (e.total > 0 || e.voucher) {
-      d = e.payout === 'donation' ? t.paidDonation(m) : e.payout === 'digital' ? t.paidDigital(m, e.phone || '') : t.paidVoucher(m);
+      d = e.payout === 'donation' ? t.paidDonation(m) : e.payout === 'digital' ? t.paidDigital(m, e.phone || '')
+        : e.payout === 'account' ? t.paidAccount(m, e.phone || '') : t.paidVoucher(m);
     }
     $('thanks-detail').textContent = d;
     $('thanks-icon').classList.toggle('blocked', !!e.blocked);
@@ -363,7 +369,7 @@ function sendPhone() {
     render();
     return;
   }
-  pay('digital', ui.phone);
+  pay(ui.phoneFor, ui.phone);
 }
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -373,10 +379,12 @@ document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('[data-payout]')) {
     b.addEventListener('click', () => pay(b.dataset.payout, ''));
   }
-  $('btn-digital').addEventListener('click', () => {
-    touch();
-    ui.phoneOpen = true; ui.phone = ''; ui.phoneMsg = ''; ui.payMsg = ''; render();
-  });
+  for (const [id, payout] of [['btn-digital', 'digital'], ['btn-account', 'account']]) {
+    $(id).addEventListener('click', () => {
+      touch();
+      ui.phoneFor = payout; ui.phoneOpen = true; ui.phone = ''; ui.phoneMsg = ''; ui.payMsg = ''; render();
+    });
+  }
   $('phone-cancel').addEventListener('click', () => { touch(); ui.phoneOpen = false; ui.paying = false; ui.payMsg = ''; render(); });
   for (const b of document.querySelectorAll('[data-key]')) {
     b.addEventListener('click', () => pressKey(b.dataset.key));
