@@ -74,6 +74,9 @@ func (g *Gateway) Handler() http.Handler {
 	m.Handle("GET /metrics", g.auth(g.met.ServeHTTP))
 	m.HandleFunc("GET /healthz", g.healthz)
 	m.Handle("GET /{$}", g.auth(g.dashboard))
+	m.Handle("GET /machines/{serial}", g.auth(g.machinePage))
+	m.Handle("GET /live.js", g.auth(asset("live.js", "text/javascript; charset=utf-8")))
+	m.Handle("GET /fleet.css", g.auth(asset("fleet.css", "text/css; charset=utf-8")))
 	return m
 }
 
@@ -188,6 +191,13 @@ type MachineView struct {
 	CatalogVersion  int64           `json:"catalogVersion"`
 	VoucherBuffer   int64           `json:"voucherBuffer"`
 	Status          json.RawMessage `json:"status,omitempty"`
+	// What the fleet learns (learn.go): the flags in every view, the
+	// signals and the bag reconciliations in GET /api/machines/{serial}.
+	FraudFlagged bool          `json:"fraudFlagged"`
+	BagsFlagged  int           `json:"bagsFlagged"`
+	Flags        []string      `json:"flags,omitempty"`
+	Fraud        *FraudSignals `json:"fraud,omitempty"`
+	Bags         []BagCheck    `json:"bags,omitempty"`
 }
 
 func rfc(t time.Time) string {
@@ -223,6 +233,9 @@ func (g *Gateway) machines(r *http.Request) ([]MachineView, error) {
 	for _, m := range ms {
 		out = append(out, view(m, false))
 	}
+	if err := g.withSignals(r.Context(), out, false); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -249,7 +262,12 @@ func (g *Gateway) apiMachine(w http.ResponseWriter, r *http.Request) {
 		g.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(m, true))
+	v := []MachineView{view(m, true)}
+	if err := g.withSignals(r.Context(), v, true); err != nil {
+		g.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v[0])
 }
 
 func (g *Gateway) apiQuarantine(w http.ResponseWriter, r *http.Request) {

@@ -163,6 +163,7 @@ func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
 			for _, q := range res.Refused {
 				g.log.Warn("gateway: quarantined", slog.String("topic", q.Topic), slog.String("reason", q.Reason))
 			}
+			g.noteStates(ctx, b.Statuses)
 			if res.Forward {
 				g.wakeForwarder()
 			}
@@ -271,6 +272,7 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 			}
 			ev.Vouchers = append(ev.Vouchers, v)
 		}
+		ev.Signals = transactionSignals(t)
 	case envelope.KindVoucher:
 		var vb envelope.Voucher
 		if err := json.Unmarshal(env.Body, &vb); err != nil || vb.ID == "" {
@@ -288,11 +290,20 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 			Phone: vb.Phone, Payout: vb.Payout,
 		})
 		ev.VoucherUse = 1
+	case envelope.KindContainers:
+		var cb envelope.ContainerBatch
+		if err := json.Unmarshal(env.Body, &cb); err != nil {
+			return quarantine("containers body: " + err.Error())
+		}
+		ev.Containers, ev.Deposits, ev.Signals = batchTally(cb)
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
 		// Today's containers and deposits count the accepted ones.
-		if err := json.Unmarshal(env.Body, &c); err == nil && c.RejectionCauseCode == 0 {
-			ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
+		if err := json.Unmarshal(env.Body, &c); err == nil {
+			ev.Signals = containerSignals(c)
+			if c.RejectionCauseCode == 0 {
+				ev.Containers, ev.Deposits = 1, money.Grosze(c.DepositGrosze)
+			}
 		}
 	}
 	return ev, nil, nil

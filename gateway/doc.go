@@ -76,14 +76,19 @@
 //
 // # Metrics
 //
-// GET /metrics writes the Prometheus text format itself:
-// rvm_gateway_events_consumed_total{kind}, _events_duplicate_total,
-// _events_quarantined_total, _events_forwarded_total{kind},
-// _forward_failures_total{kind}, _forward_retries_total{kind},
-// _voucher_redemptions_total{result}, _machines_online and the
-// _delivery_latency_seconds histogram (from storing to the operator's
-// acceptance). The gateway does not use github.com/prometheus/client_golang
-// (it is not in go.mod): the format is small enough to write.
+// GET /metrics is served by github.com/prometheus/client_golang from a
+// registry of the gateway's own. Counters: rvm_gateway_events_consumed_total{kind},
+// _events_duplicate_total, _events_quarantined_total,
+// _events_forwarded_total{kind}, _forward_failures_total{kind} and
+// _forward_retries_total{kind} (the operator's errors),
+// _voucher_redemptions_total{result}, and the _delivery_latency_seconds
+// histogram (from storing to the operator's acceptance). Read from the
+// store at each scrape: the gateway's queues (_operator_queue{state},
+// _inbox_depth, _quarantine_messages, _machines_online) and per machine
+// rvm_machine_online, _bag_fill_ratio, _outbox_depth, _fault{fault},
+// _containers_today, _deposits_today_grosze and
+// _rejections_total{cause}. deploy/grafana/rvm-fleet.json is a dashboard
+// of them; a test checks its queries against a real scrape.
 //
 // # Threat model
 //

@@ -141,7 +141,9 @@ type Gateway struct {
 	rec      chan recordReq // deliveries to record; closed when Run ends
 	pushSem  chan struct{}  // bounds the catalogue pushes to machines coming online
 
-	health health
+	health  health
+	hist    states  // the machines' last recorded states
+	learned learned // the fleet's signals, computed at most every learnEvery
 
 	ready     chan struct{} // closed once subscribed
 	readyOnce sync.Once
@@ -253,7 +255,7 @@ func New(o Options) (*Gateway, error) {
 	g.fwdDRS = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 1, Logger: o.Logger})
 	g.drs = drs.New(o.DRSURL, o.DRSToken, &drs.Options{HTTPClient: o.HTTPClient, MaxAttempts: 3,
 		BaseBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Logger: o.Logger})
-	g.met = newMetrics(g.st)
+	g.met = newMetrics(g)
 	return g, nil
 }
 

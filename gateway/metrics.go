@@ -2,124 +2,216 @@ package gateway
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"encoding/json"
 	"math"
 	"net/http"
-	"sort"
-	"strconv"
-	"sync"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
-// metrics are the gateway's Prometheus series, written in the text
-// exposition format (version 0.0.4).
+// metrics are the gateway's Prometheus series, on a registry of its own
+// (two gateways in one test process must not share counters).
 //
-// They are kept here rather than in github.com/prometheus/client_golang
-// because the module's go.sum lacks that library's own dependencies
-// (client_model, common, xxhash, perks); the format is small and stable.
+// The gateway's own counters are updated as things happen; the per machine
+// gauges and the queue depths are read from the store at each scrape
+// (scrapeCollector), so they cannot drift from what the fleet API shows.
 type metrics struct {
-	st *store.Store
+	reg *prometheus.Registry
 
-	mu          sync.Mutex
-	consumed    map[string]float64 // by kind; guarded by mu
-	duplicates  float64
-	quarantined float64
-	forwardedC  map[string]float64
-	failures    map[string]float64
-	retries     map[string]float64
-	redeemed    map[string]float64
-	latency     histogram
+	consumed    *prometheus.CounterVec // by kind
+	duplicates  prometheus.Counter
+	quarantined prometheus.Counter
+	forwardedC  *prometheus.CounterVec // by kind
+	failures    *prometheus.CounterVec // by kind
+	retries     *prometheus.CounterVec // by kind
+	redeemed    *prometheus.CounterVec // by result
+	latency     prometheus.Histogram
 }
 
-// histogram is a cumulative Prometheus histogram.
-type histogram struct {
-	bounds []float64
-	counts []uint64 // per bound, not cumulative; the last is +Inf
-	sum    float64
-	n      uint64
-}
+// redemptionResults are the results a POS redemption counts under.
+var redemptionResults = []string{"redeemed", "not-found", "already-redeemed", "blocked", "expired", "operator-error"}
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600}
 
-func newMetrics(st *store.Store) *metrics {
-	return &metrics{
-		st:         st,
-		consumed:   map[string]float64{},
-		forwardedC: map[string]float64{},
-		failures:   map[string]float64{},
-		retries:    map[string]float64{},
-		redeemed:   map[string]float64{},
-		latency:    histogram{bounds: latencyBuckets, counts: make([]uint64, len(latencyBuckets)+1)},
-	}
-}
+// Metric names the dashboard and the alerts rely on (deploy/grafana).
+const (
+	metricConsumed     = "rvm_gateway_events_consumed_total"
+	metricLatency      = "rvm_gateway_delivery_latency_seconds"
+	metricRejections   = "rvm_machine_rejections_total"
+	metricMachineOnl   = "rvm_machine_online"
+	metricBagFill      = "rvm_machine_bag_fill_ratio"
+	metricOutbox       = "rvm_machine_outbox_depth"
+	metricFault        = "rvm_machine_fault"
+	metricContainers   = "rvm_machine_containers_today"
+	metricDeposits     = "rvm_machine_deposits_today_grosze"
+	metricFleetOnline  = "rvm_gateway_machines_online"
+	metricOperatorQ    = "rvm_gateway_operator_queue"
+	metricInbox        = "rvm_gateway_inbox_depth"
+	metricQuarantine   = "rvm_gateway_quarantine_messages"
+	metricScrapeErrors = "rvm_gateway_scrape_errors"
+	metricFraudFlag    = "rvm_machine_fraud_flagged"
+	metricBagFlag      = "rvm_machine_bags_flagged"
+)
 
-func (h *histogram) observe(v float64) {
-	i := sort.SearchFloat64s(h.bounds, v)
-	h.counts[i]++
-	h.sum += v
-	h.n++
-}
-
-// quantile estimates the q-quantile by linear interpolation inside the
-// bucket, as Prometheus' histogram_quantile does.
-func (h *histogram) quantile(q float64) float64 {
-	if h.n == 0 {
-		return math.NaN()
+func newMetrics(g *Gateway) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricConsumed,
+			Help: "Events stored for the first time, by kind."}, []string{"kind"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "rvm_gateway_events_duplicate_total",
+			Help: "Events received again and ignored (same id)."}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: "rvm_gateway_events_quarantined_total",
+			Help: "Messages refused at the door and quarantined."}),
+		forwardedC: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rvm_gateway_events_forwarded_total",
+			Help: "Events the operator accepted (or already had), by kind."}, []string{"kind"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rvm_gateway_forward_failures_total",
+			Help: "Events the operator refused for good (failure report), by kind."}, []string{"kind"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rvm_gateway_forward_retries_total",
+			Help: "Transient delivery failures (operator errors), retried later, by kind."}, []string{"kind"}),
+		redeemed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rvm_gateway_voucher_redemptions_total",
+			Help: "POS redemption requests, by result."}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricLatency,
+			Help: "From storing an event to the operator accepting it (operator latency included).", Buckets: latencyBuckets}),
 	}
-	rank := q * float64(h.n)
-	var cum uint64
-	for i, c := range h.counts {
-		if float64(cum+c) >= rank && c > 0 {
-			lo := 0.0
-			if i > 0 {
-				lo = h.bounds[i-1]
-			}
-			if i == len(h.bounds) {
-				return lo
-			}
-			return lo + (h.bounds[i]-lo)*(rank-float64(cum))/float64(c)
-		}
-		cum += c
+	// The series of every kind and result exist from the start, at 0, so
+	// that a dashboard's rate() sees the first one.
+	for k := range forwardKinds {
+		m.forwardedC.WithLabelValues(k)
+		m.failures.WithLabelValues(k)
+		m.retries.WithLabelValues(k)
 	}
-	return h.bounds[len(h.bounds)-1]
+	for _, r := range redemptionResults {
+		m.redeemed.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.consumed, m.duplicates, m.quarantined, m.forwardedC, m.failures, m.retries,
+		m.redeemed, m.latency, &scrapeCollector{g: g})
+	return m
 }
 
 func (m *metrics) saved(res store.SaveResult) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for k, n := range res.Kinds {
-		m.consumed[k] += float64(n)
+		m.consumed.WithLabelValues(k).Add(float64(n))
 	}
-	m.duplicates += float64(res.Duplicates)
-	m.quarantined += float64(res.Quarantined)
+	m.duplicates.Add(float64(res.Duplicates))
+	m.quarantined.Add(float64(res.Quarantined))
 }
 
 func (m *metrics) forwarded(kind string, latency time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.forwardedC[kind]++
-	m.latency.observe(latency.Seconds())
+	m.forwardedC.WithLabelValues(kind).Inc()
+	m.latency.Observe(latency.Seconds())
 }
 
-func (m *metrics) failed(kind string) {
-	m.mu.Lock()
-	m.failures[kind]++
-	m.mu.Unlock()
+func (m *metrics) failed(kind string)       { m.failures.WithLabelValues(kind).Inc() }
+func (m *metrics) retried(kind string)      { m.retries.WithLabelValues(kind).Inc() }
+func (m *metrics) redemption(result string) { m.redeemed.WithLabelValues(result).Inc() }
+
+// ServeHTTP writes the metrics in the Prometheus text format.
+func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-func (m *metrics) retried(kind string) {
-	m.mu.Lock()
-	m.retries[kind]++
-	m.mu.Unlock()
+// scrapeCollector reads the fleet and the queues from the store at each
+// scrape.
+type scrapeCollector struct{ g *Gateway }
+
+var (
+	descOnline     = prometheus.NewDesc(metricMachineOnl, "1 while the machine's retained status says online.", []string{"machine"}, nil)
+	descBagFill    = prometheus.NewDesc(metricBagFill, "The machine's bag fill, 0 to 1, from its status.", []string{"machine"}, nil)
+	descOutbox     = prometheus.NewDesc(metricOutbox, "Events waiting in the machine's outbox, from its status.", []string{"machine"}, nil)
+	descFault      = prometheus.NewDesc(metricFault, "1 while the machine reports a latched fault, by fault.", []string{"machine", "fault"}, nil)
+	descContainers = prometheus.NewDesc(metricContainers, "Containers the machine credited today (UTC).", []string{"machine"}, nil)
+	descDeposits   = prometheus.NewDesc(metricDeposits, "Deposits the machine credited today (UTC), grosze.", []string{"machine"}, nil)
+	descFleetOnl   = prometheus.NewDesc(metricFleetOnline, "Machines whose retained status says online.", nil, nil)
+	descOperatorQ  = prometheus.NewDesc(metricOperatorQ, "Events in the gateway's store, by delivery state (pending is the operator queue).", []string{"state"}, nil)
+	descInbox      = prometheus.NewDesc(metricInbox, "MQTT messages received and not yet stored.", nil, nil)
+	descQuarantine = prometheus.NewDesc(metricQuarantine, "Messages held in the quarantine.", nil, nil)
+	descRejections = prometheus.NewDesc(metricRejections, "Containers the machine rejected, by rejection cause code.", []string{"machine", "cause"}, nil)
+	descFraudFlag  = prometheus.NewDesc(metricFraudFlag, "1 while the machine's fraud signals are well outside the fleet's (alert).", []string{"machine"}, nil)
+	descBagFlag    = prometheus.NewDesc(metricBagFlag, "Bag exchanges of the last 7 days whose weight did not reconcile with the catalogue (alert).", []string{"machine"}, nil)
+	descScrapeErr  = prometheus.NewDesc(metricScrapeErrors, "Store reads that failed during this scrape.", nil, nil)
+)
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descOnline, descBagFill, descOutbox, descFault, descContainers, descDeposits,
+		descFleetOnl, descOperatorQ, descInbox, descQuarantine, descRejections, descFraudFlag, descBagFlag, descScrapeErr} {
+		ch <- d
+	}
 }
 
-func (m *metrics) redemption(result string) {
-	m.mu.Lock()
-	m.redeemed[result]++
-	m.mu.Unlock()
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.g
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	errs := 0
+	gauge(descInbox, float64(len(g.in)))
+	ms, err := g.st.Machines(ctx, g.today())
+	if err != nil {
+		errs++
+	}
+	fraud, bags, err := g.learn(ctx)
+	if err != nil {
+		errs++
+	}
+	online := 0
+	for _, m := range ms {
+		flag := 0.0
+		if fraud[m.Serial].Flagged {
+			flag = 1
+		}
+		gauge(descFraudFlag, flag, m.Serial)
+		gauge(descBagFlag, float64(flagBags(bags[m.Serial])), m.Serial)
+		on := 0.0
+		if m.Online {
+			on, online = 1, online+1
+		}
+		gauge(descOnline, on, m.Serial)
+		var s envelope.Status
+		if len(m.Status) > 0 && json.Unmarshal(m.Status, &s) == nil {
+			gauge(descBagFill, s.BagFill, m.Serial)
+			gauge(descOutbox, float64(s.OutboxDepth), m.Serial)
+		}
+		if m.Fault != "" {
+			gauge(descFault, 1, m.Serial, m.Fault)
+		}
+		gauge(descContainers, float64(m.ContainersToday), m.Serial)
+		gauge(descDeposits, float64(m.DepositsToday), m.Serial)
+	}
+	gauge(descFleetOnl, float64(online))
+	counts, err := g.st.EventCounts(ctx)
+	if err != nil {
+		errs++
+	}
+	for _, state := range []string{store.StatePending, store.StateDelivered, store.StateFailed, store.StateDismissed, store.StateStored} {
+		gauge(descOperatorQ, float64(counts[state]), state)
+	}
+	q, err := g.st.QuarantineCount(ctx)
+	if err != nil {
+		errs++
+	}
+	gauge(descQuarantine, float64(q))
+	sigs, err := g.st.Signals(ctx)
+	if err != nil {
+		errs++
+	}
+	for machine, byName := range sigs {
+		for name, n := range byName {
+			cause, ok := strings.CutPrefix(name, store.SignalCause)
+			if ok && cause != "0" {
+				ch <- prometheus.MustNewConstMetric(descRejections, prometheus.CounterValue, float64(n), machine, cause)
+			}
+		}
+	}
+	gauge(descScrapeErr, float64(errs))
 }
 
 // Snapshot is a copy of the gateway's counters, for tests and the bench.
@@ -137,72 +229,47 @@ type Snapshot struct {
 // Metrics returns a snapshot of the counters.
 func (g *Gateway) Metrics() Snapshot {
 	m := g.met
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cp := func(src map[string]float64) map[string]float64 {
-		out := make(map[string]float64, len(src))
-		for k, v := range src {
-			out[k] = v
+	byLabel := func(v *prometheus.CounterVec) map[string]float64 {
+		out := map[string]float64{}
+		ch := make(chan prometheus.Metric, 64)
+		go func() { v.Collect(ch); close(ch) }()
+		for pm := range ch {
+			var d dto.Metric
+			if pm.Write(&d) == nil && len(d.Label) == 1 {
+				out[d.Label[0].GetValue()] = d.GetCounter().GetValue()
+			}
 		}
 		return out
 	}
+	value := func(c prometheus.Metric) float64 {
+		var d dto.Metric
+		_ = c.Write(&d)
+		return d.GetCounter().GetValue()
+	}
+	var h dto.Metric
+	_ = m.latency.Write(&h)
 	return Snapshot{
-		Consumed: cp(m.consumed), Duplicates: m.duplicates, Quarantined: m.quarantined,
-		Forwarded: cp(m.forwardedC), Failures: cp(m.failures), Retries: cp(m.retries),
-		LatencyP50: m.latency.quantile(0.5), LatencyP99: m.latency.quantile(0.99),
+		Consumed: byLabel(m.consumed), Duplicates: value(m.duplicates), Quarantined: value(m.quarantined),
+		Forwarded: byLabel(m.forwardedC), Failures: byLabel(m.failures), Retries: byLabel(m.retries),
+		LatencyP50: quantile(h.GetHistogram(), 0.5), LatencyP99: quantile(h.GetHistogram(), 0.99),
 	}
 }
 
-func writeFamily(w io.Writer, name, typ, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func writeLabelled(w io.Writer, name, label string, vals map[string]float64) {
-	keys := make([]string, 0, len(vals))
-	for k := range vals {
-		keys = append(keys, k)
+// quantile estimates the q-quantile of a histogram by linear
+// interpolation inside the bucket, as Prometheus' histogram_quantile does.
+func quantile(h *dto.Histogram, q float64) float64 {
+	n := h.GetSampleCount()
+	if n == 0 {
+		return math.NaN()
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s{%s=%s} %s\n", name, label, strconv.Quote(k), fmtFloat(vals[k]))
+	rank := q * float64(n)
+	lo, prev := 0.0, uint64(0)
+	for _, b := range h.GetBucket() {
+		cum := b.GetCumulativeCount()
+		if float64(cum) >= rank && cum > prev {
+			return lo + (b.GetUpperBound()-lo)*(rank-float64(prev))/float64(cum-prev)
+		}
+		lo, prev = b.GetUpperBound(), cum
 	}
-}
-
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-// ServeHTTP writes the metrics in the Prometheus text format.
-func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	online, err := m.st.OnlineCount(ctx)
-	if err != nil {
-		online = -1
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	writeFamily(w, "rvm_gateway_events_consumed_total", "counter", "Events stored for the first time, by kind.")
-	writeLabelled(w, "rvm_gateway_events_consumed_total", "kind", m.consumed)
-	writeFamily(w, "rvm_gateway_events_duplicate_total", "counter", "Events received again and ignored (same id).")
-	fmt.Fprintf(w, "rvm_gateway_events_duplicate_total %s\n", fmtFloat(m.duplicates))
-	writeFamily(w, "rvm_gateway_events_quarantined_total", "counter", "Messages refused at the door and quarantined.")
-	fmt.Fprintf(w, "rvm_gateway_events_quarantined_total %s\n", fmtFloat(m.quarantined))
-	writeFamily(w, "rvm_gateway_events_forwarded_total", "counter", "Events the operator accepted (or already had), by kind.")
-	writeLabelled(w, "rvm_gateway_events_forwarded_total", "kind", m.forwardedC)
-	writeFamily(w, "rvm_gateway_forward_failures_total", "counter", "Events the operator refused for good (failure report), by kind.")
-	writeLabelled(w, "rvm_gateway_forward_failures_total", "kind", m.failures)
-	writeFamily(w, "rvm_gateway_forward_retries_total", "counter", "Transient delivery failures, retried later, by kind.")
-	writeLabelled(w, "rvm_gateway_forward_retries_total", "kind", m.retries)
-	writeFamily(w, "rvm_gateway_voucher_redemptions_total", "counter", "POS redemption requests, by result.")
-	writeLabelled(w, "rvm_gateway_voucher_redemptions_total", "result", m.redeemed)
-	writeFamily(w, "rvm_gateway_machines_online", "gauge", "Machines whose retained status says online.")
-	fmt.Fprintf(w, "rvm_gateway_machines_online %d\n", online)
-	const h = "rvm_gateway_delivery_latency_seconds"
-	writeFamily(w, h, "histogram", "From storing an event to the operator accepting it.")
-	var cum uint64
-	for i, b := range m.latency.bounds {
-		cum += m.latency.counts[i]
-		fmt.Fprintf(w, "%s_bucket{le=%q} %d\n", h, fmtFloat(b), cum)
-	}
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %s\n%s_count %d\n", h, m.latency.n, h, fmtFloat(m.latency.sum), h, m.latency.n)
+	return lo
 }

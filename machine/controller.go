@@ -58,6 +58,11 @@ type Options struct {
 	BagSettle        time.Duration // wait after a drop before weighing the bag; 300 ms
 	Samples          int           // raw readings per weighing, median-filtered; 3
 	Bin              int           // bin number of the first bag; 1
+	// The session's containers go to the fleet in "containers" batches of
+	// at most ContainerBatchMax (50), or after ContainerBatchEvery (5 s)
+	// from the first, whichever comes first; the transaction sends the rest.
+	ContainerBatchMax   int
+	ContainerBatchEvery time.Duration
 	// DriftLimit is the drift watch's bound: after a bag exchange, an
 	// empty bag whose tare is off the previous bag's by more raises a
 	// service warning (see console.go); 0 turns the watch off.
@@ -111,6 +116,12 @@ func (o *Options) defaults() {
 	}
 	if o.Bin == 0 {
 		o.Bin = 1
+	}
+	if o.ContainerBatchMax == 0 {
+		o.ContainerBatchMax = 50
+	}
+	if o.ContainerBatchEvery == 0 {
+		o.ContainerBatchEvery = 5 * time.Second
 	}
 }
 
@@ -169,7 +180,9 @@ type Controller struct {
 	containers []ledger.Container
 	confirm    []int64 // credited in memory, persisted when the session finishes
 	lastInsert time.Time
-	warnCross  bool // the session crossed the bag warning level
+	warnCross  bool      // the session crossed the bag warning level
+	batchN     int       // the session's containers not yet in a batch
+	batchDue   time.Time // when they go as a batch; zero when none wait
 	bag        ledger.Bag
 	bagCount   int
 	bagMass    physic.Mass
@@ -294,6 +307,9 @@ func (c *Controller) State() fsm.State { return c.fsm.State() }
 // Deadline is when Tick must next be called; zero when nothing is pending.
 func (c *Controller) Deadline() time.Time {
 	d := c.deadline
+	if !c.batchDue.IsZero() && (d.IsZero() || c.batchDue.Before(d)) {
+		d = c.batchDue
+	}
 	if c.session != nil && c.fsm.State() == fsm.Ready {
 		idle := c.lastInsert.Add(c.opts.IdleTimeout)
 		if d.IsZero() || idle.Before(d) {
@@ -434,6 +450,11 @@ func (c *Controller) Tick(ctx context.Context) error {
 
 func (c *Controller) tick(ctx context.Context) error {
 	now := c.now()
+	if !c.batchDue.IsZero() && !now.Before(c.batchDue) {
+		if err := c.flushBatch(ctx); err != nil {
+			return err
+		}
+	}
 	st := c.fsm.State()
 	if !c.deadline.IsZero() && !now.Before(c.deadline) {
 		switch st {
@@ -545,6 +566,25 @@ func (c *Controller) decide(ctx context.Context) error {
 	c.containers = append(c.containers, t.rec)
 	if c.opts.OnEvent != nil { // boxing the event allocates
 		c.emit(containerEvent(t.rec, t.verdict))
+	}
+	c.batchN++
+	if c.batchN == 1 {
+		c.batchDue = now.Add(c.opts.ContainerBatchEvery)
+	}
+	if c.batchN >= c.opts.ContainerBatchMax {
+		return c.flushBatch(ctx)
+	}
+	return nil
+}
+
+// flushBatch sends the session's containers not yet in a batch as one.
+func (c *Controller) flushBatch(ctx context.Context) error {
+	c.batchN, c.batchDue = 0, time.Time{}
+	if c.session == nil || c.session.ID == "" {
+		return nil
+	}
+	if _, err := c.led.FlushContainers(ctx, c.session.ID); err != nil {
+		return c.fatal(ctx, err)
 	}
 	return nil
 }

@@ -23,5 +23,8 @@ func OptionsFromConfig(c config.Config) Options {
 		ConveyorLimit:    c.ConveyorLimit,
 		BagSettle:        c.BagSettle,
 		DriftLimit:       c.DriftWarn,
+
+		ContainerBatchMax:   c.ContainerBatchMax,
+		ContainerBatchEvery: c.ContainerBatchEvery,
 	}
 }

@@ -183,6 +183,7 @@ func (c *Controller) printVouchers(ctx context.Context) error {
 
 func (c *Controller) endSession() {
 	c.session, c.containers, c.warnCross = nil, nil, false
+	c.batchN, c.batchDue = 0, time.Time{}
 	if c.fsm.State() == fsm.Ready {
 		c.fire(fsm.Finish)
 	}

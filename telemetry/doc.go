@@ -33,10 +33,13 @@
 // Per connection, a reader fetches the outbox in batches (so memory does
 // not grow with its depth), the sender publishes up to [Options.Window]
 // records ahead of their PUBACKs, and an acker waits for the PUBACKs in
-// send order. Acknowledged seqs go to a remover that deletes them with
+// send order. Acknowledged seqs go to a remover that acknowledges them with
 // [outbox.Ack], many per SQLite transaction, so the window never waits for
-// an fsync. The drain runs at about 0.7 of raw paho's rate to the same
-// mosquitto (`rvmd bench-mqtt`).
+// an fsync; a run from the oldest record only moves a mark, and the rows
+// are deleted by [outbox.Sweep] once acknowledgements pause. Bodies the
+// ledger wrote compact go out without a second scan. The drain runs at
+// 0.66-0.76 of raw paho's rate to the same mosquitto (`rvmd bench-mqtt`,
+// BENCHMARKS.md).
 //
 // # Connections and epochs
 //

@@ -41,18 +41,18 @@ func TestEncodeEnvelopeMatchesJSONMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := encodeEnvelope(nil, "A1", r); string(got) != string(want) {
-			t.Errorf("encodeEnvelope(%q) = %s; want %s", r.ID, got, want)
+		if got := EncodeEnvelope(nil, "A1", r); string(got) != string(want) {
+			t.Errorf("EncodeEnvelope(%q) = %s; want %s", r.ID, got, want)
 		}
 	}
 }
 
 func TestEncodeEnvelopeBadBody(t *testing.T) {
 	r := outbox.Record{Seq: 1, ID: "x", Kind: "fault", TS: time.Unix(0, 0), Body: json.RawMessage(`{"broken`)}
-	got := encodeEnvelope(nil, "A1", r)
+	got := EncodeEnvelope(nil, "A1", r)
 	var e envelope.Envelope
 	if err := json.Unmarshal(got, &e); err != nil {
-		t.Fatalf("encodeEnvelope(bad body) = %s; not JSON: %v", got, err)
+		t.Fatalf("EncodeEnvelope(bad body) = %s; not JSON: %v", got, err)
 	}
 	if err := e.Validate(); !errors.Is(err, envelope.ErrInvalid) {
 		t.Errorf("Validate(envelope with bad body) = %v; want ErrInvalid", err)

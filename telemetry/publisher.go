@@ -42,12 +42,16 @@ const (
 const (
 	// batchSize bounds the records read per query, so memory does not grow
 	// with the outbox depth.
-	batchSize = 256
+	batchSize = 1024
 	// ackBatch bounds the records removed per SQLite transaction.
 	ackBatch = 1024
 	// ackLinger is how long the remover gathers acknowledgements before a
 	// commit; Drain returns at most this much later.
 	ackLinger = 10 * time.Millisecond
+	// sweepIdle is how long the remover waits without an acknowledgement
+	// before it deletes acknowledged records, sweepChunk at a time.
+	sweepIdle  = 200 * time.Millisecond
+	sweepChunk = 1000
 	// ackQueue bounds the acknowledged seqs waiting for removal; when the
 	// disk falls that far behind, the window waits for it.
 	ackQueue = 4096
@@ -432,7 +436,7 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 				return nil
 			}
 			// paho keeps the payload until the PUBACK: a fresh slice each.
-			payload := encodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
+			payload := EncodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
 			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
 			p.countSent(r.Seq)
 			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it
@@ -531,13 +535,25 @@ func (p *Publisher) completed(m inflight, window <-chan struct{}) bool {
 // remover removes acknowledged records, as many per SQLite transaction as
 // arrived while the previous one committed: the slower the disk, the
 // bigger the batch. When ctx ends it removes what it already has.
+//
+// Acknowledging only moves a mark (outbox.Ack); the rows go with
+// outbox.Sweep, a chunk at a time, once no acknowledgement came for
+// sweepIdle: a backlog drains without paying for its deletion on the way.
 func (p *Publisher) remover(ctx context.Context) {
 	seqs := make([]int64, 0, ackBatch)
+	sweep := true // a mark left by an earlier run may wait too
 	for {
 		seqs = seqs[:0]
+		var idle <-chan time.Time
+		if sweep {
+			idle = time.After(sweepIdle)
+		}
 		select {
 		case seq := <-p.acks:
 			seqs = append(seqs, seq)
+		case <-idle:
+			sweep = p.sweep(ctx)
+			continue
 		case <-ctx.Done():
 			p.flushAcks(seqs)
 			return
@@ -557,6 +573,7 @@ func (p *Publisher) remover(ctx context.Context) {
 			}
 		}
 		linger.Stop()
+		sweep = true
 		if err := p.ack(ctx, seqs); err != nil {
 			if ctx.Err() != nil {
 				p.flushAcks(seqs)
@@ -587,6 +604,27 @@ func (p *Publisher) flushAcks(seqs []int64) {
 	if err := p.ack(ctx, seqs); err != nil {
 		p.log.Warn("telemetry: ack on shutdown; those records go out again", "err", err)
 	}
+}
+
+// sweep deletes a chunk of acknowledged records in one transaction and
+// reports whether more may wait.
+func (p *Publisher) sweep(ctx context.Context) bool {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false
+	}
+	defer tx.Rollback()
+	n, err := outbox.Sweep(ctx, tx, sweepChunk)
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("telemetry: sweep", "err", err)
+		}
+		return false
+	}
+	return n == sweepChunk
 }
 
 // ack removes records in one transaction and wakes Drain.

@@ -15,6 +15,18 @@
 // same run. Without -mqtt it starts its own mosquitto on a free loopback
 // port; without -drs it serves drs-sim in-process; without -db it uses a
 // SQLite file in a temporary directory.
+//
+// -peak replaces both phases with the peak of a 10,000-machine fleet
+// (-peak-tx 240 transactions and -peak-containers 20,000 containers a
+// second, for -duration 60s): every machine publishes what rvmd's publisher
+// publishes (telemetry.EncodeEnvelope of the outbox records), its containers
+// in batches of -batch-max or -batch-every, whichever first, its session's
+// last batch before its transaction. The line adds containersPerS (the
+// containers in the gateway's store over the time they took to get there)
+// and liveLagP99Ms (a batch's publish to its containers in GET
+// /api/machines/{serial}, on -lag-machines machines polled). -outage D
+// fills the outboxes as D at the peak would, releases them at once with the
+// reconnects spread over -jitter, and reports backlogToOperatorS.
 package main
 
 import (
@@ -82,6 +94,16 @@ type Result struct {
 	MosqSubLines    int64   `json:"mosquittoSubLines"`
 	Quarantined     float64 `json:"quarantined"`
 	Duplicates      float64 `json:"duplicatesAtGateway"`
+
+	// -peak only.
+	ContainersPublished int64   `json:"containersPublished,omitempty"`
+	Batches             int64   `json:"containerBatches,omitempty"`
+	ContainersPerS      float64 `json:"containersPerS"`
+	LiveLagP99Ms        float64 `json:"liveLagP99Ms"`
+	LiveLagSamples      int     `json:"liveLagSamples,omitempty"`
+	// -outage only.
+	BacklogEvents      int64   `json:"backlogEvents,omitempty"`
+	BacklogToOperatorS float64 `json:"backlogToOperatorS,omitempty"`
 }
 
 func main() {
@@ -107,7 +129,30 @@ func run() error {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	verbose := flag.Bool("v", false, "log the gateway to stderr")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	peakMode := flag.Bool("peak", false, "the fleet's peak: -machines 10000 publishing as rvmd does (batches included), -peak-tx transactions and -peak-containers containers a second for -duration")
+	peakTx := flag.Float64("peak-tx", 240, "transactions a second at -peak, the whole fleet")
+	peakContainers := flag.Float64("peak-containers", 20000, "containers a second at -peak, the whole fleet")
+	batchMax := flag.Int("batch-max", 50, "containers a batch at -peak (containerBatchMax)")
+	batchEvery := flag.Duration("batch-every", 5*time.Second, "age of a batch at -peak (containerBatchInterval)")
+	lagMachines := flag.Int("lag-machines", 20, "machines whose fleet API view is polled for the live lag at -peak")
+	outage := flag.Duration("outage", 0, "with -peak: fill the outboxes as an outage this long would, then release them at once")
+	jitter := flag.Duration("jitter", 4*time.Second, "with -outage: the machines' reconnects spread over this")
 	flag.Parse()
+	if *peakMode {
+		if !isSet("machines") {
+			*machines = 10000
+		}
+		if !isSet("conns") {
+			*conns = 50
+		}
+		if !isSet("duration") {
+			*duration = time.Minute
+		}
+		if !isSet("timeout") {
+			*timeout = 30 * time.Minute
+		}
+		*flood = 0
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -165,13 +210,23 @@ func run() error {
 	serials := make([]string, *machines)
 	rvm := make([]string, *machines)
 	dc := drs.New(operator, *drsToken, nil)
+	// Registered a few at a time: 10,000 one by one take a while.
+	regErr := make([]error, len(serials))
+	var rwg sync.WaitGroup
+	sem := make(chan struct{}, 8)
 	for i := range serials {
 		serials[i] = fmt.Sprintf("BENCH-%05d", i+1)
-		id, err := dc.RegisterMachine(ctx, drsapi.MachineUpdate{SerialNumber: serials[i], Bins: []drsapi.BinPost{{WasteType: []int{drsapi.WastePET}}}, DrsCpNo: "1100061-152"})
+		sem <- struct{}{}
+		rwg.Go(func() {
+			defer func() { <-sem }()
+			rvm[i], regErr[i] = dc.RegisterMachine(ctx, drsapi.MachineUpdate{SerialNumber: serials[i], Bins: []drsapi.BinPost{{WasteType: []int{drsapi.WastePET}}}, DrsCpNo: "1100061-152"})
+		})
+	}
+	rwg.Wait()
+	for i, err := range regErr {
 		if err != nil {
 			return fmt.Errorf("register %s: %w", serials[i], err)
 		}
-		rvm[i] = id
 	}
 
 	db := *dsn
@@ -228,6 +283,23 @@ func run() error {
 	defer fleet.close()
 
 	res := Result{Machines: *machines, Conns: *conns, DB: dbKind(db), TargetRate: *rate, DurationS: duration.Seconds()}
+	if *peakMode {
+		res.TargetRate = *peakTx + *peakContainers
+		o := peakOptions{txRate: *peakTx, containerRate: *peakContainers, duration: *duration, batchMax: *batchMax,
+			batchEvery: *batchEvery, heartbeat: *heartbeat, lagMachines: *lagMachines, outage: *outage, jitter: *jitter}
+		subBefore := sub.lines.Load()
+		if err := runPeak(ctx, o, fleet, g, tap, &res); err != nil {
+			return err
+		}
+		// mosquitto_sub beside the gateway, in the same run: what it read
+		// of the same stream over the same span.
+		res.MosqSubLines = sub.lines.Load() - subBefore
+		res.MosqSubEps = round1(float64(res.MosqSubLines) / (res.DurationS + res.DrainS))
+		res.OperatorPosts = tap.posts.Load()
+		m := g.Metrics()
+		res.Quarantined, res.Duplicates = m.Quarantined, m.Duplicates
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
 	// Phase one: paced.
 	start := time.Now()
 	pubs, txs := fleet.paced(ctx, *rate, *duration, *txShare, *heartbeat)
@@ -634,4 +706,11 @@ func startMosquitto(dir string) (func(), string, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return stop, "tcp://" + addr, nil
+}
+
+// isSet reports whether the command line set flag name.
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -44,6 +45,7 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	dbPath := fs.String("db", "", "SQLite `file` for the outbox (default: a temporary file, removed afterwards)")
 	window := fs.Int("window", telemetry.DefaultWindow, "QoS 1 publishes in flight, for both runs")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +82,20 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench-mqtt: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench-mqtt: %w", err)
+		}
+	}
 	drainTook, err := mqttBenchDrain(ctx, db, *url, serial, *window)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}

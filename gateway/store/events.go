@@ -49,6 +49,9 @@ type Event struct {
 	Containers int64        // credited containers, for today's count
 	Deposits   money.Grosze // credited deposits, for today's sum
 	VoucherUse int64        // buffer codes the machine used up
+	// Signals counts what the fleet learns from the event, by signal name
+	// (see Signal*): a machine's running totals, in machine_signals.
+	Signals map[string]int64
 
 	// Delivery state, filled when read back.
 	State       string
@@ -510,10 +513,12 @@ type tally struct {
 	seen map[string]int64       // machine -> last seen, ms
 	used map[string]int64       // machine -> vouchers used
 	days map[[2]string][2]int64 // (machine, day) -> (containers, deposits)
+	sigs map[[2]string]int64    // (machine, signal) -> count
+	hrs  map[[2]string][2]int64 // (machine, hour) -> (containers, deposits)
 }
 
 func newTally() *tally {
-	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}}
+	return &tally{seen: map[string]int64{}, used: map[string]int64{}, days: map[[2]string][2]int64{}, sigs: map[[2]string]int64{}, hrs: map[[2]string][2]int64{}}
 }
 
 func (t *tally) add(e Event) {
@@ -525,6 +530,12 @@ func (t *tally) add(e Event) {
 		k := [2]string{e.Machine, e.ReceivedAt.UTC().Format(time.DateOnly)}
 		d := t.days[k]
 		t.days[k] = [2]int64{d[0] + e.Containers, d[1] + int64(e.Deposits)}
+		h := [2]string{e.Machine, hourOf(e.ReceivedAt)}
+		c := t.hrs[h]
+		t.hrs[h] = [2]int64{c[0] + e.Containers, c[1] + int64(e.Deposits)}
+	}
+	for sig, n := range e.Signals {
+		t.sigs[[2]string{e.Machine, sig}] += n
 	}
 }
 
@@ -539,29 +550,45 @@ func (t *tally) merge(o *tally) {
 		c := t.days[k]
 		t.days[k] = [2]int64{c[0] + d[0], c[1] + d[1]}
 	}
+	for k, n := range o.sigs {
+		t.sigs[k] += n
+	}
+	for k, d := range o.hrs {
+		c := t.hrs[k]
+		t.hrs[k] = [2]int64{c[0] + d[0], c[1] + d[1]}
+	}
 }
 
 func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
+	// Multi-row upserts, keys in order: a fleet's second of counters is
+	// tens of thousands of rows, one statement each would cost more than
+	// the events they count.
+	machines := make([][]any, 0, len(t.seen))
 	for _, m := range sortedKeys(t.seen) {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machines(serial, last_seen, vouchers_used) VALUES (?, ?, ?)
-			ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
-			vouchers_used = machines.vouchers_used + excluded.vouchers_used`),
-			m, t.seen[m], t.used[m]); err != nil {
-			return fmt.Errorf("store: machine %s: %w", m, err)
-		}
+		machines = append(machines, []any{m, t.seen[m], t.used[m]})
 	}
-	dk := make([][2]string, 0, len(t.days))
-	for k := range t.days {
-		dk = append(dk, k)
+	if err := s.upsert(ctx, tx, `INSERT INTO machines(serial, last_seen, vouchers_used)`,
+		`ON CONFLICT(serial) DO UPDATE SET last_seen = CASE WHEN machines.last_seen > excluded.last_seen THEN machines.last_seen ELSE excluded.last_seen END,
+			vouchers_used = machines.vouchers_used + excluded.vouchers_used`, machines); err != nil {
+		return fmt.Errorf("store: machines: %w", err)
 	}
-	sort.Slice(dk, func(i, j int) bool { return dk[i][0]+dk[i][1] < dk[j][0]+dk[j][1] })
-	for _, k := range dk {
-		d := t.days[k]
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO machine_days(machine, day, containers, deposits) VALUES (?, ?, ?, ?)
-			ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
-			deposits = machine_days.deposits + excluded.deposits`), k[0], k[1], d[0], d[1]); err != nil {
-			return fmt.Errorf("store: day counts: %w", err)
-		}
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_days(machine, day, containers, deposits)`,
+		`ON CONFLICT(machine, day) DO UPDATE SET containers = machine_days.containers + excluded.containers,
+			deposits = machine_days.deposits + excluded.deposits`, pairRows(t.days)); err != nil {
+		return fmt.Errorf("store: day counts: %w", err)
+	}
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_hours(machine, hour, containers, deposits)`,
+		`ON CONFLICT(machine, hour) DO UPDATE SET containers = machine_hours.containers + excluded.containers,
+			deposits = machine_hours.deposits + excluded.deposits`, pairRows(t.hrs)); err != nil {
+		return fmt.Errorf("store: hour counts: %w", err)
+	}
+	sigs := make([][]any, 0, len(t.sigs))
+	for _, k := range sortedPairs(t.sigs) {
+		sigs = append(sigs, []any{k[0], k[1], t.sigs[k]})
+	}
+	if err := s.upsert(ctx, tx, `INSERT INTO machine_signals(machine, signal, n)`,
+		`ON CONFLICT(machine, signal) DO UPDATE SET n = machine_signals.n + excluded.n`, sigs); err != nil {
+		return fmt.Errorf("store: signals: %w", err)
 	}
 	return nil
 }

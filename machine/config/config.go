@@ -44,6 +44,8 @@ type Config struct {
 	DrsCpNo             string        // "drsCpNo"
 	WasteTypes          []int         // "wasteTypes"
 	BagLitrage          int           // "bagLitrage"
+	ContainerBatchMax   int           // "containerBatchMax"
+	ContainerBatchEvery time.Duration // "containerBatchInterval"
 	ConsoleLockout      time.Duration // "consoleLockout"
 	DriftWarn           physic.Mass   // "driftWarnG"
 	// Pins is the Pi's wiring, kept as the JSON object the file holds:
@@ -84,6 +86,8 @@ func Default() Config {
 		Serial:              "RVM-SIM-0001",
 		WasteTypes:          []int{7, 3},
 		BagLitrage:          240,
+		ContainerBatchMax:   50,
+		ContainerBatchEvery: 5 * time.Second,
 		ConsoleLockout:      5 * time.Minute,
 		DriftWarn:           20 * physic.Gram,
 	}
@@ -225,6 +229,8 @@ var fields = []field{
 	stringField("drsCpNo", nil, func(c *Config) *string { return &c.DrsCpNo }),
 	{"wasteTypes", decodeWasteTypes, func(c *Config) (any, error) { return c.WasteTypes, nil }},
 	intField("bagLitrage", 10, 2000, func(c *Config) *int { return &c.BagLitrage }),
+	intField("containerBatchMax", 1, 1000, func(c *Config) *int { return &c.ContainerBatchMax }),
+	durationField("containerBatchInterval", 100*time.Millisecond, 10*time.Minute, func(c *Config) *time.Duration { return &c.ContainerBatchEvery }),
 	durationField("consoleLockout", time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.ConsoleLockout }),
 	scaledField("driftWarnG", 1, 10000, physic.Gram, func(c *Config) *physic.Mass { return &c.DriftWarn }),
 	{"pins", decodePins, encodePins},

@@ -162,6 +162,14 @@ func TestBounds(t *testing.T) {
 		{`{"bagLitrage":2001}`, ErrOutOfBounds, nil},
 		{`{"pins":{}}`, nil, func(c Config) bool { return c.Pins == nil }},
 		{`{"pins":{ "entry": {"pin": "GPIO17"} }}`, nil, func(c Config) bool { return string(c.Pins) == `{"entry":{"pin":"GPIO17"}}` }},
+		{`{"containerBatchMax":1}`, nil, func(c Config) bool { return c.ContainerBatchMax == 1 }},
+		{`{"containerBatchMax":1000}`, nil, func(c Config) bool { return c.ContainerBatchMax == 1000 }},
+		{`{"containerBatchMax":0}`, ErrOutOfBounds, nil},
+		{`{"containerBatchMax":1001}`, ErrOutOfBounds, nil},
+		{`{"containerBatchInterval":"100ms"}`, nil, func(c Config) bool { return c.ContainerBatchEvery == 100*time.Millisecond }},
+		{`{"containerBatchInterval":"10m"}`, nil, func(c Config) bool { return c.ContainerBatchEvery == 10*time.Minute }},
+		{`{"containerBatchInterval":"99ms"}`, ErrOutOfBounds, nil},
+		{`{"containerBatchInterval":"11m"}`, ErrOutOfBounds, nil},
 	}
 	for _, tt := range tests {
 		c, err := Parse([]byte(tt.in))
@@ -262,6 +270,8 @@ func TestWrongType(t *testing.T) {
 		{`{"wasteTypes":["PET"]}`, `config: wasteTypes: wrong type: "PET" (want an integer)`},
 		{`{"bagLitrage":"240"}`, `config: bagLitrage: wrong type: "240" (want an integer)`},
 		{`{"pins":["GPIO17"]}`, `config: pins: wrong type: ["GPIO17"] (want an object naming each device's pins)`},
+		{`{"containerBatchMax":"5"}`, `config: containerBatchMax: wrong type: "5" (want an integer)`},
+		{`{"containerBatchInterval":5}`, `config: containerBatchInterval: wrong type: 5 (want a duration string such as "100ms")`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.in))
@@ -294,6 +304,7 @@ func full() Config {
 		BagSettle: 250 * time.Millisecond, ScaleResolution: 50 * physic.MilliGram, HeartbeatInterval: 90 * time.Second,
 		OutboxBudgetBytes: 128 << 20, Serial: "RVM-0042", Name: "Żabka \"Pod Wawelem\"", Model: "X2",
 		Manufacturer: "deposit-rvm", DrsCpNo: "CP-17", WasteTypes: []int{7, 3, 1}, BagLitrage: 300,
+		ContainerBatchMax: 20, ContainerBatchEvery: 2 * time.Second,
 		ConsoleLockout: 90 * time.Second, DriftWarn: 35 * physic.Gram,
 	}
 }

@@ -39,6 +39,18 @@
 // [Ledger.MarkPrinted] records that the printer confirmed it, and
 // [Ledger.UnprintedVouchers] lists the rest for a reprint.
 //
+// # Container batches
+//
+// A container's row is noted as unbatched by a trigger in the transaction
+// that records it. [Ledger.FlushContainers] (the controller calls it when a
+// run reaches its size or age) and [Ledger.FinishSession] (before the
+// transaction) turn a session's noted containers into one "containers"
+// event and forget the notes in the same transaction, so after any power
+// cut each container is either noted or in exactly one batch. A batch's id
+// ([ContainerBatchID]) is derived from its session and first container: a
+// batch sent again after a power cut carries the same id and the gateway
+// keeps it once.
+//
 // # The technician console
 //
 // The console (internal/service) keeps its memory here too: the technician

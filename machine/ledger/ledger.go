@@ -153,9 +153,7 @@ func (l *Ledger) DB() *sql.DB { return l.db }
 func (l *Ledger) Path() string { return l.path }
 
 // SetHook sets a function called after every commit that appended outbox
-// records, with those records in sequence order. A record the database
-// wrote itself (the "container" event) is passed with its kind and time
-// only. It must not block.
+// records, with those records in sequence order. It must not block.
 func (l *Ledger) SetHook(f func([]outbox.Record)) {
 	l.mu.Lock()
 	l.hook = f

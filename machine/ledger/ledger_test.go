@@ -68,10 +68,10 @@ func TestOutboxSeq(t *testing.T) {
 	}
 	session(t, l, b.ID, "voucher")
 	session(t, l, b.ID, "donation")
-	// container, transaction, voucher; container, transaction
-	kinds := []string{envelope.KindContainer, envelope.KindTransaction, envelope.KindVoucher, envelope.KindContainer, envelope.KindTransaction}
+	// containers, transaction, voucher; containers, transaction
+	kinds := []string{envelope.KindContainers, envelope.KindTransaction, envelope.KindVoucher, envelope.KindContainers, envelope.KindTransaction}
 	for i, r := range got {
-		if r.Kind != kinds[i] || (r.Kind != envelope.KindContainer && r.Seq != int64(i+1)) {
+		if r.Kind != kinds[i] || r.Seq != int64(i+1) {
 			t.Errorf("hook record %d = seq %d kind %s; want seq %d kind %s", i, r.Seq, r.Kind, i+1, kinds[i])
 		}
 	}
@@ -84,10 +84,10 @@ func TestOutboxSeq(t *testing.T) {
 			t.Errorf("stored record %d = seq %d kind %s; want seq %d kind %s", i, r.Seq, r.Kind, i+1, kinds[i])
 		}
 	}
-	// The trigger writes the container event exactly as the envelope type
-	// marshals.
-	want, _ := json.Marshal(envelope.ContainerEvent{TransactionID: stored[1].ID, EAN: "5900449000287", WeightMg: 21300, DepositGrosze: 50})
-	if string(stored[0].Body) != string(want) || stored[0].ID != ContainerEventID(stored[1].ID, 1) || stored[0].RvmID != "r" || !stored[0].TS.Equal(t0) {
+	// The session's batch is written exactly as the envelope type marshals.
+	want, _ := json.Marshal(envelope.ContainerBatch{TransactionID: stored[1].ID, BagID: b.ID, Containers: []envelope.BatchContainer{
+		{EAN: "5900449000287", WeightMg: 21300, DepositGrosze: 50, DecidedAt: "2026-05-01T12:00:00Z"}}})
+	if string(stored[0].Body) != string(want) || stored[0].ID != ContainerBatchID(stored[1].ID, 1) || stored[0].RvmID != "r" || !stored[0].TS.Equal(t0) {
 		t.Errorf("container event %+v body %s; want body %s", stored[0], stored[0].Body, want)
 	}
 	if err := outbox.Ack(ctx, l.DB(), 1, 2, 3, 4, 5); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
-	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
 
 // Session is an open customer session.
@@ -35,9 +34,9 @@ type Container struct {
 }
 
 // RecordContainer durably records a decided container: Rejected for a
-// rejection, InTransit for an accepted one, with a "container" event
-// (envelope.ContainerEvent) in the outbox, written by a trigger. When s.ID is empty this is the session's first container: the
-// session is created and s.ID set. The container gets its id in c.ID.
+// rejection, InTransit for an accepted one, noted for the session's next "containers" batch (see FlushContainers).
+// When s.ID is empty this is the session's first container: the session is
+// created and s.ID set. The container gets its id in c.ID.
 //
 // Credits confirmed by the bag are persisted when the session finishes
 // (Finish.Confirm): until then an accepted container stays InTransit in the
@@ -61,8 +60,7 @@ func (l *Ledger) RecordContainer(ctx context.Context, s *Session, c *Container) 
 			return fmt.Errorf("ledger: record container: %w", err)
 		}
 		c.ID, _ = res.LastInsertId()
-		// The container_event trigger appended the outbox record.
-		w.records = append(w.records, outbox.Record{Kind: envelope.KindContainer, TS: c.DecidedAt, RvmID: s.RvmID})
+		// The container_unbatched trigger noted it for its batch.
 		return nil
 	})
 }
@@ -156,13 +154,18 @@ type Finish struct {
 // FinishSession closes the session in one durable transaction: it confirms
 // the last credits, allocates the voucher (from the operator's buffer when
 // one is loaded, else a locally generated EAN-13 code, unique), and appends
-// the transaction, the voucher and the given events to the outbox.
+// the session's last container batch, the transaction, the voucher and the
+// given events to the outbox.
 func (l *Ledger) FinishSession(ctx context.Context, f Finish) (drsapi.Transaction, *Voucher, error) {
 	var body drsapi.Transaction
 	var voucher *Voucher
 	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx, w *writer) error {
 		body, voucher = drsapi.Transaction{}, nil
 		if err := markCredited(ctx, tx, f.Confirm); err != nil {
+			return err
+		}
+		// The session's last containers go out before its transaction.
+		if _, err := batchContainers(ctx, tx, w, f.SessionID); err != nil {
 			return err
 		}
 		if f.Amount > 0 {

@@ -5,7 +5,10 @@
 // if its fact does. Each record gets the next sequence number of the machine,
 // counting up without gaps and never reused, also after records were removed.
 // The MQTT publisher (package telemetry) reads [Pending] records in sequence
-// order and removes each with [Ack] only once the broker acknowledged it.
+// order and acknowledges each with [Ack] only once the broker acknowledged
+// it. An acknowledged run from the oldest record on only moves a mark (the
+// row outbox_acked): it leaves Pending and [Depth] at once, and [Sweep]
+// deletes the rows later, in chunks, when the drain is idle.
 //
 // # Concurrency
 //

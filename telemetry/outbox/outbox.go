@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,13 @@ END;
 CREATE TRIGGER IF NOT EXISTS outbox_gone AFTER DELETE ON outbox BEGIN
 	UPDATE outbox_counter SET rows = rows - 1, bytes = bytes - length(OLD.body) WHERE one = 1;
 END;
+CREATE TABLE IF NOT EXISTS outbox_acked (
+	one   INTEGER PRIMARY KEY CHECK (one = 1),
+	upto  INTEGER NOT NULL,
+	rows  INTEGER NOT NULL,
+	bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO outbox_acked (one, upto, rows, bytes) VALUES (1, 0, 0, 0);
 `
 
 // Init creates the outbox tables if they are missing.
@@ -62,6 +70,11 @@ func Init(ctx context.Context, db DBTX) error {
 // (r.Seq is ignored). Call it inside the transaction that records the fact
 // r reports.
 func Append(ctx context.Context, tx DBTX, r Record) (int64, error) {
+	// The publisher sends a compact body as it is: nothing that is not
+	// JSON may enter.
+	if !json.Valid(r.Body) {
+		return 0, fmt.Errorf("outbox: append %s %s: body is not JSON", r.Kind, r.ID)
+	}
 	// One statement: the seq comes from the counter row (never from
 	// max(seq), which falls when records are acked) and a trigger moves the
 	// counter on. seq is the rowid, so the insert reports it.
@@ -82,7 +95,8 @@ func Append(ctx context.Context, tx DBTX, r Record) (int64, error) {
 // Pending returns up to limit records with seq > after, in sequence order.
 func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, error) {
 	rows, err := db.QueryContext(ctx,
-		`SELECT seq, id, kind, ts, rvm_id, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+		`SELECT seq, id, kind, ts, rvm_id, body FROM outbox
+		 WHERE seq > max(?, (SELECT upto FROM outbox_acked WHERE one = 1)) ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: pending: %w", err)
 	}
@@ -108,22 +122,84 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 	return out, nil
 }
 
-// Ack removes the records with the given sequence numbers, once the broker
-// has acknowledged them. Acking a record twice is harmless. A trigger keeps
-// the counters that Depth reads in step, in the same statement.
+// Ack marks the records with the given sequence numbers delivered, once
+// the broker has acknowledged them; they are no longer Pending nor counted
+// by Depth. Acking a record twice is harmless.
+//
+// Acknowledgements come in runs of consecutive seqs, mostly from the oldest
+// record on. Such a run only moves a mark (outbox_acked.upto): deleting a
+// row is the costliest part of a drain, and [Sweep] does it later, in bulk,
+// when the drain is idle. Any other run is deleted at once, one range
+// DELETE each.
 func Ack(ctx context.Context, db DBTX, seqs ...int64) error {
-	for _, seq := range seqs {
-		if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, seq); err != nil {
-			return fmt.Errorf("outbox: ack %d: %w", seq, err)
+	sorted := slices.Clone(seqs)
+	slices.Sort(sorted)
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1] <= sorted[j]+1 {
+			j++
 		}
+		if err := ackRun(ctx, db, sorted[i], sorted[j]); err != nil {
+			return err
+		}
+		i = j + 1
 	}
 	return nil
+}
+
+// ackRun acknowledges the records a..b: by the mark when nothing pending
+// lies between the mark and a, else by deleting them.
+func ackRun(ctx context.Context, db DBTX, a, b int64) error {
+	var upto, gap int64
+	if err := db.QueryRowContext(ctx, `SELECT upto, (SELECT count(*) FROM outbox WHERE seq > upto AND seq < ?)
+		FROM outbox_acked WHERE one = 1`, a).Scan(&upto, &gap); err != nil {
+		return fmt.Errorf("outbox: ack %d..%d: %w", a, b, err)
+	}
+	if b <= upto {
+		return nil
+	}
+	if gap > 0 {
+		if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, max(a, upto+1), b); err != nil {
+			return fmt.Errorf("outbox: ack %d..%d: %w", a, b, err)
+		}
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE outbox_acked SET upto = ?,
+		rows = rows + (SELECT count(*) FROM outbox WHERE seq > outbox_acked.upto AND seq <= ?),
+		bytes = bytes + (SELECT COALESCE(sum(length(body)), 0) FROM outbox WHERE seq > outbox_acked.upto AND seq <= ?)
+		WHERE one = 1`, b, b, b); err != nil {
+		return fmt.Errorf("outbox: ack %d..%d: %w", a, b, err)
+	}
+	return nil
+}
+
+// Sweep deletes up to limit of the records acknowledged by the mark (see
+// [Ack]), oldest first, and reports how many it deleted. Small steps keep
+// the one writer connection free for the ledger in between.
+func Sweep(ctx context.Context, db DBTX, limit int) (int64, error) {
+	var lo, hi, n, bytes int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0), count(*), COALESCE(sum(length(body)), 0) FROM
+		(SELECT seq, body FROM outbox WHERE seq <= (SELECT upto FROM outbox_acked WHERE one = 1) ORDER BY seq LIMIT ?)`, limit).Scan(&lo, &hi, &n, &bytes)
+	if err != nil || n == 0 {
+		if err != nil {
+			return 0, fmt.Errorf("outbox: sweep: %w", err)
+		}
+		return 0, nil
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi); err != nil {
+		return 0, fmt.Errorf("outbox: sweep: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE outbox_acked SET rows = rows - ?, bytes = bytes - ? WHERE one = 1`, n, bytes); err != nil {
+		return 0, fmt.Errorf("outbox: sweep: %w", err)
+	}
+	return n, nil
 }
 
 // Depth reports how many records wait and how many body bytes they hold,
 // in constant time.
 func Depth(ctx context.Context, db DBTX) (rows, bytes int64, err error) {
-	err = db.QueryRowContext(ctx, `SELECT rows, bytes FROM outbox_counter WHERE one = 1`).Scan(&rows, &bytes)
+	err = db.QueryRowContext(ctx, `SELECT c.rows - a.rows, c.bytes - a.bytes FROM outbox_counter c, outbox_acked a
+		WHERE c.one = 1 AND a.one = 1`).Scan(&rows, &bytes)
 	if err != nil {
 		return 0, 0, fmt.Errorf("outbox: depth: %w", err)
 	}

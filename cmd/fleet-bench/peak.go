@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/google/uuid"
+
+	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/telemetry"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+	"github.com/deposit-rvm/rvm/telemetry/outbox"
+)
+
+// peakOptions shape -peak: the fleet's busiest hour, as machines publish it.
+type peakOptions struct {
+	txRate, containerRate float64       // the whole fleet's, a second
+	duration              time.Duration // of publishing
+	batchMax              int           // containers a batch (containerBatchMax)
+	batchEvery            time.Duration // age of a batch (containerBatchInterval)
+	heartbeat             time.Duration
+	lagMachines           int           // machines whose fleet API view is polled for the live lag
+	outage                time.Duration // > 0: a backlog of this long, released at once
+	jitter                time.Duration // reconnects spread over this
+}
+
+// peakMachine is one machine's publishing state: its session and the
+// batch it is filling, as the controller and the ledger keep them.
+type peakMachine struct {
+	serial, rvm string
+	client      mqtt.Client
+	seq         int64
+	session     string
+	sessionN    int
+	batch       []envelope.BatchContainer
+	batchAt     time.Time
+	credited    int64 // containers in the batches published so far
+	nextBeat    time.Time
+	sampled     bool
+}
+
+// peak is the bench's state in -peak mode.
+type peak struct {
+	o   peakOptions
+	ms  []*peakMachine
+	tap *tap
+
+	published, batches, containers atomic.Int64
+
+	mu  sync.Mutex
+	txs map[string]time.Time // transaction id -> published; guarded by mu
+	// lagQ holds, per sampled machine, (credited after a batch, published).
+	lagQ map[string][]lagMark // guarded by mu
+	lags []float64            // ms; guarded by mu
+}
+
+type lagMark struct {
+	credited int64
+	at       time.Time
+}
+
+// record publishes one event of m exactly as rvmd's publisher encodes an
+// outbox record. With send false it is only encoded (the outbox of a
+// machine offline), and returned for later.
+func (p *peak) record(m *peakMachine, kind, id string, body any, now time.Time) []byte {
+	b, _ := json.Marshal(body) // plain structs: cannot fail
+	m.seq++
+	r := outbox.Record{Seq: m.seq, ID: id, Kind: kind, TS: now, RvmID: m.rvm, Body: b}
+	return telemetry.EncodeEnvelope(make([]byte, 0, len(b)+len(id)+len(m.rvm)+160), m.serial, r)
+}
+
+// emit hands a payload to the machine's connection (online) or its
+// backlog (offline).
+type emitFunc func(m *peakMachine, kind string, payload []byte) mqtt.Token
+
+func (p *peak) online(m *peakMachine, kind string, payload []byte) mqtt.Token {
+	p.published.Add(1)
+	return m.client.Publish(envelope.EventTopic(m.serial, kind), 1, false, payload)
+}
+
+// flush publishes m's batch, as Ledger.FlushContainers writes it.
+func (p *peak) flush(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+	if len(m.batch) == 0 {
+		return nil
+	}
+	b := envelope.ContainerBatch{TransactionID: m.session, Containers: m.batch}
+	t := emit(m, envelope.KindContainers, p.record(m, envelope.KindContainers, uuid.NewString(), b, now))
+	m.credited += int64(len(m.batch))
+	p.batches.Add(1)
+	p.containers.Add(int64(len(m.batch)))
+	if m.sampled {
+		p.mu.Lock()
+		p.lagQ[m.serial] = append(p.lagQ[m.serial], lagMark{m.credited, time.Now()})
+		p.mu.Unlock()
+	}
+	m.batch, m.batchAt = m.batch[:0], time.Time{}
+	return t
+}
+
+// insert adds one accepted container to m's session and batch; a full
+// batch goes at once.
+func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+	if m.session == "" {
+		m.session = uuid.NewString()
+	}
+	m.sessionN++
+	m.batch = append(m.batch, envelope.BatchContainer{EAN: benchEAN, WeightMg: 24000, DepositGrosze: 50, DecidedAt: now.UTC().Format(time.RFC3339Nano)})
+	if len(m.batch) == 1 {
+		m.batchAt = now
+	}
+	if len(m.batch) >= p.o.batchMax {
+		return p.flush(m, now, emit)
+	}
+	return nil
+}
+
+// finish ends m's session: its last batch, then its transaction.
+func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+	if m.sessionN == 0 {
+		p.insert(m, now, emit)
+	}
+	p.flush(m, now, emit)
+	end := now.UTC().Truncate(time.Second)
+	n := m.sessionN
+	tx := drsapi.Transaction{
+		ID: m.session, RvmID: m.rvm, TotalAmount: n, TotalWeight: int64(24 * n),
+		TransactionStartTime: end.Add(-time.Minute).Format(time.RFC3339), TransactionEndTime: end.Format(time.RFC3339),
+		TotalAccepted: n, Containers: []drsapi.Container{{EAN: benchEAN, Count: n, Weight: int64(24 * n)}},
+	}
+	t := emit(m, envelope.KindTransaction, p.record(m, envelope.KindTransaction, tx.ID, tx, now))
+	p.mu.Lock()
+	p.txs[tx.ID] = time.Now()
+	p.mu.Unlock()
+	m.session, m.sessionN = "", 0
+	return t
+}
+
+// step moves the machines of one connection on to now: due containers and
+// transactions on random machines, batches that reached their age,
+// heartbeats.
+func (p *peak) step(mine []*peakMachine, now time.Time, dueC, dueT int64, emit emitFunc) mqtt.Token {
+	var last mqtt.Token
+	keep := func(t mqtt.Token) {
+		if t != nil {
+			last = t
+		}
+	}
+	for ; dueC > 0; dueC-- {
+		keep(p.insert(mine[rand.IntN(len(mine))], now, emit))
+	}
+	for ; dueT > 0; dueT-- {
+		keep(p.finish(mine[rand.IntN(len(mine))], now, emit))
+	}
+	for _, m := range mine {
+		if len(m.batch) > 0 && now.Sub(m.batchAt) >= p.o.batchEvery {
+			keep(p.flush(m, now, emit))
+		}
+		if now.After(m.nextBeat) {
+			keep(emit(m, envelope.KindHeartbeat, p.record(m, envelope.KindHeartbeat, uuid.NewString(),
+				envelope.Heartbeat{PowerStatus: "on"}, now)))
+			m.nextBeat = m.nextBeat.Add(p.o.heartbeat)
+		}
+	}
+	return last
+}
+
+// runPeak drives the fleet at its peak for o.duration, or (o.outage > 0)
+// releases an outage's backlog, and fills res.
+func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, tp *tap, res *Result) error {
+	p := &peak{o: o, tap: tp, txs: map[string]time.Time{}, lagQ: map[string][]lagMark{}}
+	start := time.Now()
+	every := max(1, len(f.serials)/max(1, o.lagMachines))
+	for i, s := range f.serials {
+		p.ms = append(p.ms, &peakMachine{serial: s, rvm: f.rvm[i], client: f.clients[i%len(f.clients)],
+			nextBeat: start.Add(time.Duration(rand.Int64N(int64(o.heartbeat)))), sampled: i%every == 0})
+	}
+	api := httptest.NewServer(g.Handler())
+	defer api.Close()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); p.pollLag(lagCtx, api.URL) }()
+	defer func() { stopLag(); <-lagDone }()
+
+	if o.outage > 0 {
+		return p.releaseBacklog(ctx, f, g, res, start)
+	}
+	conns := len(f.clients)
+	var wg sync.WaitGroup
+	for c := 0; c < conns; c++ {
+		var mine []*peakMachine
+		for i := c; i < len(p.ms); i += conns {
+			mine = append(mine, p.ms[i])
+		}
+		wg.Go(func() {
+			perC, perT := o.containerRate/float64(conns), o.txRate/float64(conns)
+			var sentC, sentT int64
+			var last mqtt.Token
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for now := range tick.C {
+				el := now.Sub(start)
+				if ctx.Err() != nil || el >= o.duration {
+					break
+				}
+				dueC, dueT := int64(perC*el.Seconds())-sentC, int64(perT*el.Seconds())-sentT
+				sentC, sentT = sentC+dueC, sentT+dueT
+				if t := p.step(mine, now, dueC, dueT, p.online); t != nil {
+					last = t
+				}
+			}
+			// The batches still filling go, as their age rule would send
+			// them; the sessions stay open (ending them all at once would
+			// be a burst of transactions no peak has).
+			now := time.Now()
+			for _, m := range mine {
+				if t := p.flush(m, now, p.online); t != nil {
+					last = t
+				}
+			}
+			if last != nil {
+				last.WaitTimeout(time.Minute)
+			}
+		})
+	}
+	wg.Wait()
+	return p.collect(ctx, g, res, start, time.Since(start))
+}
+
+// releaseBacklog fills every machine's outbox as o.outage at the peak
+// would (virtual time: the batches' age rule does not fire while a machine
+// is offline, its batches go at batchMax or with the transaction), then
+// brings the machines back at once, each reconnecting after a random delay
+// within o.jitter, and times the backlog's way to the operator.
+func (p *peak) releaseBacklog(ctx context.Context, f *fleet, g *gateway.Gateway, res *Result, start time.Time) error {
+	backlog := make(map[*peakMachine][]queued, len(p.ms))
+	offline := func(m *peakMachine, kind string, payload []byte) mqtt.Token {
+		backlog[m] = append(backlog[m], queued{kind, payload})
+		return nil
+	}
+	virtual := start.Add(-p.o.outage)
+	const stepV = time.Second
+	age := p.o.batchEvery
+	p.o.batchEvery = p.o.outage + time.Hour // offline: no age flushes
+	var sentC, sentT int64
+	for v := time.Duration(0); v < p.o.outage; v += stepV {
+		now := virtual.Add(v)
+		el := (v + stepV).Seconds()
+		dueC, dueT := int64(p.o.containerRate*el)-sentC, int64(p.o.txRate*el)-sentT
+		sentC, sentT = sentC+dueC, sentT+dueT
+		p.step(p.ms, now, dueC, dueT, offline)
+	}
+	for _, m := range p.ms {
+		if m.sessionN > 0 {
+			p.finish(m, virtual.Add(p.o.outage), offline)
+		}
+	}
+	p.o.batchEvery = age
+	// The lag marks of the backlog are not live: drop them.
+	p.mu.Lock()
+	clear(p.lagQ)
+	for id := range p.txs {
+		p.txs[id] = time.Time{} // filled at release
+	}
+	p.mu.Unlock()
+	events := 0
+	for _, q := range backlog {
+		events += len(q)
+	}
+	res.BacklogEvents = int64(events)
+	release := time.Now()
+	var wg sync.WaitGroup
+	for _, m := range p.ms {
+		q := backlog[m]
+		delay := time.Duration(rand.Int64N(int64(max(p.o.jitter, time.Millisecond))))
+		wg.Go(func() {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			var last mqtt.Token
+			for i, e := range q {
+				last = p.online(m, e.kind, e.payload)
+				if i%64 == 63 {
+					last.WaitTimeout(time.Minute) // the publisher's window
+				}
+			}
+			if last != nil {
+				last.WaitTimeout(time.Minute)
+			}
+		})
+	}
+	wg.Wait()
+	p.mu.Lock()
+	for id := range p.txs {
+		p.txs[id] = release
+	}
+	p.mu.Unlock()
+	if err := p.collect(ctx, g, res, release, time.Since(release)); err != nil {
+		return err
+	}
+	res.BacklogToOperatorS = res.DrainS + res.DurationS
+	return nil
+}
+
+type queued struct {
+	kind    string
+	payload []byte
+}
+
+// pollLag polls the sampled machines' fleet view and turns each batch's
+// appearance into a lag, from publish to visible.
+func (p *peak) pollLag(ctx context.Context, api string) {
+	var sampled []string
+	for _, m := range p.ms {
+		if m.sampled {
+			sampled = append(sampled, m.serial)
+		}
+	}
+	cl := &http.Client{Timeout: 5 * time.Second}
+	for ctx.Err() == nil {
+		for _, s := range sampled {
+			resp, err := cl.Get(api + "/api/machines/" + s)
+			if err != nil {
+				continue
+			}
+			var v gateway.MachineView
+			_ = json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			now := time.Now()
+			p.mu.Lock()
+			q := p.lagQ[s]
+			for len(q) > 0 && q[0].credited <= v.ContainersToday {
+				p.lags = append(p.lags, float64(now.Sub(q[0].at).Microseconds())/1000)
+				q = q[1:]
+			}
+			p.lagQ[s] = q
+			p.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// collect waits for every transaction at the operator and every container
+// in the gateway's store, and fills res.
+func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, start time.Time, published time.Duration) error {
+	p.mu.Lock()
+	txs := maps.Clone(p.txs)
+	p.mu.Unlock()
+	want := p.containers.Load()
+	day := time.Now().UTC().Format(time.DateOnly)
+	var stored int64
+	storedAt := time.Now()
+	// Polled every 50 ms: the sum over 10,000 machines' rows is not free,
+	// and the gateway shares the CPU.
+	for stored < want {
+		n, err := g.Store().FleetContainers(ctx, day)
+		if err == nil && n != stored {
+			stored, storedAt = n, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the gateway to store %d containers (has %d): %w", want, stored, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := waitUntil(ctx, func() bool { return p.tap.count(txs) == len(txs) }); err != nil {
+		return fmt.Errorf("waiting for the operator to receive %d transactions (has %d): %w", len(txs), p.tap.count(txs), err)
+	}
+	// The last batches' lags: give the poller a round.
+	time.Sleep(500 * time.Millisecond)
+	res.DurationS = published.Seconds()
+	res.DrainS = time.Since(start.Add(published)).Seconds()
+	res.Published = p.published.Load()
+	res.AchievedRate = float64(res.Published) / published.Seconds()
+	res.Transactions = int64(len(txs))
+	res.Delivered = p.tap.count(txs)
+	res.ContainersPublished = want
+	res.Batches = p.batches.Load()
+	res.ContainersPerS = round1(float64(stored) / storedAt.Sub(start).Seconds())
+	var lat []float64
+	for id, at := range txs {
+		lat = append(lat, float64(p.tap.at(id).Sub(at).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	res.P50ms, res.P99ms, res.MaxMs = quantile(lat, 0.5), quantile(lat, 0.99), lat[len(lat)-1]
+	p.mu.Lock()
+	lags := slices.Clone(p.lags)
+	p.mu.Unlock()
+	slices.Sort(lags)
+	res.LiveLagP99Ms, res.LiveLagSamples = quantile(lags, 0.99), len(lags)
+	return nil
+}
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
