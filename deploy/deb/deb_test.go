@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deposit-rvm/rvm/hal/periph/board"
+	"github.com/deposit-rvm/rvm/machine/config"
 )
 
 // packages finds the .deb files of the last `make deb`. In CI they must be
@@ -88,6 +91,15 @@ func TestPackages(t *testing.T) {
 				if !strings.Contains(string(unit), want) {
 					t.Errorf("rvmd.service lacks %q", want)
 				}
+			}
+			// The conffile is a configuration rvmd accepts, with a wiring
+			// the board accepts: a fresh install starts (on a Pi wired so).
+			confPath := filepath.Join(root, "etc/rvm/rvmd.json")
+			if _, err := config.Load(confPath); err != nil {
+				t.Errorf("packaged rvmd.json: %v", err)
+			}
+			if _, err := board.ParseFile(confPath); err != nil {
+				t.Errorf("packaged rvmd.json's pins: %v", err)
 			}
 			for _, bin := range []string{"rvmd", "rvmctl"} {
 				f, err := elf.Open(filepath.Join(root, "usr/bin", bin))
