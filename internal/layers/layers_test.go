@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {},
 	"hal/haltest":            {"hal"},
-	"hal/periph/hx711":       {"hal"},
+	"hal/periph/hx711":       {"hal", "internal/clock"},
 	"hal/periph/barrier":     {"hal", "internal/clock"},
 	"hal/periph/conveyor":    {"hal", "internal/clock"},
 	"hal/periph/metal":       {"hal"},
