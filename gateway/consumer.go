@@ -12,6 +12,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
@@ -175,11 +176,7 @@ func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
 			return true
 		}
 		g.log.Error("gateway: store batch", slog.Int("events", len(msgs)), slog.String("err", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, g.clk, wait) != nil {
 			return false
 		}
 		wait = min(wait*2, 5*time.Second)

@@ -27,7 +27,7 @@ func (g *Gateway) forward(ctx context.Context) {
 	var mu sync.Mutex
 	active := 0
 	done := make(chan struct{}, g.o.Concurrency)
-	tick := time.NewTicker(g.o.PollInterval)
+	tick := g.clk.NewTicker(g.o.PollInterval)
 	defer tick.Stop()
 	for {
 		mu.Lock()
@@ -61,7 +61,7 @@ func (g *Gateway) forward(ctx context.Context) {
 			return
 		case <-g.wake:
 		case <-done:
-		case <-tick.C:
+		case <-tick.C():
 		}
 	}
 }

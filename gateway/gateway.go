@@ -239,7 +239,7 @@ func New(o Options) (*Gateway, error) {
 		rec:     make(chan recordReq),
 	}
 	if g.st == nil {
-		st, err := store.Open(context.Background(), o.DB)
+		st, err := store.Open(context.Background(), o.DB, store.WithClock(o.Clock))
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
@@ -358,6 +358,8 @@ func (g *Gateway) publish(ctx context.Context, topic string, payload []byte) err
 		return errors.New("gateway: not connected to the broker")
 	}
 	t := c.Publish(topic, 1, false, payload)
+	timeout := g.clk.NewTimer(10 * time.Second)
+	defer timeout.Stop()
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
@@ -366,7 +368,7 @@ func (g *Gateway) publish(ctx context.Context, topic string, payload []byte) err
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(10 * time.Second):
+	case <-timeout.C():
 		return fmt.Errorf("gateway: publish %s: no acknowledgement in 10s", topic)
 	}
 }

@@ -336,6 +336,7 @@ func serials(n int) []string {
 	return out
 }
 
-// newClock returns a fake clock at a whole second of now, so that times
-// survive the store's millisecond precision.
-func newClock() *clock.Fake { return clock.NewFake(time.Now().Truncate(time.Second)) }
+// newClock returns a clock whose time the test moves, set at a whole second
+// of now so that times survive the store's millisecond precision; its
+// timers are real, so the gateway's loops poll as in production.
+func newClock() *clock.Settable { return clock.NewSettable(time.Now().Truncate(time.Second)) }

@@ -26,7 +26,7 @@ const incrementalSkew = time.Minute
 // jobs runs the periodic work on one replica at a time: whoever holds the
 // "jobs" lease.
 func (g *Gateway) jobs(ctx context.Context) {
-	t := time.NewTicker(g.o.JobInterval)
+	t := g.clk.NewTicker(g.o.JobInterval)
 	defer t.Stop()
 	for {
 		ok, err := g.st.TryLease(ctx, "jobs", g.owner, g.clk.Now(), 3*g.o.JobInterval)
@@ -50,7 +50,7 @@ func (g *Gateway) jobs(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

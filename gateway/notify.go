@@ -126,14 +126,14 @@ const notifyLease = time.Minute
 // active or credited, due codes go to phones, stale reservations are
 // cancelled.
 func (g *Gateway) customers(ctx context.Context) {
-	t := time.NewTicker(g.o.CustomerInterval)
+	t := g.clk.NewTicker(g.o.CustomerInterval)
 	defer t.Stop()
 	for {
 		g.customerStep(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs"
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/money"
 )
 
@@ -195,10 +196,8 @@ func (g *Gateway) confirm(ctx context.Context, id string, a store.Actor, redeemT
 		if !g.clk.Now().Before(deadline) {
 			return p, http.StatusConflict, fmt.Errorf("gateway: payout %s is being confirmed by another request", id)
 		}
-		select {
-		case <-ctx.Done():
-			return p, 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := clock.Sleep(ctx, g.clk, 100*time.Millisecond); err != nil {
+			return p, 0, err
 		}
 	}
 }

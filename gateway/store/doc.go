@@ -21,7 +21,7 @@
 //
 // # Usage
 //
-//	st, err := store.Open(ctx, "gateway.db") // or "postgres://..."
+//	st, err := store.Open(ctx, "gateway.db") // or "postgres://..."; store.WithClock(clk) to see time through clk
 //	defer st.Close()
 //	res, err := st.SaveBatch(ctx, batch)      // commit, then ack the MQTT messages
 //	ms, err := st.ClaimMachines(ctx, owner, now, lease, 16)

@@ -135,8 +135,8 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	// counters; the events, the queue and the vouchers are never deferred.
 	var flush *tally
 	s.tallyMu.Lock()
-	if time.Since(s.flushedAt) >= tallyEvery {
-		flush, s.pending, s.flushedAt = s.pending, newTally(), time.Now()
+	if s.clk.Since(s.flushedAt) >= tallyEvery {
+		flush, s.pending, s.flushedAt = s.pending, newTally(), s.clk.Now()
 	}
 	s.tallyMu.Unlock()
 	var res SaveResult
@@ -152,7 +152,7 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 		// First sight binds serials: in serial order, like every other row
 		// touched, so that two replicas' batches cannot deadlock on them.
 		for _, c := range claims(evs, sts) {
-			if _, err := s.checkBinding(ctx, tx, c[0], c[1], time.Now(), binds); err != nil {
+			if _, err := s.checkBinding(ctx, tx, c[0], c[1], s.clk.Now(), binds); err != nil {
 				return err
 			}
 		}
@@ -597,7 +597,7 @@ func (s *Store) writeTally(ctx context.Context, tx *sql.Tx, t *tally) error {
 func (s *Store) Flush(ctx context.Context) error {
 	s.tallyMu.Lock()
 	t := s.pending
-	s.pending, s.flushedAt = newTally(), time.Now()
+	s.pending, s.flushedAt = newTally(), s.clk.Now()
 	s.tallyMu.Unlock()
 	err := s.tx(ctx, func(tx *sql.Tx) error { return s.writeTally(ctx, tx, t) })
 	if err != nil {

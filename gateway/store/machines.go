@@ -284,7 +284,7 @@ func (s *Store) SetRvmID(ctx context.Context, serial, rvmID string) error {
 			ON CONFLICT(serial) DO UPDATE SET rvm_id = excluded.rvm_id`), serial, rvmID); err != nil {
 			return fmt.Errorf("store: set rvmId of %s: %w", serial, err)
 		}
-		return s.bindTx(ctx, tx, serial, rvmID, time.Now())
+		return s.bindTx(ctx, tx, serial, rvmID, s.clk.Now())
 	})
 	s.forgetBindings()
 	return err
@@ -301,7 +301,7 @@ func (s *Store) PutRegistration(ctx context.Context, serial, rvmID string, body 
 			serial, rvmID, string(body)); err != nil {
 			return fmt.Errorf("store: register %s: %w", serial, err)
 		}
-		return s.bindTx(ctx, tx, serial, rvmID, time.Now())
+		return s.bindTx(ctx, tx, serial, rvmID, s.clk.Now())
 	})
 	s.forgetBindings()
 	return err

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // Sentinel errors.
@@ -33,6 +35,9 @@ type Store struct {
 	db *sql.DB // writes (and reads inside transactions)
 	rd *sql.DB // reads outside transactions: a pool of its own on SQLite
 	pg bool
+	// clk times the retries of a transaction, the fleet counters' flush
+	// and stamps the bindings.
+	clk clock.Clock
 
 	bindMu sync.Mutex
 	bound  map[string]string // serial -> rvmId, a cache of bindings; guarded by bindMu
@@ -48,13 +53,29 @@ func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock makes the store see time through clk (clock.Real if nil, and
+// without the option).
+func WithClock(clk clock.Clock) Option {
+	return func(s *Store) {
+		if clk != nil {
+			s.clk = clk
+		}
+	}
+}
+
 // Open opens (creating if needed) the database dsn names and brings its
 // schema up to date.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if dsn == "" {
 		return nil, errors.New("store: no database given")
 	}
-	s := &Store{pg: IsPostgres(dsn), pending: newTally(), bound: map[string]string{}}
+	s := &Store{pg: IsPostgres(dsn), pending: newTally(), bound: map[string]string{}, clk: clock.Real{}}
+	for _, o := range opts {
+		o(s)
+	}
 	var err error
 	if s.pg {
 		s.db, err = sql.Open("pgx", dsn)
@@ -148,11 +169,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
-		t := time.NewTimer(time.Duration(attempt+1) * 5 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, s.clk, time.Duration(attempt+1)*5*time.Millisecond) != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // postgresDSN returns a DSN for a fresh schema of the database named by
@@ -281,4 +282,53 @@ func TestArrivalWakesAReleasedMachine(t *testing.T) {
 			t.Errorf("a machine backing off was claimed: %v", again)
 		}
 	})
+}
+
+// The store sees time through the clock it is given: the fleet counters
+// are held back until a second has passed on it, and a binding is stamped
+// with its time.
+func TestStoreClock(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0.Add(time.Hour))
+	path := filepath.Join(t.TempDir(), "gw.db")
+	st, err := store.Open(ctx, path, store.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// A second store on the file sees what is written, not what is held.
+	other, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	day := t0.Format(time.DateOnly)
+	tests := []struct {
+		advance time.Duration
+		want    int64 // containers written for today after the batch
+	}{
+		{0, 1}, // the first batch writes at once
+		{0, 1}, // held back: no time has passed
+		{999 * time.Millisecond, 1},
+		{time.Millisecond, 4}, // a second on: everything so far
+	}
+	for i, tt := range tests {
+		clk.Advance(tt.advance)
+		e := ev(fmt.Sprint("c", i), "M1", int64(i+1), "container", false)
+		e.Containers, e.Deposits = 1, 50
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{e}}); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := other.Machines(ctx, day)
+		if err != nil || len(ms) != 1 || ms[0].ContainersToday != tt.want {
+			t.Errorf("batch %d (+%v): Machines on the file = %+v, %v; want M1 with %d containers", i+1, tt.advance, ms, err, tt.want)
+		}
+	}
+	if err := st.SetRvmID(ctx, "M1", "rvm-1"); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := st.Bindings(ctx)
+	if err != nil || len(bs) != 1 || !bs[0].BoundAt.Equal(clk.Now()) {
+		t.Errorf("Bindings() = %+v, %v; want M1 bound at %v (the store's clock)", bs, err, clk.Now())
+	}
 }

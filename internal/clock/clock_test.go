@@ -218,3 +218,37 @@ func TestStepper(t *testing.T) {
 		t.Errorf("Since(t0) = %v; want 1m4s", got)
 	}
 }
+
+func TestSettable(t *testing.T) {
+	s := NewSettable(t0)
+	tm := s.NewTimer(time.Hour)
+	s.Advance(2 * time.Hour)
+	if _, ok := fired(tm.C()); ok {
+		t.Errorf("Settable timer of 1h fired when Now moved 2h; want real time only")
+	}
+	if !tm.Stop() {
+		t.Errorf("Stop() of a pending Settable timer = false; want true")
+	}
+	if got := s.Now(); !got.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("Now() after Advance(2h) = %v; want %v", got, t0.Add(2*time.Hour))
+	}
+	// Real timers: a short one fires without the time being moved.
+	before := s.Now()
+	<-s.NewTimer(time.Millisecond).C()
+	tk := s.NewTicker(time.Millisecond)
+	<-tk.C()
+	tk.Stop()
+	done := make(chan struct{})
+	s.AfterFunc(time.Millisecond, func() { close(done) })
+	<-done
+	if got := s.Now(); !got.Equal(before) {
+		t.Errorf("Now() after real waits = %v; want %v (it stands still)", got, before)
+	}
+	s.Set(t0.Add(3 * time.Hour))
+	if got := s.Since(t0); got != 3*time.Hour {
+		t.Errorf("Since(t0) after Set = %v; want 3h", got)
+	}
+	if _, ok := s.Next(); ok {
+		t.Errorf("Next() on a Settable = true; want false")
+	}
+}

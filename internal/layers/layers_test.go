@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"hal/sim":                {"hal", "internal/clock", "calib"},
 	"hal/periph":             {},
 	"hal/haltest":            {"hal"},
-	"hal/periph/hx711":       {"hal"},
+	"hal/periph/hx711":       {"hal", "internal/clock"},
 	"hal/periph/barrier":     {"hal", "internal/clock"},
 	"hal/periph/conveyor":    {"hal", "internal/clock"},
 	"hal/periph/metal":       {"hal"},
@@ -59,7 +59,7 @@ var allowed = map[string][]string{
 	"internal/console":      {"internal/clock", "internal/service/wire"},
 	"drs":                   {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":            {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
-	"gateway/store":         {"internal/money", "drs/drsapi", "internal/ean"},
+	"gateway/store":         {"internal/money", "drs/drsapi", "internal/ean", "internal/clock"},
 	"gateway":               {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff"},
 	// Mains wire; they may import what they run, never each other.
 	"cmd/drs-sim":     {"drs/drssim", "machine/catalog/sample"},

@@ -29,9 +29,10 @@ type Opts struct {
 	Poll time.Duration
 	// Clock stamps the events (clock.Real if nil).
 	Clock clock.Clock
-	// Sleep waits out the debounce (time.Sleep if nil); tests substitute
-	// one that acts out a bounce.
-	Sleep func(time.Duration)
+	// Wait times the debounce and the polling (clock.Real if nil: lines
+	// bounce in real time, whatever clock stamps the events); tests
+	// substitute one that acts out a bounce.
+	Wait clock.Clock
 }
 
 // DefaultOpts are the defaults for a zero field of Opts.
@@ -76,8 +77,8 @@ func New(pin gpio.PinIn, opts *Opts, out chan<- hal.Event) (*Dev, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	if o.Sleep == nil {
-		o.Sleep = time.Sleep
+	if o.Wait == nil {
+		o.Wait = clock.Real{}
 	}
 	s := &Dev{pin: pin, opts: o, edges: true, out: out, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := pin.In(o.Pull, gpio.BothEdges); err != nil {
@@ -124,13 +125,13 @@ func (s *Dev) watch() {
 			// edge came or not, the level is read: edges can be missed.
 			s.pin.WaitForEdge(s.opts.Poll)
 		} else {
-			s.opts.Sleep(min(s.opts.Poll, 5*time.Millisecond))
+			s.sleep(min(s.opts.Poll, 5*time.Millisecond))
 		}
 		lvl := s.read()
 		if lvl == state {
 			continue
 		}
-		s.opts.Sleep(s.opts.Debounce)
+		s.sleep(s.opts.Debounce)
 		if s.read() != lvl {
 			continue // a bounce
 		}
@@ -146,4 +147,11 @@ func (s *Dev) watch() {
 			return
 		}
 	}
+}
+
+// sleep waits d on Opts.Wait.
+func (s *Dev) sleep(d time.Duration) {
+	t := s.opts.Wait.NewTimer(d)
+	defer t.Stop()
+	<-t.C()
 }

@@ -54,7 +54,7 @@ func TestBarrier(t *testing.T) {
 			clk := clock.NewFake(t0)
 			events := make(chan hal.Event, 16)
 			b, err := New(pin, &Opts{Active: hal.EntryBlocked, Inactive: hal.EntryCleared, ActiveLow: tt.activeLow,
-				Poll: 10 * time.Millisecond, Clock: clk, Sleep: func(time.Duration) {}}, events)
+				Poll: 10 * time.Millisecond, Clock: clk, Wait: clock.NewStepper(t0)}, events)
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
@@ -78,6 +78,17 @@ func TestBarrier(t *testing.T) {
 	}
 }
 
+// waitHook is a Stepper that calls hook before each wait.
+type waitHook struct {
+	*clock.Stepper
+	hook func()
+}
+
+func (w *waitHook) NewTimer(d time.Duration) clock.Timer {
+	w.hook()
+	return w.Stepper.NewTimer(d)
+}
+
 // A level that does not hold for the debounce time is not reported.
 func TestBarrierDebounce(t *testing.T) {
 	pin := newPin("GPIO17", gpio.High, true)
@@ -85,7 +96,7 @@ func TestBarrierDebounce(t *testing.T) {
 	var mu sync.Mutex
 	bounce := true
 	bounced := make(chan bool, 1)
-	sleep := func(time.Duration) {
+	wait := &waitHook{Stepper: clock.NewStepper(t0), hook: func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if bounce {
@@ -93,8 +104,8 @@ func TestBarrierDebounce(t *testing.T) {
 			set(pin, gpio.High) // the beam flickered back during the debounce
 			bounced <- true
 		}
-	}
-	b, err := New(pin, &Opts{Active: hal.ExitBlocked, Inactive: hal.ExitCleared, ActiveLow: true, Poll: 10 * time.Millisecond, Sleep: sleep}, events)
+	}}
+	b, err := New(pin, &Opts{Active: hal.ExitBlocked, Inactive: hal.ExitCleared, ActiveLow: true, Poll: 10 * time.Millisecond, Wait: wait}, events)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -134,7 +145,7 @@ func TestDoorPolling(t *testing.T) {
 func TestHaltWhileSending(t *testing.T) {
 	pin := newPin("GPIO17", gpio.Low, true)
 	events := make(chan hal.Event) // nobody reads
-	s, err := New(pin, &Opts{Active: hal.ChamberBlocked, Inactive: hal.ChamberCleared, Poll: 10 * time.Millisecond, Sleep: func(time.Duration) {}}, events)
+	s, err := New(pin, &Opts{Active: hal.ChamberBlocked, Inactive: hal.ChamberCleared, Poll: 10 * time.Millisecond, Wait: clock.NewStepper(t0)}, events)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

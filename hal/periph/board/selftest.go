@@ -12,6 +12,7 @@ import (
 	"github.com/deposit-rvm/rvm/calib"
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/periph/scanner"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // CheckOpts configures SelfTest.
@@ -29,6 +30,9 @@ type CheckOpts struct {
 	// ("entry", "metal", "scanner", ...). Nil says nothing. The rig acts
 	// on it.
 	Prompt func(key, text string)
+	// Clock times the steps (clock.Real if nil: the technician acts in
+	// real time, whatever clock the board runs on).
+	Clock clock.Clock
 }
 
 // Status is a check's outcome.
@@ -94,6 +98,9 @@ func SelfTest(ctx context.Context, b *Board, opts *CheckOpts) Report {
 	if o.Prompt == nil {
 		o.Prompt = func(string, string) {}
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	t := tester{ctx: ctx, b: b, o: o}
 	var r Report
 	for _, nb := range b.barriers {
@@ -145,7 +152,7 @@ func (t *tester) barrier(nb namedBarrier) Check {
 	c := Check{Key: nb.key, Device: words.device, Pins: nb.pin}
 	t.drain()
 	t.o.Prompt(nb.key, fmt.Sprintf("%s (%s) within %v", words.act, nb.pin, t.o.Wait))
-	timer := time.NewTimer(t.o.Wait)
+	timer := t.o.Clock.NewTimer(t.o.Wait)
 	defer timer.Stop()
 	on, off := false, false
 wait:
@@ -158,7 +165,7 @@ wait:
 			case kinds[1]:
 				off = on // a clear before the break is the end of an earlier one
 			}
-		case <-timer.C:
+		case <-timer.C():
 			break wait
 		case <-t.ctx.Done():
 			break wait
@@ -193,9 +200,9 @@ func (t *tester) drain() {
 func (t *tester) metal() Check {
 	c := Check{Key: "metal", Device: "metal sensor", Pins: t.b.Wiring.Metal.Pin}
 	t.o.Prompt("metal", fmt.Sprintf("hold a can in front of the metal sensor (%s), then take it away, within %v", c.Pins, t.o.Wait))
-	deadline := time.Now().Add(t.o.Wait)
+	deadline := t.o.Clock.Now().Add(t.o.Wait)
 	seen, gone := false, false
-	for !(seen && gone) && time.Now().Before(deadline) && t.ctx.Err() == nil {
+	for !(seen && gone) && t.o.Clock.Now().Before(deadline) && t.ctx.Err() == nil {
 		m, err := t.b.Metal.Metal()
 		if err != nil {
 			c.Status, c.Detail = StatusFail, err.Error()
@@ -206,7 +213,7 @@ func (t *tester) metal() Check {
 		} else if seen {
 			gone = true
 		}
-		time.Sleep(5 * time.Millisecond)
+		clock.Sleep(t.ctx, t.o.Clock, 5*time.Millisecond) // a cancelled ctx ends the loop
 	}
 	switch {
 	case seen && gone:
@@ -249,7 +256,7 @@ func (t *tester) conveyor() Check {
 
 // await waits up to d for an event of kind k, dropping others.
 func (t *tester) await(k hal.EventKind, d time.Duration) bool {
-	timer := time.NewTimer(d)
+	timer := t.o.Clock.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
@@ -257,7 +264,7 @@ func (t *tester) await(k hal.EventKind, d time.Duration) bool {
 			if ev.Kind == k {
 				return true
 			}
-		case <-timer.C:
+		case <-timer.C():
 			return false
 		case <-t.ctx.Done():
 			return false
@@ -340,7 +347,7 @@ func (t *tester) reader(key, device, act string, p Port, dev *scanner.Dev, kind 
 	}
 	t.drain()
 	t.o.Prompt(key, fmt.Sprintf("%s (%s) within %v", act, p.Port, t.o.Wait))
-	timer := time.NewTimer(t.o.Wait)
+	timer := t.o.Clock.NewTimer(t.o.Wait)
 	defer timer.Stop()
 	for {
 		select {
@@ -359,7 +366,7 @@ func (t *tester) reader(key, device, act string, p Port, dev *scanner.Dev, kind 
 				c.Status, c.Detail = StatusOK, fmt.Sprintf("read %s (%v)", ev.Barcode.Code, ev.Barcode.Symbology)
 			}
 			return c
-		case <-timer.C:
+		case <-timer.C():
 			c.Status, c.Detail = StatusFail, fmt.Sprintf("no code read within %v", t.o.Wait)
 			return c
 		case <-t.ctx.Done():

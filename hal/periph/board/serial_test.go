@@ -11,6 +11,7 @@ import (
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/escpos"
+	"github.com/deposit-rvm/rvm/internal/clock"
 )
 
 // The serial devices of the wiring, opened by the board: the scanner's and
@@ -56,7 +57,7 @@ func TestScannerMissingAtStart(t *testing.T) {
 	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.DeviceFault || ev.Fault != hal.FaultScannerDead {
 		t.Fatalf("first event without the scanner: %v %q; want device-fault scanner-dead", ev.Kind, ev.Fault)
 	}
-	tst := tester{ctx: context.Background(), b: b, o: CheckOpts{Wait: time.Second, Prompt: func(string, string) {}}}
+	tst := tester{ctx: context.Background(), b: b, o: CheckOpts{Wait: time.Second, Prompt: func(string, string) {}, Clock: clock.Real{}}}
 	c := tst.reader("scanner", "scanner", "scan", bn.w.Scanner, b.scanners[0], hal.BarcodeRead)
 	if want := "port " + bn.w.Scanner.Port + " not there (scanner-dead): plug the scanner in"; c.Status != StatusFail || c.Detail != want {
 		t.Errorf("self-test of a missing scanner: %s %q; want fail %q", c.Status, c.Detail, want)

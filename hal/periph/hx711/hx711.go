@@ -1,6 +1,7 @@
 package hx711
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/gpio"
 )
 
@@ -66,6 +68,10 @@ type Opts struct {
 	// ClockHalf is how long each half of a clock pulse lasts (busy-waited:
 	// the datasheet wants at least 0.2 us, a Pi's GPIO can be faster).
 	ClockHalf time.Duration
+	// Clock times the reads: the deadline, the polling fallback and the
+	// busy-waited clock pulses (clock.Real if nil). The bit timing is
+	// physical, so only tests substitute another.
+	Clock clock.Clock
 }
 
 // DefaultOpts suits an HX711 at 10 or 80 samples/s on a Raspberry Pi.
@@ -83,9 +89,7 @@ type Dev struct {
 	data   gpio.PinIn
 	opts   Opts
 	pulses int
-	edges  bool                  // data has edge detection
-	now    func() time.Time      // tests substitute a fake
-	sleep  func(d time.Duration) // tests substitute a fake
+	edges  bool // data has edge detection
 
 	halts atomic.Uint64 // bumped by Halt: a ReadRaw waiting gives up
 
@@ -120,7 +124,10 @@ func New(clk gpio.PinOut, data gpio.PinIn, opts *Opts) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{clk: clk, data: data, opts: o, pulses: n, edges: true, now: time.Now, sleep: time.Sleep}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	d := &Dev{clk: clk, data: data, opts: o, pulses: n, edges: true}
 	if err := clk.Out(gpio.Low); err != nil {
 		return nil, fmt.Errorf("hx711: clock pin %s: %w", clk, err)
 	}
@@ -162,7 +169,7 @@ func (d *Dev) Halt() error {
 // with another gain or cut short by a power-down.
 func (d *Dev) ReadRaw() (int32, error) {
 	gen := d.halts.Load()
-	deadline := d.now().Add(d.opts.Timeout)
+	deadline := d.opts.Clock.Now().Add(d.opts.Timeout)
 	if err := d.powerUp(); err != nil {
 		return 0, err
 	}
@@ -199,7 +206,7 @@ func (d *Dev) waitReady(gen uint64, deadline time.Time) error {
 		if d.data.Read() == gpio.Low {
 			return nil
 		}
-		left := deadline.Sub(d.now())
+		left := deadline.Sub(d.opts.Clock.Now())
 		if left <= 0 {
 			return ErrTimeout
 		}
@@ -207,7 +214,8 @@ func (d *Dev) waitReady(gen uint64, deadline time.Time) error {
 			// Never -1: on gpioioctl that times out at once.
 			d.data.WaitForEdge(min(left, d.opts.Poll))
 		} else {
-			d.sleep(min(left, time.Millisecond))
+			// Halt is seen within the millisecond.
+			clock.Sleep(context.Background(), d.opts.Clock, min(left, time.Millisecond))
 		}
 	}
 }
@@ -230,7 +238,7 @@ func (d *Dev) shift(gen uint64) (v int32, ok bool, err error) {
 	var raw uint32
 	stretched := false
 	for i := range d.pulses {
-		start := d.now()
+		start := d.opts.Clock.Now()
 		if err := d.clk.Out(gpio.High); err != nil {
 			d.clk.Out(gpio.Low)
 			d.primed = false
@@ -247,7 +255,7 @@ func (d *Dev) shift(gen uint64) (v int32, ok bool, err error) {
 			d.primed = false
 			return 0, false, fmt.Errorf("hx711: clock: %w", err)
 		}
-		if d.now().Sub(start) > maxClockHigh {
+		if d.opts.Clock.Now().Sub(start) > maxClockHigh {
 			stretched = true
 		}
 		d.spin(d.opts.ClockHalf)
@@ -275,6 +283,6 @@ func (d *Dev) spin(t time.Duration) {
 	if t <= 0 {
 		return
 	}
-	for start := d.now(); d.now().Sub(start) < t; {
+	for start := d.opts.Clock.Now(); d.opts.Clock.Now().Sub(start) < t; {
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 )
@@ -74,18 +75,37 @@ func (f *fakeHX711) next() bool {
 
 func (f *fakeHX711) devWith(t *testing.T, opts *Opts) *Dev {
 	t.Helper()
-	d, err := New(hxClock{f}, hxData{f}, opts)
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	o.Clock = f
+	d, err := New(hxClock{f}, hxData{f}, &o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	d.now = f.Now
-	d.sleep = func(time.Duration) {
-		f.mu.Lock()
-		f.sleeps++
-		f.next()
-		f.mu.Unlock()
-	}
 	return d
+}
+
+// The fake chip is the driver's clock: time moves 100 ns at each look and
+// the poll fallback's sleep lets the next conversion come.
+var _ clock.Clock = (*fakeHX711)(nil)
+
+func (f *fakeHX711) Since(t time.Time) time.Duration { return f.Now().Sub(t) }
+
+func (f *fakeHX711) NewTimer(time.Duration) clock.Timer {
+	f.mu.Lock()
+	f.sleeps++
+	f.next()
+	now := f.now
+	f.mu.Unlock()
+	return clock.NewFake(now).NewTimer(0) // fired
+}
+
+func (f *fakeHX711) NewTicker(time.Duration) clock.Ticker { panic("hx711 test: no ticker") }
+
+func (f *fakeHX711) AfterFunc(time.Duration, func()) clock.Timer {
+	panic("hx711 test: no AfterFunc")
 }
 
 type hxClock struct{ f *fakeHX711 }
