@@ -58,6 +58,20 @@
 // with max_queued_messages 0 (or a bound sized for the longest outage) and
 // max_inflight_messages 0 or a few thousand.
 //
+// Broker restarts: mosquitto 2.0 does not restore a shared subscription
+// ($share/GROUP/...) from its persistence file. After a broker restart,
+// until the gateway's reconnect has subscribed again, an event a machine
+// publishes has no subscriber: the broker acknowledges it and drops it, and
+// the machine's outbox, which removes a record on its PUBACK, does not
+// send it again. TestBrokerAndGatewayRestart shows the window (under load
+// it lost 2 of 25 runs' events before it waited for a heartbeat to get
+// through). It is open, not closed: the fix is on the broker's side (a
+// broker that persists shared subscriptions, or a plain subscription for a
+// single gateway) or an end-to-end acknowledgement from the gateway to the
+// machine; until then run the gateway with a broker that keeps shared
+// subscriptions across restarts, and the gap shows as a seq gap in the
+// fleet's per-machine sequence.
+//
 // # The till side
 //
 // Payouts come in two phases (payouts.go): reserve (the money is set
