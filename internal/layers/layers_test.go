@@ -71,7 +71,7 @@ var allowed = map[string][]string{
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
-	"hal/periph/escpos":              {"hal", "internal/ean", "internal/money"},
+	"hal/periph/escpos":              {"hal", "internal/ean", "internal/money", "internal/clock"},
 	"hal/periph/escpos/escpostest":   {},
 	"hal/periph/scanner/scannertest": {},
 }

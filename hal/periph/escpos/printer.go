@@ -3,6 +3,7 @@ package escpos
 import (
 	"errors"
 	"fmt"
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"io"
 	"sync"
 	"time"
@@ -43,6 +44,9 @@ type Opts struct {
 	StatusTimeout time.Duration
 	PrintTimeout  time.Duration
 	Poll          time.Duration
+	// Clock times PrintTimeout; clock.Real if nil (a printer prints in
+	// real time; the port's own read timeouts are the serial driver's).
+	Clock clock.Clock
 
 	cp CodePage
 }
@@ -99,6 +103,9 @@ func (o *Opts) fill() error {
 	}
 	if o.Poll == 0 {
 		o.Poll = 250 * time.Millisecond
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	return nil
 }
@@ -268,8 +275,9 @@ func (d *Dev) Print(t hal.Ticket) error {
 // themselves apart by bit 4: set in every real-time status byte, clear in
 // GS r's.
 func (d *Dev) confirm() error {
-	deadline := time.Now().Add(d.opts.PrintTimeout)
-	for time.Now().Before(deadline) {
+	clk := d.opts.Clock
+	deadline := clk.Now().Add(d.opts.PrintTimeout)
+	for clk.Now().Before(deadline) {
 		b, err := d.readByte(d.opts.Poll)
 		if errors.Is(err, ErrNoReply) {
 			if _, err := d.rw.Write([]byte{0x10, 0x04, 2}); err != nil {
