@@ -150,6 +150,15 @@ type Conveyor interface {
 	Stop() error
 }
 
+// Gate is the sorter flap (or a diverter) after the chamber. Like the
+// conveyor, every move is bounded: Pulse opens it for d at most and it
+// returns to rest by itself, so a controller that dies mid-move never
+// leaves it open. A new Pulse replaces the running one.
+type Gate interface {
+	conn.Resource
+	Pulse(d time.Duration) error
+}
+
 // Ticket is what the voucher printer prints.
 type Ticket struct {
 	Code       string // the voucher code, encoded as the barcode or QR

@@ -35,7 +35,10 @@ type Devices struct {
 	Conveyor hal.Conveyor
 	Printer  hal.Printer
 	Scanner  hal.Scanner
-	Events   <-chan hal.Event
+	// Gate is the sorter flap, driven only by the technician's console
+	// (actuate gate); nil where the machine has none.
+	Gate   hal.Gate
+	Events <-chan hal.Event
 }
 
 // Options configure a Controller. Zero values take the defaults of

@@ -66,7 +66,7 @@ func openBoard(pins json.RawMessage, log *slog.Logger) (machine.Devices, func() 
 	}
 	dev := machine.Devices{
 		Chamber: b.Chamber, Bag: b.Bag, Metal: b.Metal, Shape: b.Shape, Conveyor: b.Conveyor,
-		Scanner: b.Scanner, Printer: b.Printer,
+		Scanner: b.Scanner, Printer: b.Printer, Gate: b.Gate,
 		Events: b.Events(), // the barriers', the door's, the belt's, b.Scanner's and b.SealReader's
 	}
 	return dev, b.Halt, nil

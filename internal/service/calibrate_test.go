@@ -53,6 +53,13 @@ func (belt) Forward(d time.Duration) error { return nil }
 func (belt) Reverse(d time.Duration) error { return nil }
 func (belt) Stop() error                   { return nil }
 
+// flap is a test gate that records its pulses.
+type flap struct{ pulses []time.Duration }
+
+func (*flap) String() string                { return "test-gate" }
+func (*flap) Halt() error                   { return nil }
+func (f *flap) Pulse(d time.Duration) error { f.pulses = append(f.pulses, d); return nil }
+
 // bench is a real controller on test cells, its loop a mutex, and the
 // console's server in front of it.
 type bench struct {
@@ -60,6 +67,7 @@ type bench struct {
 	led     *ledger.Ledger
 	bag     *cell
 	chamber *cell
+	gate    *flap
 	c       *machine.Controller
 }
 
@@ -91,8 +99,8 @@ func newBench(t *testing.T, opts ...func(*Options)) *bench {
 	if err := led.SetPIN(ctx, h, now); err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{led: led, bag: &cell{raws: []int32{0}}, chamber: &cell{raws: []int32{0}}}
-	b.c, err = machine.New(ctx, machine.Devices{Chamber: b.chamber, Bag: b.bag, Metal: metal{}, Conveyor: belt{}}, led,
+	b := &bench{led: led, bag: &cell{raws: []int32{0}}, chamber: &cell{raws: []int32{0}}, gate: &flap{}}
+	b.c, err = machine.New(ctx, machine.Devices{Chamber: b.chamber, Bag: b.bag, Metal: metal{}, Conveyor: belt{}, Gate: b.gate}, led,
 		machine.Options{Clock: clock.NewFake(now), RvmID: "4a1c0b7e-0000-4000-8000-000000000001", DriftLimit: 20 * physic.Gram})
 	if err != nil {
 		t.Fatal(err)
@@ -310,10 +318,7 @@ func TestDriftWatch(t *testing.T) {
 }
 
 func TestActuate(t *testing.T) {
-	var opened []time.Duration
-	b := newBench(t, func(o *Options) {
-		o.Gate = func(d time.Duration) error { opened = append(opened, d); return nil }
-	})
+	b := newBench(t)
 	c := b.session(t)
 	if r := do(t, c, "actuate", "device", "gate", "ms", "200"); r.Code != wire.CodeRefused || !strings.Contains(r.Error, "service on") {
 		t.Errorf("actuate gate with intake open = %+v; want refused until service on", r)
@@ -334,8 +339,8 @@ func TestActuate(t *testing.T) {
 			t.Errorf("actuate %s -ms %s = %+v; want code %q", tt.device, tt.ms, r, tt.code)
 		}
 	}
-	if len(opened) != 1 || opened[0] != 200*time.Millisecond {
-		t.Errorf("gate opened %v; want once for 200ms", opened)
+	if got := b.gate.pulses; len(got) != 1 || got[0] != 200*time.Millisecond {
+		t.Errorf("gate pulsed %v; want once for 200ms", got)
 	}
 	if r := do(t, c, "bag exchange"); r.Code != wire.CodeUsage || !strings.Contains(r.Error, "-seal CODE is required") {
 		t.Errorf("bag exchange without a seal on real hardware = %+v; want -seal required", r)

@@ -447,9 +447,6 @@ func (s *Server) actuate(ctx context.Context, device, ms string) (wire.Reply, er
 	switch device {
 	case "conveyor":
 	case "gate":
-		if s.opts.Gate == nil {
-			return wire.Reply{}, fmt.Errorf("%w: this machine has no gate actuator the console can drive", errRefused)
-		}
 	default:
 		return wire.Reply{}, usage("actuate %q: want conveyor or gate", device)
 	}
@@ -464,7 +461,11 @@ func (s *Server) actuate(ctx context.Context, device, ms string) (wire.Reply, er
 			return nil, machine.ErrBusy
 		}
 		if device == "gate" {
-			return nil, s.opts.Gate(d)
+			g := c.Devices().Gate
+			if g == nil {
+				return nil, fmt.Errorf("%w: this machine has no gate actuator the console can drive", errRefused)
+			}
+			return nil, g.Pulse(d)
 		}
 		return nil, c.Devices().Conveyor.Forward(d)
 	})

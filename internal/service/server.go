@@ -42,11 +42,8 @@ type Options struct {
 	Ledger   *ledger.Ledger                  // required: PIN, audit log, calibration history
 	Sim      Sim                             // nil on real hardware
 	Register func(ctx context.Context) error // asks the operator for an rvmId again; nil: not offered
-	// Gate opens the sorter gate for d (its driver bounds it by its own
-	// dead-man limit); nil where the machine has none the console drives.
-	Gate   func(d time.Duration) error
-	Clock  clock.Clock // wall clock for the lockout and the waits between readings; default clock.Real
-	Logger *slog.Logger
+	Clock    clock.Clock                     // wall clock for the lockout and the waits between readings; default clock.Real
+	Logger   *slog.Logger
 
 	MaxTries int           // wrong PINs before the lockout; 5
 	Lockout  time.Duration // how long the console stays locked; 5 min

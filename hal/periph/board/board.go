@@ -9,6 +9,7 @@ import (
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/conveyor"
+	"github.com/deposit-rvm/rvm/hal/periph/gate"
 	"github.com/deposit-rvm/rvm/hal/periph/curtain"
 	"github.com/deposit-rvm/rvm/hal/periph/escpos"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
@@ -71,9 +72,9 @@ type Board struct {
 	Metal    hal.MetalSensor
 	Shape    hal.ShapeSensor // nil where the wiring has no shape sensor
 	Conveyor hal.Conveyor
-	// Gate is the sorter flap's output, held at rest; nil where the wiring
-	// has none.
-	Gate gpio.PinOut
+	// Gate is the sorter flap (package gate: every pulse returns to rest by
+	// itself); nil where the wiring has none.
+	Gate hal.Gate
 	// Scanner reads the containers' codes (BarcodeRead events), SealReader
 	// the bags' seals (SealScanned); a lost port is a scanner-dead fault.
 	Scanner    hal.Scanner
@@ -264,13 +265,12 @@ func (b *Board) open(o Opts) error {
 	}
 
 	if g := w.Gate; g != nil {
-		p := pins[g.Pin]
-		gate := &gateOut{PinOut: p, rest: gpio.Level(g.ActiveLow)}
-		if err := gate.Halt(); err != nil {
+		gd, err := gate.New(pins[g.Pin], &gate.Opts{ActiveLow: g.ActiveLow, Clock: o.Clock})
+		if err != nil {
 			return fmt.Errorf("board: pins.gate.pin %s: %w", g.Pin, err)
 		}
-		b.opened = append(b.opened, gate)
-		b.Gate = p
+		b.opened = append(b.opened, gd)
+		b.Gate = gd
 	}
 
 	if s := w.Shape; s != nil {
@@ -293,13 +293,6 @@ func (b *Board) open(o Opts) error {
 	return b.startScanners(o)
 }
 
-// gateOut halts the gate to its rest level.
-type gateOut struct {
-	gpio.PinOut
-	rest gpio.Level
-}
-
-func (g *gateOut) Halt() error { return g.Out(g.rest) }
 
 func pull(s string) gpio.Pull {
 	switch s {
