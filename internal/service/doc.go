@@ -11,7 +11,9 @@
 // is set every login is refused. [Options.MaxTries] (5) wrong PINs in a
 // row lock the console for [Options.Lockout] (configuration key
 // consoleLockout, default 5 minutes), during which even the right PIN is
-// refused. Every login, refusal and lockout, and every act, is written to
+// refused. The count of wrong PINs and the lockout's end are kept in the
+// ledger, so a restart or a power cut hands a guesser neither fresh tries
+// nor an early end. Every login, refusal and lockout, and every act, is written to
 // the ledger's audit log and, in the same transaction, appended to the
 // outbox as an "audit" event for the fleet (ledger.Ledger.Audit). Looking
 // (status, sensors, scale read, calib show, calib history, log) is not

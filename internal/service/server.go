@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -118,7 +119,50 @@ func Listen(opts Options) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("service: %s: %w", opts.Path, err)
 	}
-	return &Server{opts: opts, ln: ln, drafts: map[string]*draft{}, conns: map[*session]bool{}}, nil
+	s := &Server{opts: opts, ln: ln, drafts: map[string]*draft{}, conns: map[*session]bool{}}
+	if err := s.loadLockout(context.Background()); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// The lockout lives in the ledger, so that restarting rvmd (or cutting its
+// power) does not hand a guesser five fresh tries.
+const (
+	metaTries  = "console_wrong_pins"
+	metaLocked = "console_locked_until"
+)
+
+func (s *Server) loadLockout(ctx context.Context) error {
+	if v, ok, err := s.opts.Ledger.Meta(ctx, metaTries); err != nil {
+		return fmt.Errorf("service: lockout: %w", err)
+	} else if ok {
+		s.tries, _ = strconv.Atoi(v)
+	}
+	if v, ok, err := s.opts.Ledger.Meta(ctx, metaLocked); err != nil {
+		return fmt.Errorf("service: lockout: %w", err)
+	} else if ok && v != "" {
+		if s.locked, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return fmt.Errorf("service: lockout: %s %q: %w", metaLocked, v, err)
+		}
+	}
+	return nil
+}
+
+// saveLockout records the count of wrong PINs and the lockout's end.
+func (s *Server) saveLockout(ctx context.Context, tries int, locked time.Time) error {
+	until := ""
+	if !locked.IsZero() {
+		until = locked.UTC().Format(time.RFC3339Nano)
+	}
+	if err := s.opts.Ledger.SetMeta(ctx, metaTries, strconv.Itoa(tries)); err != nil {
+		return fmt.Errorf("service: lockout: %w", err)
+	}
+	if err := s.opts.Ledger.SetMeta(ctx, metaLocked, until); err != nil {
+		return fmt.Errorf("service: lockout: %w", err)
+	}
+	return nil
 }
 
 // Path is the socket's path.
@@ -271,7 +315,11 @@ func (s *Server) login(ctx context.Context, ss *session, pin string) wire.Reply 
 			s.tries = 0
 			s.locked = now.Add(s.opts.Lockout)
 		}
+		saved, until := s.tries, s.locked
 		s.mu.Unlock()
+		if err := s.saveLockout(ctx, saved, until); err != nil {
+			return fail(wire.CodeFailed, "%v", err)
+		}
 		s.audit(ctx, ss, "login", false, fmt.Sprintf("refused: wrong PIN (%d of %d)", tries, s.opts.MaxTries))
 		if lock {
 			s.audit(ctx, ss, "lockout", true, fmt.Sprintf("console locked for %s after %d wrong PINs", s.opts.Lockout, s.opts.MaxTries))
@@ -282,6 +330,9 @@ func (s *Server) login(ctx context.Context, ss *session, pin string) wire.Reply 
 	s.mu.Lock()
 	s.tries = 0
 	s.mu.Unlock()
+	if err := s.saveLockout(ctx, 0, time.Time{}); err != nil {
+		return fail(wire.CodeFailed, "%v", err)
+	}
 	ss.authed = true
 	s.audit(ctx, ss, "login", true, "")
 	return okText(map[string]string{"session": ss.name}, "logged in as %s", ss.name)

@@ -192,3 +192,52 @@ func BenchmarkCheckPIN(b *testing.B) {
 		CheckPIN(h, "4711")
 	}
 }
+
+// restart stops f's server and serves the same ledger and clock again, as
+// a restarted rvmd would.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	path := f.srv.Path()
+	f.srv.Close()
+	srv, err := Listen(Options{Path: path, Do: noMachine, Ledger: f.led, Clock: f.clk, Lockout: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	f.srv = srv
+}
+
+// TestLockoutSurvivesRestart: restarting rvmd (or cutting its power) gives
+// a guesser neither fresh tries nor an end to the lockout.
+func TestLockoutSurvivesRestart(t *testing.T) {
+	f := start(t, "1234")
+	for i := 1; i <= 3; i++ {
+		if r := f.login(t, "0000"); r.Code != wire.CodeBadPIN {
+			t.Fatalf("wrong PIN %d = %+v; want code %q", i, r, wire.CodeBadPIN)
+		}
+	}
+	f.restart(t)
+	if r := f.login(t, "0000"); r.Code != wire.CodeBadPIN || !strings.Contains(r.Error, "4 of 5") {
+		t.Fatalf("wrong PIN after a restart = %+v; want the 4th of 5", r)
+	}
+	if r := f.login(t, "0000"); r.Code != wire.CodeLocked {
+		t.Fatalf("5th wrong PIN = %+v; want code %q", r, wire.CodeLocked)
+	}
+	f.restart(t)
+	if r := f.login(t, "1234"); r.OK || r.Code != wire.CodeLocked {
+		t.Errorf("right PIN after a restart while locked = %+v; want code %q", r, wire.CodeLocked)
+	}
+	f.clk.Advance(10 * time.Minute)
+	f.restart(t)
+	if r := f.login(t, "1234"); !r.OK {
+		t.Errorf("right PIN after the lockout = %+v; want ok", r)
+	}
+}
