@@ -76,6 +76,13 @@ func start(t *testing.T, pin string) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, srv)
+	return fixture{srv, led, clk}
+}
+
+// serve runs srv until the test ends.
+func serve(t *testing.T, srv *Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
@@ -85,7 +92,6 @@ func start(t *testing.T, pin string) fixture {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return fixture{srv, led, clk}
 }
 
 func (f fixture) login(t *testing.T, pin string) wire.Reply {
@@ -203,15 +209,7 @@ func (f *fixture) restart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	serve(t, srv)
 	f.srv = srv
 }
 
