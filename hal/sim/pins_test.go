@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	belt "github.com/deposit-rvm/rvm/hal/periph/conveyor"
 	"github.com/deposit-rvm/rvm/hal/periph/metal"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/testhal"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 )
@@ -62,13 +62,13 @@ func TestPinsDeadManLimit(t *testing.T) {
 	if !ok || ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("Pop() = %v at %v; want the dead-man timer due at %v", ev.Kind, ev.At, t0.Add(2*time.Second))
 	}
-	if got := haltest.Drain(events); len(got) != 0 {
+	if got := testhal.Drain(events); len(got) != 0 {
 		t.Errorf("driver reported %v before its timer ran; want nothing", got)
 	}
 	if !p.FireDue() {
 		t.Fatalf("FireDue() = false; want the driver's callback run")
 	}
-	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
+	if ev := testhal.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(2*time.Second)) {
 		t.Errorf("driver reported %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(2*time.Second))
 	}
 	if running(m) || c.Running() {
@@ -118,7 +118,7 @@ func TestPinsLines(t *testing.T) {
 		if !p.Drive(k) {
 			t.Fatalf("Drive(%v) = false; want a level change", k)
 		}
-		if ev := haltest.Recv(t, events); ev.Kind != k {
+		if ev := testhal.Recv(t, events); ev.Kind != k {
 			t.Errorf("after Drive(%v) the driver reported %v", k, ev.Kind)
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/testhal"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -63,7 +63,7 @@ func TestBarrier(t *testing.T) {
 				t.Errorf("Active() with the beam intact = true; want false")
 			}
 			set(pin, !tt.idle)
-			if ev := haltest.Recv(t, events); ev.Kind != hal.EntryBlocked || !ev.At.Equal(t0) {
+			if ev := testhal.Recv(t, events); ev.Kind != hal.EntryBlocked || !ev.At.Equal(t0) {
 				t.Errorf("beam broken: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryBlocked, t0)
 			}
 			if !b.Active() {
@@ -71,7 +71,7 @@ func TestBarrier(t *testing.T) {
 			}
 			clk.Advance(time.Second)
 			set(pin, tt.idle)
-			if ev := haltest.Recv(t, events); ev.Kind != hal.EntryCleared || !ev.At.Equal(t0.Add(time.Second)) {
+			if ev := testhal.Recv(t, events); ev.Kind != hal.EntryCleared || !ev.At.Equal(t0.Add(time.Second)) {
 				t.Errorf("beam restored: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryCleared, t0.Add(time.Second))
 			}
 		})
@@ -112,12 +112,12 @@ func TestBarrierDebounce(t *testing.T) {
 	set(pin, gpio.Low)
 	<-bounced
 	set(pin, gpio.Low)
-	haltest.Recv(t, events)
+	testhal.Recv(t, events)
 	set(pin, gpio.High)
-	haltest.Recv(t, events)
+	testhal.Recv(t, events)
 	b.Halt()
 	// Everything the watcher sent is in the channel now.
-	if got := haltest.Drain(events); len(got) != 0 {
+	if got := testhal.Drain(events); len(got) != 0 {
 		t.Errorf("events after one break and one clear: extra %v; want none (the flicker is no event)", got)
 	}
 }
@@ -131,11 +131,11 @@ func TestDoorPolling(t *testing.T) {
 	}
 	defer d.Halt()
 	set(pin, gpio.High)
-	if ev := haltest.Recv(t, events); ev.Kind != hal.DoorOpened {
+	if ev := testhal.Recv(t, events); ev.Kind != hal.DoorOpened {
 		t.Errorf("door switch high: event %v; want %v", ev.Kind, hal.DoorOpened)
 	}
 	set(pin, gpio.Low)
-	if ev := haltest.Recv(t, events); ev.Kind != hal.DoorClosed {
+	if ev := testhal.Recv(t, events); ev.Kind != hal.DoorClosed {
 		t.Errorf("door switch low: event %v; want %v", ev.Kind, hal.DoorClosed)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/deposit-rvm/rvm/hal"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/conveyor"
-	"github.com/deposit-rvm/rvm/hal/periph/gate"
 	"github.com/deposit-rvm/rvm/hal/periph/curtain"
 	"github.com/deposit-rvm/rvm/hal/periph/escpos"
+	"github.com/deposit-rvm/rvm/hal/periph/gate"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
 	"github.com/deposit-rvm/rvm/hal/periph/metal"
 	"github.com/deposit-rvm/rvm/hal/periph/scanner"
@@ -292,7 +292,6 @@ func (b *Board) open(o Opts) error {
 	}
 	return b.startScanners(o)
 }
-
 
 func pull(s string) gpio.Pull {
 	switch s {

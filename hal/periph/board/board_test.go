@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/barrier"
 	"github.com/deposit-rvm/rvm/hal/periph/escpos/escpostest"
 	"github.com/deposit-rvm/rvm/hal/periph/hx711"
@@ -20,6 +19,7 @@ import (
 	"github.com/deposit-rvm/rvm/hal/periph/scanner/scannertest"
 	"github.com/deposit-rvm/rvm/hal/sim"
 	"github.com/deposit-rvm/rvm/internal/backoff"
+	"github.com/deposit-rvm/rvm/internal/testhal"
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -140,11 +140,11 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open without shape and gate: Shape %v, Gate %v; want nil, nil", b.Shape, b.Gate)
 	}
 	bn.set("GPIO22", gpio.Low) // the exit beam breaks
-	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.ExitBlocked {
+	if ev := testhal.Recv(t, b.Events()); ev.Kind != hal.ExitBlocked {
 		t.Errorf("exit beam broken: event %v; want %v", ev.Kind, hal.ExitBlocked)
 	}
 	bn.set("GPIO24", gpio.High) // the door opens
-	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.DoorOpened {
+	if ev := testhal.Recv(t, b.Events()); ev.Kind != hal.DoorOpened {
 		t.Errorf("door switch high: event %v; want %v", ev.Kind, hal.DoorOpened)
 	}
 	if m, _ := b.Metal.Metal(); m {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/hal/periph/escpos"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/testhal"
 )
 
 // The serial devices of the wiring, opened by the board: the scanner's and
@@ -20,12 +20,12 @@ import (
 func TestSerialDevices(t *testing.T) {
 	bn, b := openSmall(t)
 	bn.scanner.Send("]E05901234123457\r\n")
-	ev := haltest.Recv(t, b.Events())
+	ev := testhal.Recv(t, b.Events())
 	if ev.Kind != hal.BarcodeRead || ev.Barcode.Code != "5901234123457" || ev.Barcode.Symbology != hal.SymEAN13 {
 		t.Errorf("scanner sent ]E05901234123457: event %v %+v; want barcode-read 5901234123457 EAN-13", ev.Kind, ev.Barcode)
 	}
 	bn.seal.Send("017824770475060\r\n")
-	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.SealScanned || ev.Seal != "017824770475060" {
+	if ev := testhal.Recv(t, b.Events()); ev.Kind != hal.SealScanned || ev.Seal != "017824770475060" {
 		t.Errorf("seal reader sent 017824770475060: event %v %q; want seal-scanned 017824770475060", ev.Kind, ev.Seal)
 	}
 	tk := hal.Ticket{Code: "2912345678906", Grosze: 150, PrintType: escpos.PrintBarcode, ValidUntil: time.Date(2026, 2, 4, 0, 0, 0, 0, time.UTC)}
@@ -54,7 +54,7 @@ func TestScannerMissingAtStart(t *testing.T) {
 		t.Fatalf("Open without the scanner = %v; want the board open", err)
 	}
 	defer b.Halt()
-	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.DeviceFault || ev.Fault != hal.FaultScannerDead {
+	if ev := testhal.Recv(t, b.Events()); ev.Kind != hal.DeviceFault || ev.Fault != hal.FaultScannerDead {
 		t.Fatalf("first event without the scanner: %v %q; want device-fault scanner-dead", ev.Kind, ev.Fault)
 	}
 	tst := tester{ctx: context.Background(), b: b, o: CheckOpts{Wait: time.Second, Prompt: func(string, string) {}, Clock: clock.Real{}}}
@@ -66,7 +66,7 @@ func TestScannerMissingAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	bn.scanner.Send("]E40123456\r\n")
-	if ev := haltest.Recv(t, b.Events()); ev.Kind != hal.BarcodeRead || ev.Barcode.Code != "0123456" {
+	if ev := testhal.Recv(t, b.Events()); ev.Kind != hal.BarcodeRead || ev.Barcode.Code != "0123456" {
 		t.Errorf("after plugging the scanner in: event %v %+v; want barcode-read 0123456", ev.Kind, ev.Barcode)
 	}
 }

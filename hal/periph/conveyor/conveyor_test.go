@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/deposit-rvm/rvm/hal"
-	"github.com/deposit-rvm/rvm/hal/haltest"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/testhal"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
@@ -106,13 +106,13 @@ func TestDeadManLimit(t *testing.T) {
 	due("Reverse(3s) after Forward(2s)", t0.Add(3*time.Second))
 	c.expire(0) // a stale timer that fired anyway does nothing
 	check("stale timer")
-	if got := haltest.Drain(events); len(got) != 0 {
+	if got := testhal.Drain(events); len(got) != 0 {
 		t.Errorf("stale timer sent %v; want nothing", got)
 	}
 
 	clk.Advance(3 * time.Second)
 	check("dead-man limit", "en=Low")
-	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
+	if ev := testhal.Recv(t, events); ev.Kind != hal.ConveyorHalted || !ev.At.Equal(t0.Add(3*time.Second)) {
 		t.Errorf("at the limit: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.ConveyorHalted, t0.Add(3*time.Second))
 	}
 	if c.Running() {
@@ -129,14 +129,14 @@ func TestDeadManLimit(t *testing.T) {
 		t.Errorf("a dead-man timer is pending after Stop")
 	}
 	clk.Advance(DefaultOpts.MaxLimit)
-	if got := haltest.Drain(events); len(got) != 0 {
+	if got := testhal.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Stop sent %v; want nothing", got)
 	}
 
 	c.Forward(time.Second)
 	c.Halt()
 	clk.Advance(time.Second)
-	if got := haltest.Drain(events); len(got) != 0 {
+	if got := testhal.Drain(events); len(got) != 0 {
 		t.Errorf("timer after Halt sent %v; want nothing", got)
 	}
 	if err := c.Forward(time.Second); !errors.Is(err, ErrHalted) {
@@ -191,7 +191,7 @@ func TestDeadManLimitRealTimer(t *testing.T) {
 	}
 	defer c.Halt()
 	c.Forward(time.Millisecond)
-	if ev := haltest.Recv(t, events); ev.Kind != hal.ConveyorHalted {
+	if ev := testhal.Recv(t, events); ev.Kind != hal.ConveyorHalted {
 		t.Errorf("event %v; want %v", ev.Kind, hal.ConveyorHalted)
 	}
 	if m.en.Read() != gpio.Low {

@@ -1,4 +1,4 @@
-package deb
+package e2e
 
 import (
 	"debug/elf"

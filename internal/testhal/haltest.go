@@ -1,8 +1,8 @@
-// Package haltest holds small helpers for tests of code that reports
+// Package testhal holds small helpers for tests of code that reports
 // hal.Event values on a channel (the drivers of hal/periph, the rig of
 // hal/sim): take the next event with a deadline that only keeps a broken
 // driver from hanging the run, and list what is left.
-package haltest
+package testhal
 
 import (
 	"testing"
