@@ -23,4 +23,19 @@
 //
 // Load cells report raw ADC counts, never grams: package calib turns counts
 // into [physic.Mass] with a calibration the technician made.
+//
+// # The drivers
+//
+// The real drivers live under hal/periph, one package per device as
+// periph.io arranges its own: hx711 (the scales' ADC), barrier (debounced
+// light barriers and the door switch), conveyor (direction and enable, with
+// a dead-man limit), gate (the sorter flap, every pulse bounded), metal,
+// curtain (the shape sensor), scanner (barcode scanners and the seal
+// reader on a serial port) and escpos (the voucher printer); board is the
+// Pi's wiring: a pin map parsed and validated, the drivers opened on it,
+// and the self-test. Drivers do not own their pins: they take a gpio.PinIn
+// or gpio.PinOut that the caller opened (gpioreg.ByName after host.Init,
+// which only board does) and leave it open on Halt. Tests use periph's own
+// gpiotest pins, pseudo-terminals, or a simulated chip where the device
+// answers the driver (the HX711). hal/sim is the simulated machine.
 package hal

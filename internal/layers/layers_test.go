@@ -36,7 +36,6 @@ var allowed = map[string][]string{
 	"drs/drsapi":             {"internal/money", "internal/ean"},
 	"machine/catalog":        {"internal/ean", "internal/money", "drs/drsapi"},
 	"hal/sim":                {"hal", "internal/clock", "calib"},
-	"hal/periph":             {},
 	"internal/testhal":       {"hal"},
 	"hal/periph/hx711":       {"hal", "internal/clock"},
 	"hal/periph/barrier":     {"hal", "internal/clock"},
