@@ -1,38 +1,19 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/deposit-rvm/rvm/internal/testlog"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
 )
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // closedURL returns a loopback URL of a port nothing listens on.
 func closedURL(t *testing.T, scheme string) string {
@@ -69,7 +50,7 @@ func TestHealthz(t *testing.T) {
 // the reason, /healthz says so, and a stop while still connecting is clean.
 func TestBrokerUnreachable(t *testing.T) {
 	e := newEnv(t, drssim.Options{})
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	o := e.gatewayOptions(filepath.Join(t.TempDir(), "gw.db"))
 	o.MQTTURL = closedURL(t, "tcp")
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))

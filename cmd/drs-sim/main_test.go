@@ -1,34 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/deposit-rvm/rvm/internal/testlog"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
 const catalogFile = "../../drs/drssim/testdata/catalog.json"
-
-// syncBuffer is an io.Writer safe to read while run writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -36,10 +17,10 @@ func env(m map[string]string) func(string) string {
 
 // start runs the command in the background until the test ends, and
 // returns its address and stderr.
-func start(t *testing.T, args []string, vars map[string]string) (string, *syncBuffer) {
+func start(t *testing.T, args []string, vars map[string]string) (string, *testlog.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	stderr := &testlog.Buffer{}
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -123,7 +104,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"-bogus"}, "flag provided but not defined"},
 	}
 	for _, tt := range tests {
-		var stderr syncBuffer
+		var stderr testlog.Buffer
 		err := run(context.Background(), tt.args, env(nil), &stderr, nil)
 		if err == nil || !strings.Contains(err.Error()+stderr.String(), tt.want) {
 			t.Errorf("run(%q) = %v; want an error mentioning %q", tt.args, err, tt.want)

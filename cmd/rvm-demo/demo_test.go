@@ -5,36 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/deposit-rvm/rvm/internal/testlog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for the demo's writer and the test's
-// reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemo runs make demo's program with one machine: the machine registers
 // through the gateway, its customers' transactions reach drs-sim, and the
@@ -52,7 +33,7 @@ func TestDemo(t *testing.T) {
 		t.Log("chromium not installed: the dashboard is checked over HTTP only")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	var out, logs testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-machines", "1", "-listen", "127.0.0.1:0", "-customer-gap", "500ms", "-dir", t.TempDir()}, &out, &logs)
@@ -154,7 +135,7 @@ func TestMakeDemoCtrlC(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd := exec.Command("make", "-C", "../..", "demo")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

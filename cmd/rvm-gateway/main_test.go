@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/deposit-rvm/rvm/internal/testlog"
 	"io/fs"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -134,7 +134,7 @@ func TestCtrlCWhileConnecting(t *testing.T) {
 	}
 	broker := "tcp://" + ln.Addr().String()
 	ln.Close()
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -151,21 +151,4 @@ func TestCtrlCWhileConnecting(t *testing.T) {
 	if err := <-done; exitCode(err) != 0 {
 		t.Errorf("run() after Ctrl-C = %v; want a clean stop:\n%s", err, logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

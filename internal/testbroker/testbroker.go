@@ -1,9 +1,9 @@
 package testbroker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/deposit-rvm/rvm/internal/testlog"
 	"net"
 	"os"
 	"os/exec"
@@ -83,7 +83,7 @@ type Broker struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedBuffer
+	log  *testlog.Buffer
 }
 
 // Start starts mosquitto on a free 127.0.0.1 port and stops it when the
@@ -101,7 +101,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	b := &Broker{t: t, bin: bin, dir: t.TempDir(), cfg: cfg, log: &lockedBuffer{}}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), cfg: cfg, log: &testlog.Buffer{}}
 	if cfg.tls {
 		ca, err := newCertAuthority(b.dir)
 		if err != nil {
@@ -354,23 +354,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects mosquitto's output, written by exec's copier
-// goroutine and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
