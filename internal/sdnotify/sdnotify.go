@@ -3,6 +3,7 @@ package sdnotify
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -28,7 +29,7 @@ func FromEnv(log *slog.Logger) *Notifier {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Notifier{log: log}
-	if ok, _ := daemon.SdNotify(false, ""); !ok {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return n
 	}
 	n.enabled = true

@@ -35,7 +35,7 @@ func received(t *testing.T, c *net.UnixConn) []string {
 		if err != nil {
 			return out
 		}
-		if n > 0 { // FromEnv probes the socket with an empty message
+		if n > 0 {
 			out = append(out, string(buf[:n]))
 		}
 	}
