@@ -72,16 +72,17 @@ type recordReq struct {
 	done chan error
 }
 
-// recordDelivery records d through the recorder, which commits the
-// deliveries of all machines that finished meanwhile together.
-func (g *Gateway) recordDelivery(ctx context.Context, d store.Delivery) error {
+// recordDelivery hands d to the recorder, which commits the deliveries of
+// all machines that finished meanwhile together; the channel reports the
+// commit.
+func (g *Gateway) recordDelivery(ctx context.Context, d store.Delivery) chan error {
 	req := recordReq{d: d, done: make(chan error, 1)}
 	select {
 	case g.rec <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		req.done <- ctx.Err()
 	}
-	return <-req.done
+	return req.done
 }
 
 // recorder group-commits deliveries until g.rec is closed: on SQLite every
@@ -125,8 +126,17 @@ const (
 	refused
 )
 
+// runMax bounds the pending events a drain reads at once: after an outage
+// a machine's queue holds hours of transactions, and reading them a run at
+// a time costs two queries a run instead of three an event.
+const runMax = 64
+
 // drain delivers a claimed machine's pending events in seq order until
 // none is left, a transient failure parks the machine, or the lease is lost.
+// Within a run the operator's calls go one after the other while their
+// deliveries are recorded behind them (a crash before a record is harmless:
+// the event goes again and the operator answers 409); the run's records are
+// all committed before the next run is read.
 func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 	fails := c.Fails
 	nextAt := time.Time{}
@@ -148,30 +158,34 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			}
 			renewAt = now.Add(g.o.Lease / 2)
 		}
-		ev, ok, err := g.st.NextPending(ctx, c.Machine)
+		run, err := g.st.PendingRun(ctx, c.Machine, runMax)
 		if err != nil {
 			if ctx.Err() == nil {
-				g.log.Error("gateway: next pending", slog.String("machine", c.Machine), slog.String("err", err.Error()))
+				g.log.Error("gateway: pending events", slog.String("machine", c.Machine), slog.String("err", err.Error()))
 				nextAt = g.clk.Now().Add(backoff.Policy{Min: g.o.BaseBackoff, Max: g.o.MaxBackoff}.Wait(1))
 			}
 			return
 		}
-		if !ok {
-			fails = 0
+		if len(run.Events) == 0 {
+			fails, nextAt = 0, store.Idle
 			return
 		}
-		if wait := g.gap(ctx, ev); wait > 0 {
-			// The missing event's arrival wakes the machine (see
-			// ReleaseMachine); the recheck bounds the wait all the same.
-			nextAt = g.clk.Now().Add(min(wait, gapRecheck))
-			return
+		if !arrived(run, 0) {
+			if run.States[run.Events[0].Seq-1] == store.StatePending {
+				continue // the predecessor arrived after the run was read
+			}
+			if wait := g.gap(run.Events[0]); wait > 0 {
+				// The missing event's arrival wakes the machine (see
+				// ReleaseMachine); the recheck bounds the wait all the same.
+				nextAt = g.clk.Now().Add(min(wait, gapRecheck))
+				return
+			}
 		}
-		// The missing predecessor may have been committed between the two
-		// reads: then it is the one to send first.
-		if again, ok, err := g.st.NextPending(ctx, c.Machine); err != nil || !ok || again.ID != ev.ID {
-			continue
+		n := 1
+		for n < len(run.Events) && arrived(run, n) {
+			n++
 		}
-		res, retryAfter := g.deliver(ctx, ev)
+		res, retryAfter := g.deliverRun(ctx, run.Events[:n])
 		if ctx.Err() != nil {
 			return
 		}
@@ -185,47 +199,85 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 	}
 }
 
+// arrived says whether every predecessor of run.Events[i] back to the
+// previous event of the run (for the first, its immediate predecessor) has
+// arrived, and none of them is a pending event that the run missed because
+// it arrived after the run was read.
+func arrived(run store.Run, i int) bool {
+	ev := run.Events[i]
+	from := ev.Seq - 1
+	if i > 0 {
+		from = run.Events[i-1].Seq + 1
+	}
+	// Seq starts at 1: nothing comes before the first event.
+	for seq := max(from, 1); seq < ev.Seq; seq++ {
+		if state, ok := run.States[seq]; !ok || state == store.StatePending {
+			return false
+		}
+	}
+	return true
+}
+
+// deliverRun hands evs to the operator in order, stopping at the first
+// that does not go through, and waits for their deliveries to be recorded.
+// It returns transient when a call or a record failed.
+func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event) (outcome, time.Duration) {
+	type recording struct {
+		ev   store.Event
+		at   time.Time
+		done chan error
+	}
+	var recs []recording
+	res, retryAfter := delivered, time.Duration(0)
+	for _, ev := range evs {
+		var done chan error
+		res, retryAfter, done = g.deliver(ctx, ev)
+		if done != nil {
+			recs = append(recs, recording{ev, g.clk.Now(), done})
+		}
+		if res != delivered || ctx.Err() != nil {
+			break
+		}
+	}
+	for _, r := range recs {
+		if err := <-r.done; err != nil {
+			g.log.Error("gateway: record delivery", slog.String("id", r.ev.ID), slog.String("err", err.Error()))
+			res = transient
+			continue
+		}
+		g.met.forwarded(r.ev.Kind, r.at.Sub(r.ev.ReceivedAt))
+	}
+	return res, retryAfter
+}
+
 // gapRecheck bounds how long a machine waiting for a missing event sleeps
 // before it looks again.
 const gapRecheck = 250 * time.Millisecond
 
-// gap returns how long to hold ev back because an earlier event of its
-// machine has not arrived yet: with several replicas (or a redelivery after
-// a reconnect) a machine's events are not stored in seq order. A gap that
-// outlasts GapWait is given up on: the missing event may have been
-// quarantined, or published before this gateway existed (then a machine's
-// first event waits GapWait once).
-func (g *Gateway) gap(ctx context.Context, ev store.Event) time.Duration {
-	prev, ok, err := g.st.PrevSeq(ctx, ev.Machine, ev.Seq)
-	if err != nil {
-		g.log.Warn("gateway: previous seq", slog.String("machine", ev.Machine), slog.String("err", err.Error()))
-	}
-	// Seq starts at 1: a first event with a higher seq may have its
-	// predecessors still on the way.
-	if err != nil || (ok && prev == ev.Seq-1) || (!ok && ev.Seq == 1) {
-		return 0
-	}
+// gap returns how long to hold ev back because its predecessor has not
+// arrived yet: with several replicas (or a redelivery after a reconnect) a
+// machine's events are not stored in seq order. A gap that outlasts GapWait
+// is given up on: the missing event may have been quarantined, or published
+// before this gateway existed (then a machine's first event waits GapWait
+// once).
+func (g *Gateway) gap(ev store.Event) time.Duration {
 	return max(ev.ReceivedAt.Add(g.o.GapWait).Sub(g.clk.Now()), 0)
 }
 
-// deliver hands one event to the operator and records the result.
-func (g *Gateway) deliver(ctx context.Context, ev store.Event) (outcome, time.Duration) {
+// deliver hands one event to the operator and records the result; an
+// acceptance is recorded through the recorder, and done reports its commit.
+func (g *Gateway) deliver(ctx context.Context, ev store.Event) (res outcome, retryAfter time.Duration, done chan error) {
 	response, err := g.call(ctx, ev)
 	now := g.clk.Now()
 	if ctx.Err() != nil {
-		return transient, 0
+		return transient, 0, nil
 	}
 	switch {
 	case err == nil || errors.Is(err, drs.ErrAlreadyDelivered):
 		if err != nil {
 			response, _ = json.Marshal(map[string]string{"result": "already delivered (409)"})
 		}
-		if merr := g.recordDelivery(ctx, store.Delivery{ID: ev.ID, At: now, Response: response}); merr != nil {
-			g.log.Error("gateway: record delivery", slog.String("id", ev.ID), slog.String("err", merr.Error()))
-			return transient, 0
-		}
-		g.met.forwarded(ev.Kind, now.Sub(ev.ReceivedAt))
-		return delivered, 0
+		return delivered, 0, g.recordDelivery(ctx, store.Delivery{ID: ev.ID, At: now, Response: response})
 	case isTransient(err):
 		var ae *drs.APIError
 		var retryAfter time.Duration
@@ -238,7 +290,7 @@ func (g *Gateway) deliver(ctx context.Context, ev store.Event) (outcome, time.Du
 			g.log.Error("gateway: record attempt", slog.String("id", ev.ID), slog.String("err", merr.Error()))
 		}
 		g.met.retried(ev.Kind)
-		return transient, retryAfter
+		return transient, retryAfter, nil
 	default:
 		f := store.Failure{EventID: ev.ID, Machine: ev.Machine, Kind: ev.Kind, Reason: err.Error(), LastTry: now}
 		var ae *drs.APIError
@@ -254,10 +306,10 @@ func (g *Gateway) deliver(ctx context.Context, ev store.Event) (outcome, time.Du
 			slog.String("kind", ev.Kind), slog.String("err", err.Error()))
 		if merr := g.st.MarkFailed(ctx, f); merr != nil {
 			g.log.Error("gateway: record failure", slog.String("id", ev.ID), slog.String("err", merr.Error()))
-			return transient, 0
+			return transient, 0, nil
 		}
 		g.met.failed(ev.Kind)
-		return refused, 0
+		return refused, 0, nil
 	}
 }
 

@@ -180,11 +180,18 @@ func (p *peak) step(mine []*peakMachine, now time.Time, dueC, dueT int64, emit e
 // releases an outage's backlog, and fills res.
 func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, tp *tap, res *Result) error {
 	p := &peak{o: o, tap: tp, txs: map[string]time.Time{}, lagQ: map[string][]lagMark{}}
+	if err := warmUp(ctx, f, g, res); err != nil {
+		return err
+	}
 	start := time.Now()
 	every := max(1, len(f.serials)/max(1, o.lagMachines))
 	for i, s := range f.serials {
 		p.ms = append(p.ms, &peakMachine{serial: s, rvm: f.rvm[i], client: f.clients[i%len(f.clients)],
 			nextBeat: start.Add(time.Duration(rand.Int64N(int64(o.heartbeat)))), sampled: i%every == 0})
+	}
+	if o.outage > 0 {
+		// A backlog has no live lag to poll: its batches are hours old.
+		return p.releaseBacklog(ctx, f, g, res, start)
 	}
 	api := httptest.NewServer(g.Handler())
 	defer api.Close()
@@ -192,10 +199,6 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 	lagDone := make(chan struct{})
 	go func() { defer close(lagDone); p.pollLag(lagCtx, api.URL) }()
 	defer func() { stopLag(); <-lagDone }()
-
-	if o.outage > 0 {
-		return p.releaseBacklog(ctx, f, g, res, start)
-	}
 	conns := len(f.clients)
 	var wg sync.WaitGroup
 	for c := 0; c < conns; c++ {
@@ -312,6 +315,33 @@ func (p *peak) releaseBacklog(ctx context.Context, f *fleet, g *gateway.Gateway,
 		return err
 	}
 	res.BacklogToOperatorS = res.DrainS + res.DurationS
+	return nil
+}
+
+// warmUp connects the fleet as rvmd connects: every machine publishes its
+// retained status, online, and the gateway takes in its first sight of each
+// (binding the serial to its rvmId). A fleet at its peak has been online
+// since the morning; without this the first seconds of the peak would
+// measure 10,000 first sights instead of the peak.
+func warmUp(ctx context.Context, f *fleet, g *gateway.Gateway, res *Result) error {
+	start := time.Now()
+	var last mqtt.Token
+	for i, s := range f.serials {
+		st := envelope.Status{Online: true, Machine: s, RvmID: f.rvm[i], TS: start.UTC().Format(time.RFC3339)}
+		b, _ := json.Marshal(st)
+		last = f.clients[i%len(f.clients)].Publish(envelope.StatusTopic(s), 1, true, b)
+	}
+	if last != nil {
+		last.WaitTimeout(time.Minute)
+	}
+	err := waitUntil(ctx, func() bool {
+		n, err := g.Store().OnlineCount(ctx)
+		return err == nil && n >= len(f.serials)
+	})
+	if err != nil {
+		return fmt.Errorf("warm-up: the gateway has not seen all %d machines online: %w", len(f.serials), err)
+	}
+	res.WarmupS = round1(time.Since(start).Seconds())
 	return nil
 }
 

@@ -682,8 +682,15 @@ func (s *Store) RenewLease(ctx context.Context, machine, owner string, until tim
 	return n == 1, nil
 }
 
+// Idle is the nextAt of a queue with nothing pending: it is not due again
+// until an event arrives for it (see SaveBatch), so that a claim visits only
+// the queues that have work instead of every machine of the fleet.
+var Idle = time.UnixMilli(idleAt).UTC()
+
+const idleAt = int64(1) << 62
+
 // ReleaseMachine ends owner's lease on machine. The queue is next due at
-// nextAt, unless events arrived since the claim (arrivals differs from the
+// nextAt ([Idle] when nothing is pending), unless events arrived since the claim (arrivals differs from the
 // claim's) and the release is not a backoff (fails == 0): then it is due at
 // once, so that the arrival's wake-up is not lost to this release.
 func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
@@ -712,7 +719,9 @@ func (s *Store) Queue(ctx context.Context, machine string) (QueueState, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
-	q.NextAt = fromMS(next)
+	if next != idleAt {
+		q.NextAt = fromMS(next)
+	}
 	if err := s.rd.QueryRowContext(ctx, s.q(`SELECT count(*) FROM events`+s.pendingIndex()+` WHERE machine = ? AND state = 'pending'`), machine).Scan(&q.Pending); err != nil {
 		return q, fmt.Errorf("store: queue %s: %w", machine, err)
 	}
@@ -743,6 +752,62 @@ func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, e
 		return Event{}, false, fmt.Errorf("store: next pending of %s: %w", machine, err)
 	}
 	return e, true, nil
+}
+
+// Run is a machine's oldest pending events, in seq order, with what the
+// forwarder needs to keep to seq order without a query per event.
+type Run struct {
+	Events []Event
+	// States holds the state of each stored event of the machine with a
+	// seq from Events[0].Seq-1 to the last event's seq, read after Events:
+	// a seq missing here has not arrived, and a pending seq missing from
+	// Events arrived in between.
+	States map[int64]string
+}
+
+// PendingRun returns up to limit of machine's pending events, lowest seq
+// first, and the states of the seqs they span (see [Run]).
+func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run, error) {
+	var r Run
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
+		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT ?`), machine, limit)
+	if err != nil {
+		return r, fmt.Errorf("store: pending of %s: %w", machine, err)
+	}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			rows.Close()
+			return r, fmt.Errorf("store: pending of %s: %w", machine, err)
+		}
+		r.Events = append(r.Events, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(r.Events) == 0 {
+		if err != nil {
+			return r, fmt.Errorf("store: pending of %s: %w", machine, err)
+		}
+		return r, nil
+	}
+	lo, hi := r.Events[0].Seq-1, r.Events[len(r.Events)-1].Seq
+	rows, err = s.rd.QueryContext(ctx, s.q(`SELECT seq, state FROM events WHERE machine = ? AND seq BETWEEN ? AND ?`), machine, lo, hi)
+	if err != nil {
+		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+	}
+	defer rows.Close()
+	r.States = make(map[int64]string, hi-lo+1)
+	for rows.Next() {
+		var seq int64
+		var state string
+		if err := rows.Scan(&seq, &state); err != nil {
+			return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+		}
+		r.States[seq] = state
+	}
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+	}
+	return r, nil
 }
 
 // PrevSeq returns the highest seq below seq among machine's stored events
