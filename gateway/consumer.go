@@ -288,11 +288,11 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		})
 		ev.VoucherUse = 1
 	case envelope.KindContainers:
-		var cb envelope.ContainerBatch
+		var cb batchCounts
 		if err := json.Unmarshal(env.Body, &cb); err != nil {
 			return quarantine("containers body: " + err.Error())
 		}
-		ev.Containers, ev.Deposits, ev.Signals = batchTally(cb)
+		ev.Containers, ev.Deposits, ev.Signals = cb.tally()
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
 		// Today's containers and deposits count the accepted ones.

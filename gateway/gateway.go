@@ -57,8 +57,9 @@ type Options struct {
 	MaxPayload int
 	// BatchMax bounds the events stored in one commit. Default 512.
 	BatchMax int
-	// Workers store events in parallel (PostgreSQL only; SQLite has one
-	// writer). Default 1 for SQLite, 4 for PostgreSQL.
+	// Workers store events in parallel. Default 2 for SQLite (it has one
+	// writer, but one worker decodes its batch while the other commits),
+	// 4 for PostgreSQL.
 	Workers int
 
 	// PollInterval is how often the forwarder looks for due work when
@@ -246,7 +247,7 @@ func New(o Options) (*Gateway, error) {
 		g.st, g.ownStore = st, true
 	}
 	if o.Workers <= 0 {
-		o.Workers = 1
+		o.Workers = 2
 		if g.st.Postgres() {
 			o.Workers = 4
 		}

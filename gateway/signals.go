@@ -25,9 +25,20 @@ func transactionSignals(t drsapi.Transaction) map[string]int64 {
 	return sig
 }
 
-// batchTally is what a "containers" batch adds to its machine's counts:
-// the containers it credits today, their deposits, and its signals.
-func batchTally(b envelope.ContainerBatch) (int64, money.Grosze, map[string]int64) {
+// batchCounts is what the gateway reads of a "containers" batch
+// (envelope.ContainerBatch): the fields it counts. Decoding only these
+// skips each container's EAN and decision time, a third of the work of
+// taking in a batch at the peak; the body is stored as it came.
+type batchCounts struct {
+	Containers []struct {
+		RejectionCauseCode int   `json:"rejectionCauseCode"`
+		DepositGrosze      int64 `json:"depositGrosze"`
+	} `json:"containers"`
+}
+
+// tally is what the batch adds to its machine's counts: the containers it
+// credits today, their deposits, and its signals.
+func (b batchCounts) tally() (int64, money.Grosze, map[string]int64) {
 	var n int64
 	var dep money.Grosze
 	sig := map[string]int64{}

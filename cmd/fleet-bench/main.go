@@ -415,6 +415,34 @@ type tap struct {
 	posts atomic.Int64
 	mu    sync.Mutex
 	first map[string]time.Time
+	// wanted holds the transactions registered with want; arrived counts
+	// those of them the operator has received, so that waiting for an
+	// hour's backlog (864,000) does not count the map over and over.
+	wanted  map[string]bool
+	arrived int
+}
+
+// want registers transaction id as expected at the operator (see arrivals).
+func (t *tap) want(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wanted == nil {
+		t.wanted = map[string]bool{}
+	}
+	if t.wanted[id] {
+		return
+	}
+	t.wanted[id] = true
+	if _, ok := t.first[id]; ok {
+		t.arrived++
+	}
+}
+
+// arrivals counts the wanted transactions the operator has received.
+func (t *tap) arrivals() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.arrived
 }
 
 func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -430,6 +458,9 @@ func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.mu.Lock()
 		if _, ok := t.first[tx.ID]; !ok {
 			t.first[tx.ID] = now
+			if t.wanted[tx.ID] {
+				t.arrived++
+			}
 		}
 		t.mu.Unlock()
 	}

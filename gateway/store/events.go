@@ -430,10 +430,6 @@ func (s *Store) insertOne(ctx context.Context, tx *sql.Tx, key string, e Event) 
 	return n == 1, "", nil
 }
 
-// insertChunk bounds the rows of one INSERT: 9 parameters a row stays far
-// below SQLite's and PostgreSQL's parameter limits.
-const insertChunk = 400
-
 // insertEvents inserts evs (sorted by id) with multi-row INSERTs, one round
 // trip per chunk, and reports which were new, and the reason to refuse
 // those that may not be stored. An event whose id is taken (in the
@@ -459,46 +455,36 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) ([]bo
 
 // insertFast inserts evs under their ids where free, marking those in fresh.
 func (s *Store) insertFast(ctx context.Context, tx *sql.Tx, evs []Event, fresh []bool) error {
-	for lo := 0; lo < len(evs); lo += insertChunk {
-		hi := min(lo+insertChunk, len(evs))
-		var b strings.Builder
-		b.WriteString(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state) VALUES `)
-		args := make([]any, 0, 9*(hi-lo))
-		idx := map[string]int{}
-		for i := lo; i < hi; i++ {
-			e := evs[i]
-			if _, dup := idx[e.ID]; dup || (i > 0 && evs[i-1].ID == e.ID) {
-				continue
-			}
-			idx[e.ID] = i
-			state := StateStored
-			if e.Forward {
-				state = StatePending
-			}
-			if len(args) > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.ID, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state)
-		}
-		if len(args) == 0 {
+	rows := make([][]any, 0, len(evs))
+	idx := make(map[string]int, len(evs))
+	for i, e := range evs {
+		if _, dup := idx[e.ID]; dup {
 			continue
 		}
-		b.WriteString(` ON CONFLICT(id) DO NOTHING RETURNING id`)
-		rows, err := tx.QueryContext(ctx, s.q(b.String()), args...)
+		idx[e.ID] = i
+		state := StateStored
+		if e.Forward {
+			state = StatePending
+		}
+		rows = append(rows, []any{e.ID, e.Machine, e.RvmID, e.Seq, e.Kind, e.TS, string(e.Body), ms(e.ReceivedAt), state})
+	}
+	for _, chunk := range chunked(rows) {
+		q := s.q(valuesStatement(`INSERT INTO events(id, machine, rvm_id, seq, kind, ts, body, received_at, state)`,
+			`ON CONFLICT(id) DO NOTHING RETURNING id`, len(chunk), 9))
+		rs, err := tx.QueryContext(ctx, q, flatten(chunk)...)
 		if err != nil {
 			return fmt.Errorf("store: insert events: %w", err)
 		}
-		for rows.Next() {
+		for rs.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+			if err := rs.Scan(&id); err != nil {
+				rs.Close()
 				return fmt.Errorf("store: insert events: %w", err)
 			}
 			fresh[idx[id]] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		rs.Close()
+		if err := rs.Err(); err != nil {
 			return fmt.Errorf("store: insert events: %w", err)
 		}
 	}

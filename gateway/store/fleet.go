@@ -215,31 +215,59 @@ func (s *Store) MachineEvents(ctx context.Context, machine, kind string, since t
 	return out, rows.Err()
 }
 
-// upsertChunk bounds the rows of one multi-row upsert (4 parameters a row).
-const upsertChunk = 250
+// chunkSizes are the row counts of a multi-row statement, largest first:
+// rows go in chunks of these sizes only, so that a handful of statement
+// texts serve every batch and each is prepared once (the statement cache,
+// see Open). 9 parameters times 256 rows stays far below SQLite's and
+// PostgreSQL's parameter limits.
+var chunkSizes = [...]int{256, 64, 16, 4, 1}
+
+// chunked splits rows into chunks of chunkSizes, largest first.
+func chunked(rows [][]any) [][][]any {
+	var out [][][]any
+	for _, n := range chunkSizes {
+		for len(rows) >= n {
+			out = append(out, rows[:n])
+			rows = rows[n:]
+		}
+	}
+	return out
+}
+
+// valuesStatement is head VALUES (?, ...), ... tail for n rows of cols
+// columns.
+func valuesStatement(head, tail string, n, cols int) string {
+	var b strings.Builder
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	b.Grow(len(head) + len(tail) + n*(len(row)+2) + 10)
+	b.WriteString(head)
+	b.WriteString(" VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ")
+	b.WriteString(tail)
+	return b.String()
+}
+
+// flatten returns the arguments of rows in order.
+func flatten(rows [][]any) []any {
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	return args
+}
 
 // upsert runs head VALUES (...), (...) tail for rows, in chunks.
 func (s *Store) upsert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
-	for len(rows) > 0 {
-		n := min(len(rows), upsertChunk)
-		var b strings.Builder
-		args := make([]any, 0, n*len(rows[0]))
-		b.WriteString(head)
-		b.WriteString(" VALUES ")
-		row := "(?" + strings.Repeat(", ?", len(rows[0])-1) + ")"
-		for i, r := range rows[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row)
-			args = append(args, r...)
-		}
-		b.WriteString(" ")
-		b.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+	for _, chunk := range chunked(rows) {
+		if _, err := tx.ExecContext(ctx, s.q(valuesStatement(head, tail, len(chunk), len(chunk[0]))), flatten(chunk)...); err != nil {
 			return err
 		}
-		rows = rows[n:]
 	}
 	return nil
 }

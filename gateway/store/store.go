@@ -85,7 +85,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	} else {
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on")
+		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=128")
 		if err == nil {
 			// One connection: SQLite has one writer anyway, and a second
 			// connection would only turn contention into SQLITE_BUSY.
@@ -104,7 +104,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// WAL lets readers run beside the one writer: the forwarder's and
 		// the API's reads need not queue behind the consumer's commits.
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_stmt_cache_size=64")
 		if err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
