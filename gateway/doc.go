@@ -36,6 +36,15 @@
 // events go on; staff retry or dismiss it over the API or the CLI, and it
 // is purged after 30 days. A 409 on a transaction means delivered.
 //
+// A machine's queue is read a run at a time (up to 64 pending events, with
+// the states of the seqs between them, in two queries), so that the hours
+// of transactions a machine sends after an outage cost two queries a run
+// rather than three an event. The operator's calls of a run go one after
+// the other while the recorder commits their deliveries behind them,
+// together with other machines' (one fsync for many); a run's deliveries
+// are all committed before the next run is read. A queue with nothing
+// pending is parked off the claim's index until an event arrives for it.
+//
 // # Concurrency and replicas
 //
 // Several replicas may share one PostgreSQL database and one shared
