@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,18 +27,26 @@ import (
 )
 
 // mqttBenchResult is bench-mqtt's one line of output.
+// The rates are the medians over the rounds; Ratio is the median of the
+// rounds' drain/raw ratios (each round runs the two back to back, so that
+// the load the machine's other work puts on the broker and the CPU falls
+// on both alike).
 type mqttBenchResult struct {
-	Events            int     `json:"events"`
-	DrainEventsPerS   float64 `json:"drain_events_per_s"`
-	RawPahoEventsPerS float64 `json:"raw_paho_events_per_s"`
-	DrainSeconds      float64 `json:"drain_seconds"`
+	Events            int       `json:"events"`
+	Rounds            int       `json:"rounds"`
+	DrainEventsPerS   float64   `json:"drain_events_per_s"`
+	RawPahoEventsPerS float64   `json:"raw_paho_events_per_s"`
+	DrainSeconds      float64   `json:"drain_seconds"`
+	Ratio             float64   `json:"ratio"`
+	Ratios            []float64 `json:"ratios"`
 }
 
 // runBenchMQTT fills a fresh outbox with N transaction events, drains it to
 // the broker with the telemetry publisher, then publishes the same payloads
 // with raw paho (QoS 1, the same window of in-flight messages) to the same
-// broker, and prints both rates. The raw rate is the ceiling: what the
-// broker and the network allow without a durable queue.
+// broker, -rounds times, and prints the median rates and their ratio. The
+// raw rate is the ceiling: what the broker and the network allow without a
+// durable queue.
 func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-mqtt", flag.ContinueOnError)
 	url := fs.String("mqtt", os.Getenv("RVM_MQTT"), "broker `URL` (env RVM_MQTT)")
@@ -45,7 +54,8 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	dbPath := fs.String("db", "", "SQLite `file` for the outbox (default: a temporary file, removed afterwards)")
 	window := fs.Int("window", telemetry.DefaultWindow, "QoS 1 publishes in flight, for both runs")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain to `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drains to `file`")
+	rounds := fs.Int("rounds", 5, "drain and raw paho runs, alternating")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +66,8 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("bench-mqtt: -events %d: want at least 1", *events)
 	case *window <= 0:
 		return fmt.Errorf("bench-mqtt: -window %d: want at least 1", *window)
+	case *rounds <= 0:
+		return fmt.Errorf("bench-mqtt: -rounds %d: want at least 1", *rounds)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -76,12 +88,6 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 
-	serial := "bench-" + uuid.NewString()[:8]
-	recs, err := mqttBenchFill(ctx, db, *events)
-	if err != nil {
-		return err
-	}
-
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -91,13 +97,39 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fmt.Errorf("bench-mqtt: %w", err)
 		}
+		defer pprof.StopCPUProfile()
 	}
-	drainTook, err := mqttBenchDrain(ctx, db, *url, serial, *window)
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
+	var drains, raws, ratios []float64
+	for range *rounds {
+		d, r, err := mqttBenchRound(ctx, db, *url, *events, *window)
+		if err != nil {
+			return err
+		}
+		drains, raws, ratios = append(drains, d.Seconds()), append(raws, r.Seconds()), append(ratios, mqttRound(100, r.Seconds()/d.Seconds()))
 	}
+	n := float64(*events)
+	res := mqttBenchResult{
+		Events: *events, Rounds: *rounds,
+		DrainEventsPerS:   mqttRound(10, n/median(drains)),
+		RawPahoEventsPerS: mqttRound(10, n/median(raws)),
+		DrainSeconds:      mqttRound(1000, median(drains)),
+		Ratio:             median(ratios),
+		Ratios:            ratios,
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// mqttBenchRound fills the outbox, drains it through the publisher, then
+// sends the same payloads with raw paho, and returns both times.
+func mqttBenchRound(ctx context.Context, db *sql.DB, url string, events, window int) (drain, raw time.Duration, err error) {
+	serial := "bench-" + uuid.NewString()[:8]
+	recs, err := mqttBenchFill(ctx, db, events)
 	if err != nil {
-		return err
+		return 0, 0, err
+	}
+	drain, err = mqttBenchDrain(ctx, db, url, serial, window)
+	if err != nil {
+		return 0, 0, err
 	}
 	payloads := make([][]byte, len(recs))
 	for i, r := range recs {
@@ -105,20 +137,21 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 			V: envelope.Version, ID: r.ID, Machine: serial, RvmID: r.RvmID, Seq: r.Seq,
 			TS: r.TS.UTC().Format(time.RFC3339Nano), Kind: r.Kind, Body: r.Body,
 		}); err != nil {
-			return fmt.Errorf("bench-mqtt: %w", err)
+			return 0, 0, fmt.Errorf("bench-mqtt: %w", err)
 		}
 	}
-	rawTook, err := mqttBenchRawPaho(ctx, *url, serial, *window, payloads)
-	if err != nil {
-		return err
+	raw, err = mqttBenchRawPaho(ctx, url, serial, window, payloads)
+	return drain, raw, err
+}
+
+// median of xs (not empty).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
 	}
-	n := float64(*events)
-	return json.NewEncoder(stdout).Encode(mqttBenchResult{
-		Events:            *events,
-		DrainEventsPerS:   mqttRound(10, n/drainTook.Seconds()),
-		RawPahoEventsPerS: mqttRound(10, n/rawTook.Seconds()),
-		DrainSeconds:      mqttRound(1000, drainTook.Seconds()),
-	})
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // mqttBenchFill appends n transaction events the size of a real session's
