@@ -637,6 +637,9 @@ func (p *Publisher) ack(ctx context.Context, seqs []int64) error {
 	if err := outbox.Ack(ctx, tx, seqs...); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	if err := outbox.ConfirmSent(ctx, tx); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("telemetry: ack: %w", err)
 	}
