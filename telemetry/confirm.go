@@ -54,7 +54,7 @@ func (p *Publisher) onAck(payload []byte) {
 		return // a subscription left in the persistent session
 	}
 	var a envelope.Ack
-	if err := json.Unmarshal(payload, &a); err != nil || a.V != 1 {
+	if err := json.Unmarshal(payload, &a); err != nil || a.V != envelope.AckVersion {
 		p.log.Warn("telemetry: malformed ack", "err", err, "v", a.V)
 		return
 	}

@@ -98,9 +98,12 @@ func ParseTopicSerial(topic string) (string, bool) {
 // (stored, already held, or refused for good) the machine's events with
 // these seqs, as inclusive ranges [from, to], sorted and merged.
 type Ack struct {
-	V    int        `json:"v"`
+	V    int        `json:"v"` // AckVersion
 	Seqs [][2]int64 `json:"seqs"`
 }
+
+// AckVersion is the Ack's "v".
+const AckVersion = 1
 
 // Status is the retained rvm/SERIAL/status payload.
 type Status struct {
