@@ -20,6 +20,7 @@
 //		Username: "A1", Password: pw, TLS: tlsCfg,
 //		StatusFunc: ctrl.Status, Commands: ctrl,
 //		HeartbeatFunc: ctrl.Heartbeat,
+//		GatewayAcks: true, // keep each record until the gateway confirms it
 //	})
 //	go p.Run(ctx)      // connects, drains, reconnects with backoff
 //	ledger.OnCommit(p.Notify)
