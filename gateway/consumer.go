@@ -161,6 +161,7 @@ func (g *Gateway) storeBatch(ctx context.Context, msgs []mqtt.Message) bool {
 		res, err := g.st.SaveBatch(ctx, b)
 		if err == nil {
 			g.met.saved(res)
+			g.noteHeld(b)
 			for _, q := range res.Refused {
 				g.log.Warn("gateway: quarantined", slog.String("topic", q.Topic), slog.String("reason", q.Reason))
 			}

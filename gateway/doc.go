@@ -27,6 +27,19 @@
 // the threat model below refuses, is quarantined with its raw payload and
 // reason, and acknowledged.
 //
+// After the commit the machine hears of it: every event of a machine that
+// a commit handled (stored, a duplicate, or refused for good with a valid
+// envelope of that machine) is noted in memory, and at most every
+// Options.AckEvery (5 s; -ack-every, 0 for none) each machine with noted
+// events gets one QoS 1 message on rvm/SERIAL/ack, {"v":1,"seqs":[[a,b],...]}:
+// the merged seq ranges since its last ack (acks.go). The machine keeps
+// every record until an ack names it and sends again what an ack skipped
+// (package telemetry, "Confirmation"). A duplicate is acknowledged again,
+// which is how a lost ack heals. Acks never hold up the consumer: the
+// notes are a bounded map that a timer flushes, and an ack that fails is
+// dropped (the machine sends those events again and their duplicates are
+// acknowledged). Each replica acknowledges what it committed.
+//
 // The forwarder delivers the operator's kinds (transaction,
 // bag-fill-status, bag-replacement, bag-seal, registration) per machine in
 // seq order. A transient failure (429, 5xx, timeouts, a refused token)
@@ -70,16 +83,23 @@
 // Broker restarts: mosquitto 2.0 does not restore a shared subscription
 // ($share/GROUP/...) from its persistence file. After a broker restart,
 // until the gateway's reconnect has subscribed again, an event a machine
-// publishes has no subscriber: the broker acknowledges it and drops it, and
-// the machine's outbox, which removes a record on its PUBACK, does not
-// send it again. TestBrokerAndGatewayRestart shows the window (under load
-// it lost 2 of 25 runs' events before it waited for a heartbeat to get
-// through). It is open, not closed: the fix is on the broker's side (a
-// broker that persists shared subscriptions, or a plain subscription for a
-// single gateway) or an end-to-end acknowledgement from the gateway to the
-// machine; until then run the gateway with a broker that keeps shared
-// subscriptions across restarts, and the gap shows as a seq gap in the
-// fleet's per-machine sequence.
+// publishes has no subscriber: the broker acknowledges it and drops it.
+// The same happens to a queue the broker held for an absent gateway when
+// the broker crashes. The acks close that window: the machine removes a
+// record only once the gateway confirmed it, and sends again a record that
+// is unconfirmed 30 s (ResendAfter) after it was sent once the gateway
+// confirmed a later seq. Once the gateway is subscribed again, the
+// machine's next event, at the latest its next heartbeat (60 s), is
+// confirmed within AckEvery (5 s), and the missed events go out again at
+// most a second after they are 30 s old: worst case about 66 s after the
+// gateway is back, and then the usual path to the operator. Nothing is
+// sent twice while the gateway is away (no ack, no gap). The operator still
+// receives each transaction once: the store drops the repeats as
+// duplicates. TestBrokerAndGatewayRestart publishes money right after a
+// broker restart, before the gateway has subscribed again, and across a
+// restart while the gateway is away, and checks every transaction reaches
+// the operator exactly once. Machines with gatewayAcks false (an older
+// fleet) still lose that window.
 //
 // # The till side
 //
@@ -119,9 +139,9 @@
 // for what that party can prove.
 //
 // A machine proves one thing: its serial, as its MQTT username, under the
-// broker's ACL `pattern write rvm/%u/#` and `pattern read rvm/%u/cmd/#`
-// (the gateway's user reads rvm/# and writes rvm/+/cmd/#). It may lie
-// about anything else, so:
+// broker's ACL `pattern write rvm/%u/#`, `pattern read rvm/%u/cmd/#` and
+// `pattern read rvm/%u/ack` (the gateway's user reads rvm/# and writes
+// rvm/+/cmd/# and rvm/+/ack). It may lie about anything else, so:
 //   - It publishes only under its own rvm/SERIAL/; the broker drops the
 //     rest (TestForgedEventsAreRefused, "M-A's topic").
 //   - An envelope's machine and kind must be its topic's, and every rvmId
@@ -149,6 +169,10 @@
 //     store.TestVoucherBelongsToItsFirstMachine).
 //   - A registration must name the topic's serial
 //     (TestForgedEventsAreRefused (e)).
+//   - An ack goes only to the serial of the topic the event came on, for
+//     an envelope naming that serial: a machine cannot have another's
+//     records confirmed (an ack it sends itself, which the ACL allows,
+//     fools only itself).
 //   - What remains: a machine can lie about its own sessions (that is what
 //     the operator's fraud rules and bag weights check), and a machine that
 //     speaks before its honest owner, first sight, could claim an rvmId the

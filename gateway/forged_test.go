@@ -21,14 +21,16 @@ import (
 
 // fleetACL is the broker's access list the gateway's threat model assumes
 // (see the package documentation): a machine writes only under its own
-// rvm/SERIAL/ and reads only its commands; the gateway reads everything and
-// writes commands.
+// rvm/SERIAL/ and reads only its commands and acks; the gateway reads
+// everything and writes commands and acks.
 const fleetACL = `user gateway
 topic read rvm/#
 topic write rvm/+/cmd/#
+topic write rvm/+/ack
 
 pattern write rvm/%u/#
 pattern read rvm/%u/cmd/#
+pattern read rvm/%u/ack
 `
 
 // machineClient connects as serial with its own password.

@@ -105,6 +105,12 @@ type Options struct {
 	// VoucherLow is the voucher buffer under which a machine is topped up
 	// to VoucherTarget codes. Defaults 20 and 50.
 	VoucherLow, VoucherTarget int
+
+	// AckEvery is how often, at most, each machine is told on
+	// rvm/SERIAL/ack which of its events were committed (acks.go). Default
+	// DefaultAckEvery; negative: no acks (a fleet whose machines run with
+	// gatewayAcks false).
+	AckEvery time.Duration
 }
 
 // Defaults.
@@ -145,6 +151,7 @@ type Gateway struct {
 	health  health
 	hist    states  // the machines' last recorded states
 	learned learned // the fleet's signals, computed at most every learnEvery
+	acks    acks    // committed seqs per machine, for the next ack
 
 	ready     chan struct{} // closed once subscribed
 	readyOnce sync.Once
@@ -227,6 +234,9 @@ func New(o Options) (*Gateway, error) {
 	if o.VoucherTarget <= o.VoucherLow {
 		o.VoucherTarget = max(50, o.VoucherLow*2)
 	}
+	if o.AckEvery == 0 {
+		o.AckEvery = DefaultAckEvery
+	}
 	g := &Gateway{
 		o:       o,
 		st:      o.Store,
@@ -291,6 +301,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-recDone
 	}()
 	var wg sync.WaitGroup
+	if g.o.AckEvery > 0 {
+		// The timer runs from before the subscription, so a test's clock
+		// finds it.
+		t := g.clk.NewTimer(g.o.AckEvery)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.ackLoop(ctx, t)
+		}()
+	}
 	for i := 0; i < g.o.Workers; i++ {
 		wg.Add(1)
 		go func() {

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -12,12 +13,14 @@ import (
 
 // fleetACL is the mosquitto ACL a fleet runs with, the machine's username
 // being its serial: a machine publishes only under its own rvm/SERIAL/ and
-// reads only its own commands; the gateway (admin) does everything.
+// reads only its own commands and the gateway's acks; the gateway (admin)
+// does everything.
 const fleetACL = `user admin
 topic readwrite #
 
 pattern write rvm/%u/#
 pattern read rvm/%u/cmd/#
+pattern read rvm/%u/ack
 `
 
 var fleetUsers = map[string]string{"A1": "a1-secret", "B2": "b2-secret", "admin": "admin-secret"}
@@ -32,10 +35,16 @@ func TestACLAndCredentials(t *testing.T) {
 		opts := baseOptions(t, b.URL(), "A1")
 		opts.Username, opts.Password = "A1", "a1-secret"
 		opts.Commands = &recorder{}
+		opts.GatewayAcks = true
 		p := startPublisher(t, db, opts)
 		drain(t, p)
 		admin.waitEvents(len(want))
 		checkDelivery(t, admin.messages(), "A1", want)
+
+		// The gateway's ack reaches it under the ACL.
+		ack, _ := json.Marshal(envelope.Ack{V: 1, Seqs: [][2]int64{{1, int64(len(want))}}})
+		adminPublish(t, b.URL(), "admin", "admin-secret", envelope.AckTopic("A1"), false, ack)
+		waitUntil(t, "the gateway's ack applied", func() bool { return p.Stats().Unconfirmed == 0 })
 
 		// Its commands reach it under the ACL.
 		replies := subscribe(t, b.URL(), envelope.ReplyTopic("A1"), subOpts{user: "admin", pass: "admin-secret"})
@@ -74,6 +83,18 @@ func TestACLAndCredentials(t *testing.T) {
 		for _, m := range spy.messages() {
 			if m.topic != envelope.CommandTopic("A1", "marker") {
 				t.Errorf("A1 read %s; want only its own commands", m.topic)
+			}
+		}
+	})
+
+	t.Run("a machine reads only its own acks", func(t *testing.T) {
+		spy := subscribe(t, b.URL(), "rvm/+/ack", subOpts{user: "A1", pass: "a1-secret"})
+		adminPublish(t, b.URL(), "admin", "admin-secret", envelope.AckTopic("B2"), false, []byte(`{"v":1,"seqs":[[1,1]]}`))
+		adminPublish(t, b.URL(), "admin", "admin-secret", envelope.AckTopic("A1"), false, []byte(`{"v":1,"seqs":[[7,7]]}`))
+		spy.waitFor("its own ack", func() bool { return len(spy.msgs) > 0 })
+		for _, m := range spy.messages() {
+			if m.topic != envelope.AckTopic("A1") {
+				t.Errorf("A1 read %s; want only its own acks", m.topic)
 			}
 		}
 	})

@@ -75,6 +75,10 @@ func (q *cmdQueue) take() []command {
 
 // onMessage is paho's handler for everything that arrives.
 func (p *Publisher) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if m.Topic() == envelope.AckTopic(p.opts.Serial) {
+		p.onAck(m.Payload())
+		return
+	}
 	prefix := envelope.CommandTopic(p.opts.Serial, "")
 	name, ok := strings.CutPrefix(m.Topic(), prefix)
 	if !ok || name == "" || strings.Contains(name, "/") {

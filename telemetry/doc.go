@@ -5,11 +5,13 @@
 //
 // The ledger appends each event to the SQLite outbox (package outbox) in the
 // same transaction as the fact it reports. A [Publisher] drains that outbox
-// in sequence order with QoS 1 and removes a record only once the broker's
-// PUBACK for it arrived on the connection it was sent on. After every
-// (re)connect it sends every remaining record again, from the first
-// unacknowledged one, so a consumer sees each seq at least once and in
-// order; repeats carry the same id, and consumers de-duplicate on id.
+// in sequence order with QoS 1 and marks a record sent only once the
+// broker's PUBACK for it arrived on the connection it was sent on. After
+// every (re)connect it sends every record not yet sent again, from the
+// first unacknowledged one, so a consumer sees each seq at least once and
+// in order; repeats carry the same id, and consumers de-duplicate on id.
+// With [Options.GatewayAcks] (rvmd's default) a record is deleted only once
+// the gateway has also confirmed it (see "Confirmation").
 //
 // # Usage
 //
@@ -18,28 +20,66 @@
 //		Username: "A1", Password: pw, TLS: tlsCfg,
 //		StatusFunc: ctrl.Status, Commands: ctrl,
 //		HeartbeatFunc: ctrl.Heartbeat,
+//		GatewayAcks: true, // keep each record until the gateway confirms it
 //	})
 //	go p.Run(ctx)      // connects, drains, reconnects with backoff
 //	ledger.OnCommit(p.Notify)
 //	...
-//	err = p.Drain(ctx) // every record acknowledged (rvmd simulate -mqtt)
+//	err = p.Drain(ctx) // every record acknowledged by the broker (rvmd simulate -mqtt)
 //
 // [OverBudget] tells the controller when the outbox holds more than its
 // disk budget; the controller then blocks intake rather than drop a money
-// event, and its status says so.
+// event, and its status says so. It counts every record still on disk,
+// unconfirmed ones included: when the gateway has been away too long,
+// intake stops rather than a transaction be lost.
 //
 // # The pipeline
 //
 // Per connection, a reader fetches the outbox in batches (so memory does
 // not grow with its depth), the sender publishes up to [Options.Window]
 // records ahead of their PUBACKs, and an acker waits for the PUBACKs in
-// send order. Acknowledged seqs go to a remover that acknowledges them with
+// send order. Acknowledged seqs go to a remover that records them with
 // [outbox.Ack], many per SQLite transaction, so the window never waits for
-// an fsync; a run from the oldest record only moves a mark, and the rows
-// are deleted by [outbox.Sweep] once acknowledgements pause. Bodies the
-// ledger wrote compact go out without a second scan. The drain runs at
-// 0.66-0.76 of raw paho's rate to the same mosquitto (`rvmd bench-mqtt`,
+// an fsync; a run from the oldest record only moves a mark. The remover is
+// the publisher's one writer: the gateway's confirmations take the same
+// path ([outbox.Confirm]), and the rows both sent and confirmed are
+// deleted by [outbox.Sweep] once acknowledgements pause. Bodies the ledger
+// wrote compact go out without a second scan. The drain runs at 0.66-0.76
+// of raw paho's rate to the same mosquitto (`rvmd bench-mqtt`,
 // BENCHMARKS.md).
+//
+// # Confirmation
+//
+// A broker's PUBACK does not prove that the gateway will see the event: a
+// mosquitto restart forgets the gateway's shared subscription, and until
+// the gateway subscribes again it acknowledges events and drops them (the
+// same when it crashes holding a queue for an absent gateway). So the
+// gateway confirms what it committed: at most every few seconds per
+// machine, rvm/SERIAL/ack carries {"v":1,"seqs":[[a,b],...]}, the ranges of
+// seqs it stored (or held already, or refused for good) since its last ack
+// (docs/interfaces.md). The publisher subscribes to it on its persistent
+// session, and records the ranges as confirmed. A record is "sent" once
+// the broker acknowledged it (Depth no longer counts it) and "confirmed"
+// once the gateway named it; only then may it be deleted.
+//
+// The gap rule says what to send again: a record sent but unconfirmed for
+// [Options.ResendAfter] (30 s), whose seq is below the highest seq the
+// gateway confirmed, was evidently missed, and goes out again with its
+// id, seq and bytes (the resender, per connection, through the same
+// window). While the gateway is away no ack arrives and nothing is sent
+// twice; once it is back, the next event it confirms (at the latest the
+// next heartbeat) shows the gap. A repeat the gateway already holds is
+// confirmed again, which also heals a lost ack. After a restart every
+// unconfirmed record counts as sent at start. A record the gateway never
+// confirms (one it cannot parse) goes out again every ResendAfter once
+// later ones are confirmed, and stays on disk; the status's
+// outboxUnconfirmed shows it.
+//
+// Without GatewayAcks (rvmd's config key gatewayAcks false; rvmd simulate
+// -mqtt, which must finish against a bare broker) the broker's PUBACK also
+// confirms, as before confirmations existed. A machine with GatewayAcks on
+// and a gateway that does not confirm keeps every record until its disk
+// budget blocks intake: deploy the gateway first.
 //
 // # Connections and epochs
 //
@@ -51,13 +91,15 @@
 // trusted from the epoch that is current. Reconnects wait a jittered,
 // doubling backoff between [Options.Backoff] Min and Max; only a
 // connection that lasted resets it. The persistent session
-// (CleanSession false, client id "rvm-SERIAL") keeps the command
-// subscription and queued commands at the broker while the machine is away.
+// (CleanSession false, client id "rvm-SERIAL") keeps the command and ack
+// subscriptions, and what is queued for them, at the broker while the
+// machine is away.
 //
 // # Status, last will and heartbeats
 //
 // The retained rvm/SERIAL/status carries [Options.StatusFunc]'s status with
-// online, machine, firmware, outbox depth and ts filled in; it is published
+// online, machine, firmware, outbox depth, unconfirmed records and ts
+// filled in; it is published
 // on every connect and after [Publisher.StatusChanged]. The last will sets
 // it offline when the connection dies; a clean shutdown (Run's context
 // ends) publishes offline itself, because a clean DISCONNECT does not fire
@@ -85,13 +127,15 @@
 // # Deployment
 //
 // Each machine's MQTT username is its serial. A mosquitto ACL that keeps
-// machines apart (tested in acl_test.go):
+// machines apart (tested in acl_test.go); the gateway (admin) writes the
+// acks:
 //
 //	user admin
 //	topic readwrite #
 //
 //	pattern write rvm/%u/#
 //	pattern read rvm/%u/cmd/#
+//	pattern read rvm/%u/ack
 //
 // # Concurrency
 //

@@ -6,15 +6,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/deposit-rvm/rvm/internal/backoff"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -37,6 +38,10 @@ const (
 	// the jitter spreads a fleet's reconnects over half of it.
 	DefaultBackoffMax        = 4 * time.Second
 	DefaultHeartbeatInterval = 60 * time.Second
+	// DefaultResendAfter is well above the gateway's confirmation period
+	// (5 s by default) and a replica's batch, so that a record is only sent
+	// again when the gateway evidently missed it.
+	DefaultResendAfter = 30 * time.Second
 )
 
 const (
@@ -69,6 +74,9 @@ const (
 	// stableSession is how long a connection must have lasted for the
 	// next reconnect to start again from the shortest backoff.
 	stableSession = 30 * time.Second
+	// maxQueuedConfirms bounds the gateway's ranges waiting for the
+	// remover; beyond it they are merged.
+	maxQueuedConfirms = 4096
 )
 
 // Options configure a Publisher.
@@ -97,6 +105,16 @@ type Options struct {
 	// Nil means no heartbeats.
 	HeartbeatInterval time.Duration
 	HeartbeatFunc     func() envelope.Heartbeat
+	// GatewayAcks keeps every record until the gateway confirms it on
+	// rvm/SERIAL/ack, and sends again what the gateway evidently missed
+	// (see "Confirmation" in the package documentation). False: the
+	// broker's PUBACK is enough, for a broker without that gateway (rvmd
+	// simulate -mqtt, benchmarks).
+	GatewayAcks bool
+	// ResendAfter is how long a sent record stays unconfirmed before it
+	// is sent again, once the gateway confirmed a later one (default
+	// DefaultResendAfter). Only with GatewayAcks.
+	ResendAfter time.Duration
 }
 
 // CommandHandler applies a command from the fleet. It runs on the
@@ -109,11 +127,18 @@ type CommandHandler interface {
 
 // Stats count what the publisher did since it was created.
 type Stats struct {
-	Sent      uint64 // event publishes handed to paho, resends included
-	Acked     uint64 // records removed from the outbox after their PUBACK
-	Resent    uint64 // publishes of a seq that had been sent before
-	Epoch     uint64 // connection attempts so far; the current connection's number
-	Connected bool
+	Sent   uint64 // event publishes handed to paho, resends included
+	Acked  uint64 // records marked sent after their PUBACK
+	Resent uint64 // publishes of a seq that had been sent before
+	// GapResent counts the publishes of records the gateway evidently
+	// missed (unconfirmed below a seq it confirmed); Resent counts them too.
+	GapResent uint64
+	// Unconfirmed is how many records the gateway (without GatewayAcks, the
+	// broker) had not confirmed at the last acknowledgement the publisher
+	// recorded: they are still on disk.
+	Unconfirmed int64
+	Epoch       uint64 // connection attempts so far; the current connection's number
+	Connected   bool
 }
 
 // Publisher drains the outbox to the broker and serves commands.
@@ -126,6 +151,8 @@ type Publisher struct {
 	acks     chan int64    // acknowledged seqs, to remove
 	statusCh chan struct{} // StatusChanged
 	cmds     cmdQueue
+	confirms confirmQueue  // the gateway's ranges, to record
+	topSig   chan struct{} // the gateway confirmed a higher seq: look for gaps
 
 	// abandoned counts the clean-ups of connects that Run gave up on when
 	// it was cancelled; they end with paho's connect timeout at the latest.
@@ -142,6 +169,11 @@ type Publisher struct {
 	resent    uint64
 	maxSent   int64
 	progress  chan struct{} // closed (and replaced) after records were removed
+	// The gateway's confirmations as last recorded, and when each seq was
+	// last sent (runs of seqs, for the last ResendAfter).
+	confirmed outbox.Confirmation
+	gapResent uint64
+	sendLog   []sendRun
 }
 
 // NewPublisher checks opts and prepares db (the ledger's SQLite, which holds
@@ -154,8 +186,8 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		return nil, fmt.Errorf("%w: no broker URL", ErrConfig)
 	case opts.Serial == "" || strings.ContainsAny(opts.Serial, "/+#"):
 		return nil, fmt.Errorf("%w: serial %q must be non-empty without / + #", ErrConfig, opts.Serial)
-	case opts.Window < 0 || opts.Backoff.Min < 0 || opts.Backoff.Max < 0 || opts.HeartbeatInterval < 0:
-		return nil, fmt.Errorf("%w: negative window, backoff or heartbeat interval", ErrConfig)
+	case opts.Window < 0 || opts.Backoff.Min < 0 || opts.Backoff.Max < 0 || opts.HeartbeatInterval < 0 || opts.ResendAfter < 0:
+		return nil, fmt.Errorf("%w: negative window, backoff, heartbeat interval or resend delay", ErrConfig)
 	case opts.Backoff.Max != 0 && opts.Backoff.Max < opts.Backoff.Min:
 		return nil, fmt.Errorf("%w: backoff max %v below min %v", ErrConfig, opts.Backoff.Max, opts.Backoff.Min)
 	}
@@ -177,6 +209,9 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if opts.ResendAfter == 0 {
+		opts.ResendAfter = DefaultResendAfter
+	}
 	ctx := context.Background()
 	if err := outbox.Init(ctx, db); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -192,6 +227,8 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		acks:     make(chan int64, ackQueue),
 		statusCh: make(chan struct{}, 1),
 		cmds:     cmdQueue{signal: make(chan struct{}, 1)},
+		confirms: confirmQueue{signal: make(chan struct{}, 1)},
+		topSig:   make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}, nil
 }
@@ -207,11 +244,13 @@ func (p *Publisher) StatusChanged() { signal(p.statusCh) }
 func (p *Publisher) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Sent: p.sent, Acked: p.acked, Resent: p.resent, Epoch: p.epoch, Connected: p.connected}
+	return Stats{Sent: p.sent, Acked: p.acked, Resent: p.resent, GapResent: p.gapResent,
+		Unconfirmed: p.confirmed.Unconfirmed, Epoch: p.epoch, Connected: p.connected}
 }
 
-// Drain blocks until the outbox is empty, which means every record was
-// acknowledged by the broker, or ctx ends. Run must be running meanwhile.
+// Drain blocks until every record was acknowledged by the broker (Depth
+// is 0), or ctx ends. It does not wait for the gateway's confirmations.
+// Run must be running meanwhile.
 func (p *Publisher) Drain(ctx context.Context) error {
 	p.Notify()
 	for {
@@ -247,6 +286,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	p.running = true
+	// After a restart nobody knows when the unconfirmed records were last
+	// sent: they count as sent now.
+	p.sendLog = []sendRun{{lo: 1, hi: math.MaxInt64, start: p.opts.Clock.Now(), at: p.opts.Clock.Now()}}
 	p.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -329,11 +371,15 @@ func (p *Publisher) connect(ctx context.Context) (c mqtt.Client, epoch uint64, l
 		SetOnConnectHandler(func(c mqtt.Client) {
 			// paho calls this on its own goroutine: waiting here is fine.
 			defer close(readyCh)
-			t := c.Subscribe(envelope.CommandTopic(p.opts.Serial, "+"), 1, p.onMessage)
+			subs := map[string]byte{envelope.CommandTopic(p.opts.Serial, "+"): 1}
+			if p.opts.GatewayAcks {
+				subs[envelope.AckTopic(p.opts.Serial)] = 1
+			}
+			t := c.SubscribeMultiple(subs, p.onMessage)
 			if !t.WaitTimeout(connectTimeout) {
-				p.log.Warn("telemetry: subscribe to commands: no answer")
+				p.log.Warn("telemetry: subscribe to commands and acks: no answer")
 			} else if err := t.Error(); err != nil {
-				p.log.Warn("telemetry: subscribe to commands failed", "err", err)
+				p.log.Warn("telemetry: subscribe to commands and acks failed", "err", err)
 			}
 		})
 	if p.opts.Username != "" {
@@ -380,9 +426,10 @@ func (p *Publisher) currentClient() mqtt.Client {
 
 // inflight is a publish awaiting its PUBACK.
 type inflight struct {
-	seq   int64
-	epoch uint64
-	tok   mqtt.Token
+	seq    int64
+	epoch  uint64
+	tok    mqtt.Token
+	resend bool // of a record already sent: its PUBACK moves no mark
 }
 
 // session drains the outbox over one connection until it dies or ctx ends.
@@ -399,10 +446,15 @@ func (p *Publisher) session(ctx context.Context, c mqtt.Client, epoch uint64, lo
 
 	window := make(chan struct{}, p.opts.Window)
 	queue := make(chan inflight, p.opts.Window)
+	var resends chan outbox.Record // nil without GatewayAcks: never ready
 	var wg sync.WaitGroup
 	wg.Go(func() { p.ackLoop(sctx, epoch, queue, window, cancel) })
 	wg.Go(func() { p.statusLoop(sctx, c, ready) })
-	if err := p.sendLoop(sctx, c, epoch, queue, window); err != nil {
+	if p.opts.GatewayAcks {
+		resends = make(chan outbox.Record)
+		wg.Go(func() { p.resender(sctx, resends) })
+	}
+	if err := p.sendLoop(sctx, c, epoch, queue, window, resends); err != nil {
 		p.log.Error("telemetry: send", "err", err)
 	}
 	cancel()
@@ -412,8 +464,10 @@ func (p *Publisher) session(ctx context.Context, c mqtt.Client, epoch uint64, lo
 // sendLoop publishes every record from the first one still in the outbox,
 // in seq order, keeping at most Window unacknowledged. A reader goroutine
 // fetches the next batch while this one is being sent, so the window does
-// not run dry while SQLite is busy removing acknowledged records.
-func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, queue chan<- inflight, window chan struct{}) error {
+// not run dry while SQLite is busy removing acknowledged records. Between
+// batches it publishes the records the resender hands it, through the
+// same window.
+func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, queue chan<- inflight, window chan struct{}, resends <-chan outbox.Record) error {
 	rctx, cancel := context.WithCancel(ctx)
 	batches := make(chan []outbox.Record, 1)
 	readDone := make(chan struct{})
@@ -428,22 +482,39 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 		<-readDone
 	}()
 
-	for recs := range batches {
-		for _, r := range recs {
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
+	send := func(r outbox.Record, resend bool) bool {
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		// paho keeps the payload until the PUBACK: a fresh slice each.
+		payload := EncodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
+		tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
+		p.countSent(r.Seq, resend)
+		queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok, resend: resend} // never blocks: window bounds it
+		return true
+	}
+	for {
+		select {
+		case recs, ok := <-batches:
+			if !ok {
+				<-readDone
+				return readErr
+			}
+			for _, r := range recs {
+				if !send(r, false) {
+					return nil
+				}
+			}
+		case r := <-resends:
+			if !send(r, true) {
 				return nil
 			}
-			// paho keeps the payload until the PUBACK: a fresh slice each.
-			payload := EncodeEnvelope(make([]byte, 0, len(r.Body)+len(r.ID)+len(r.RvmID)+160), p.opts.Serial, r)
-			tok := c.Publish(envelope.EventTopic(p.opts.Serial, r.Kind), 1, false, payload)
-			p.countSent(r.Seq)
-			queue <- inflight{seq: r.Seq, epoch: epoch, tok: tok} // never blocks: window bounds it
+		case <-ctx.Done():
+			return nil
 		}
 	}
-	<-readDone
-	return readErr
 }
 
 // readLoop hands out the outbox in seq order, batch by batch, waiting for
@@ -478,14 +549,20 @@ func (p *Publisher) readLoop(ctx context.Context, batches chan<- []outbox.Record
 	}
 }
 
-func (p *Publisher) countSent(seq int64) {
+func (p *Publisher) countSent(seq int64, gap bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sent++
+	if gap {
+		p.gapResent++
+	}
 	if seq <= p.maxSent {
 		p.resent++
 	} else {
 		p.maxSent = seq
+	}
+	if p.opts.GatewayAcks && !gap { // the resender marked its own
+		p.markSentLocked(seq, p.opts.Clock.Now())
 	}
 }
 
@@ -510,6 +587,9 @@ func (p *Publisher) ackLoop(ctx context.Context, epoch uint64, queue <-chan infl
 			fail()
 			return
 		}
+		if m.resend {
+			continue
+		}
 		select {
 		case p.acks <- m.seq:
 		case <-ctx.Done():
@@ -532,60 +612,82 @@ func (p *Publisher) completed(m inflight, window <-chan struct{}) bool {
 	return p.epoch == m.epoch
 }
 
-// remover removes acknowledged records, as many per SQLite transaction as
-// arrived while the previous one committed: the slower the disk, the
-// bigger the batch. When ctx ends it removes what it already has.
+// remover records acknowledged seqs and the gateway's confirmations, as
+// many per SQLite transaction as arrived while the previous one committed:
+// the slower the disk, the bigger the batch. It is the publisher's one
+// writer. When ctx ends it records what it already has.
 //
 // Acknowledging only moves a mark (outbox.Ack); the rows go with
 // outbox.Sweep, a chunk at a time, once no acknowledgement came for
 // sweepIdle: a backlog drains without paying for its deletion on the way.
+// A commit that failed is tried again with the next one.
 func (p *Publisher) remover(ctx context.Context) {
 	seqs := make([]int64, 0, ackBatch)
+	// The state an earlier run left: the marks, what is confirmed.
+	if err := p.record(ctx, nil, nil); err != nil && ctx.Err() == nil {
+		p.log.Error("telemetry: outbox confirmations", "err", err)
+	}
 	sweep := true // a mark left by an earlier run may wait too
 	for {
-		seqs = seqs[:0]
 		var idle <-chan time.Time
-		if sweep {
+		if sweep || len(seqs) > 0 {
 			idle = time.After(sweepIdle)
 		}
 		select {
 		case seq := <-p.acks:
 			seqs = append(seqs, seq)
+			p.linger(ctx, &seqs)
+		case <-p.confirms.signal:
 		case <-idle:
-			sweep = p.sweep(ctx)
-			continue
+			if len(seqs) == 0 {
+				sweep = p.sweep(ctx)
+				continue
+			}
+			// A failed commit's seqs: try again.
 		case <-ctx.Done():
 			p.flushAcks(seqs)
 			return
 		}
-		// Linger a little for more: each commit costs an fsync and holds
-		// the one SQLite connection the sender reads through.
-		linger := p.opts.Clock.NewTimer(ackLinger)
-	more:
-		for len(seqs) < ackBatch {
-			select {
-			case seq := <-p.acks:
-				seqs = append(seqs, seq)
-			case <-linger.C():
-				break more
-			case <-ctx.Done():
-				break more
-			}
-		}
-		linger.Stop()
-		sweep = true
-		if err := p.ack(ctx, seqs); err != nil {
+		ranges := p.confirms.take()
+		if err := p.record(ctx, seqs, ranges); err != nil {
+			p.confirms.push(ranges)
 			if ctx.Err() != nil {
 				p.flushAcks(seqs)
 				return
 			}
-			// The records stay and go out again; consumers de-duplicate.
 			p.log.Error("telemetry: ack", "err", err)
+			if len(seqs) >= ackQueue {
+				// The disk keeps failing: these records go out again,
+				// and consumers de-duplicate.
+				seqs = seqs[:0]
+			}
+			continue
+		}
+		seqs = seqs[:0]
+		sweep = true
+	}
+}
+
+// linger gathers more acknowledged seqs for a little while: each commit
+// costs an fsync and holds the one SQLite connection the sender reads
+// through.
+func (p *Publisher) linger(ctx context.Context, seqs *[]int64) {
+	t := p.opts.Clock.NewTimer(ackLinger)
+	defer t.Stop()
+	for len(*seqs) < ackBatch {
+		select {
+		case seq := <-p.acks:
+			*seqs = append(*seqs, seq)
+		case <-t.C():
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
-// flushAcks removes seqs and whatever else is queued, on shutdown.
+// flushAcks records seqs, whatever else is queued and the pending
+// confirmations, on shutdown.
 func (p *Publisher) flushAcks(seqs []int64) {
 	for {
 		select {
@@ -596,18 +698,19 @@ func (p *Publisher) flushAcks(seqs []int64) {
 		}
 		break
 	}
-	if len(seqs) == 0 {
+	ranges := p.confirms.take()
+	if len(seqs) == 0 && len(ranges) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
-	if err := p.ack(ctx, seqs); err != nil {
+	if err := p.record(ctx, seqs, ranges); err != nil {
 		p.log.Warn("telemetry: ack on shutdown; those records go out again", "err", err)
 	}
 }
 
-// sweep deletes a chunk of acknowledged records in one transaction and
-// reports whether more may wait.
+// sweep deletes a chunk of sent and confirmed records in one transaction
+// and reports whether more may wait.
 func (p *Publisher) sweep(ctx context.Context) bool {
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -627,14 +730,33 @@ func (p *Publisher) sweep(ctx context.Context) bool {
 	return n == sweepChunk
 }
 
-// ack removes records in one transaction and wakes Drain.
-func (p *Publisher) ack(ctx context.Context, seqs []int64) error {
+// record marks the acknowledged seqs sent and the gateway's ranges
+// confirmed, in one transaction, and wakes Drain (and the resender, when
+// the gateway confirmed a higher seq). Without GatewayAcks every sent
+// record is confirmed with it.
+func (p *Publisher) record(ctx context.Context, seqs []int64, ranges []outbox.Range) error {
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("telemetry: ack: %w", err)
 	}
 	defer tx.Rollback()
-	if err := outbox.Ack(ctx, tx, seqs...); err != nil {
+	if len(seqs) > 0 {
+		if err := outbox.Ack(ctx, tx, seqs...); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+	}
+	if len(ranges) > 0 {
+		if err := outbox.Confirm(ctx, tx, ranges); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+	}
+	if !p.opts.GatewayAcks {
+		if err := outbox.ConfirmSent(ctx, tx); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+	}
+	conf, err := outbox.Confirmations(ctx, tx)
+	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -642,9 +764,16 @@ func (p *Publisher) ack(ctx context.Context, seqs []int64) error {
 	}
 	p.mu.Lock()
 	p.acked += uint64(len(seqs))
-	close(p.progress)
-	p.progress = make(chan struct{})
+	if len(seqs) > 0 {
+		close(p.progress)
+		p.progress = make(chan struct{})
+	}
+	rose := conf.Top > p.confirmed.Top
+	p.confirmed = conf
 	p.mu.Unlock()
+	if rose {
+		signal(p.topSig)
+	}
 	return nil
 }
 

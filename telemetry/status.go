@@ -29,6 +29,11 @@ func (p *Publisher) status(ctx context.Context, online bool) (envelope.Status, e
 		return st, fmt.Errorf("telemetry: status: %w", err)
 	}
 	st.OutboxDepth, st.OutboxBytes = rows, bytes
+	conf, err := outbox.Confirmations(ctx, p.db)
+	if err != nil {
+		return st, fmt.Errorf("telemetry: status: %w", err)
+	}
+	st.OutboxUnconfirmed = conf.Unconfirmed
 	st.TS = p.opts.Clock.Now().UTC().Format(time.RFC3339)
 	return st, nil
 }

@@ -2,7 +2,7 @@
 // operator's API out, and the POS, fleet and operator APIs over HTTP.
 //
 //	rvm-gateway -mqtt URL -drs URL -drs-token TOKEN -db DSN -listen ADDR [-group NAME]
-//	            [-client-id ID] [-api-token TOKEN]
+//	            [-client-id ID] [-api-token TOKEN] [-ack-every D]
 //	rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN
 //	rvm-gateway tills add -db DSN NAME
 //	rvm-gateway stations add -name NAME -store STORE -db DSN
@@ -104,12 +104,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	apiToken := fs.String("api-token", env("RVM_API_TOKEN", ""), "bearer token for the POS, fleet and operator APIs (RVM_API_TOKEN)")
 	notify := fs.String("notify", env("RVM_NOTIFY", ""), "where digital vouchers go: file:PATH (one JSON line each) or a webhook URL (RVM_NOTIFY)")
 	reserveTTL := fs.Duration("reservation-ttl", gateway.DefaultReservationTTL, "cancel a till's payout left unconfirmed this long")
+	ackEvery := fs.Duration("ack-every", gateway.DefaultAckEvery, "tell each machine at most this often which of its events are committed (rvm/SERIAL/ack); 0: never")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *ackEvery < 0 {
+		return fmt.Errorf("-ack-every %v: want a duration of 0 (no acks) or more", *ackEvery)
+	}
+	if *ackEvery == 0 {
+		*ackEvery = -1 // gateway.Options: negative is none, zero the default
 	}
 	var notifier gateway.Notifier
 	if *notify != "" {
@@ -127,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g, err := gateway.New(gateway.Options{
 		MQTTURL: *mqttURL, ClientID: *clientID, Group: *group,
 		DRSURL: *drsURL, DRSToken: *drsToken, DB: *dsn, APIToken: *apiToken, Logger: log,
-		Notifier: notifier, ReservationTTL: *reserveTTL,
+		Notifier: notifier, ReservationTTL: *reserveTTL, AckEvery: *ackEvery,
 	})
 	if err != nil {
 		return err

@@ -142,6 +142,9 @@ func simulateMQTT(ctx context.Context, steps []scenario.Step, opts simrun.Option
 	pub, err = telemetry.NewPublisher(r.Ledger().DB(), telemetry.Options{
 		Broker: url, Serial: serial, Username: os.Getenv("RVM_MQTT_USER"), Password: os.Getenv("RVM_MQTT_PASSWORD"),
 		Firmware: "rvmd " + Version, Logger: opts.Logger,
+		// Simulate finishes once the broker has every event
+		// (docs/interfaces.md): it waits for no gateway's confirmation.
+		GatewayAcks: false,
 	})
 	if err != nil {
 		return err

@@ -217,6 +217,7 @@ func Run(ctx context.Context, opts Options) error {
 			Broker: opts.MQTT, Serial: d.serial, Username: opts.Username, Password: opts.Password, TLS: opts.TLS,
 			Firmware: opts.Firmware, Logger: opts.Logger, StatusFunc: d.status, Commands: d,
 			HeartbeatInterval: opts.Config.HeartbeatInterval, HeartbeatFunc: d.heartbeat,
+			GatewayAcks: d.cfg.GatewayAcks,
 		})
 		if err != nil {
 			return err

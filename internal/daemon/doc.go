@@ -3,8 +3,9 @@
 // one, this package imports neither) under the controller's loop
 // (machine.Loop), the ledger, the MQTT
 // publisher (package telemetry) with its commands, heartbeats and retained
-// status, and the outbox disk budget that blocks intake when the broker has
-// been away too long.
+// status, and the outbox disk budget that blocks intake when the broker or
+// the gateway (whose confirmations free the records, config key
+// gatewayAcks) has been away too long.
 //
 // # Commands
 //

@@ -37,6 +37,7 @@ type Config struct {
 	ScaleResolution     physic.Mass   // "scaleResolutionMg"
 	HeartbeatInterval   time.Duration // "heartbeatInterval"
 	OutboxBudgetBytes   int64         // "outboxBudgetMB"
+	GatewayAcks         bool          // "gatewayAcks"
 	Serial              string        // "serial"
 	Name                string        // "name"
 	Model               string        // "model"
@@ -83,6 +84,7 @@ func Default() Config {
 		ScaleResolution:     100 * physic.MilliGram,
 		HeartbeatInterval:   60 * time.Second,
 		OutboxBudgetBytes:   64 * mib,
+		GatewayAcks:         true,
 		Serial:              "RVM-SIM-0001",
 		WasteTypes:          []int{7, 3},
 		BagLitrage:          240,
@@ -222,6 +224,7 @@ var fields = []field{
 	scaledField("scaleResolutionMg", 1, 10000, physic.MilliGram, func(c *Config) *physic.Mass { return &c.ScaleResolution }),
 	durationField("heartbeatInterval", 5*time.Second, time.Hour, func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
 	scaledField("outboxBudgetMB", 1, 10000, int64(mib), func(c *Config) *int64 { return &c.OutboxBudgetBytes }),
+	boolField("gatewayAcks", func(c *Config) *bool { return &c.GatewayAcks }),
 	stringField("serial", serialPattern, func(c *Config) *string { return &c.Serial }),
 	stringField("name", nil, func(c *Config) *string { return &c.Name }),
 	stringField("model", nil, func(c *Config) *string { return &c.Model }),

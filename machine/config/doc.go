@@ -60,6 +60,14 @@
 //     heartbeat event.
 //   - outboxBudgetMB (1..10000, default 64): disk the undelivered outbox may
 //     use, in MiB; beyond it intake is blocked so that no record is lost.
+//     Records the gateway has not confirmed count (see gatewayAcks).
+//   - gatewayAcks (bool, default true): keep every outbox record until the
+//     gateway confirms it on rvm/SERIAL/ack, and send again what it
+//     evidently missed (package telemetry, "Confirmation"); this closes the
+//     loss after a broker restart. false: the broker's acknowledgement is
+//     enough, for a fleet whose gateway does not confirm yet (with true,
+//     such a machine keeps every record until outboxBudgetMB blocks
+//     intake). Read at start, like heartbeatInterval.
 //   - serial (string, [A-Za-z0-9_-]{1,64}, default "RVM-SIM-0001"): the
 //     machine's serial number, also its MQTT topic segment.
 //   - name, model, manufacturer, drsCpNo (strings, at most 256 bytes, default

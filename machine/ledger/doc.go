@@ -33,6 +33,13 @@
 // rvmd never runs on money it might misread. A released migration file is
 // never edited; a change is a new numbered file.
 //
+// The outbox's tables belong to package outbox, whose Init creates what is
+// missing before the migrations run (the ledger's triggers write into
+// them). Version 6 is the outbox's gateway confirmations: its tables come
+// from outbox.Init, and the version keeps an older rvmd, which would free a
+// record on the broker's PUBACK alone, off the ledger. Records a ledger
+// held before version 6 start unconfirmed.
+//
 // # Voucher prints
 //
 // A paper voucher is due in voucher_prints from the commit that issues it;

@@ -1,6 +1,6 @@
 // Package envelope fixes what travels over MQTT between a machine and the
 // RVM cloud (docs/interfaces.md, "MQTT"): the topics, the event [Envelope], the
-// retained [Status], and the [Command] / [Reply] pair.
+// retained [Status], the [Command] / [Reply] pair, and the gateway's [Ack].
 //
 // Both ends import it: the machine's publisher (package telemetry) and the
 // gateway's consumer (package gateway), so the two cannot drift apart.

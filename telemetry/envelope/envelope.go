@@ -72,6 +72,10 @@ func CommandTopic(serial, name string) string { return "rvm/" + serial + "/cmd/"
 // ReplyTopic is rvm/SERIAL/cmd-reply.
 func ReplyTopic(serial string) string { return "rvm/" + serial + "/cmd-reply" }
 
+// AckTopic is rvm/SERIAL/ack: the gateway's confirmations of what it
+// committed, to the machine.
+func AckTopic(serial string) string { return "rvm/" + serial + "/ack" }
+
 // ParseEventTopic splits rvm/SERIAL/evt/KIND.
 func ParseEventTopic(topic string) (serial, kind string, ok bool) {
 	p := strings.Split(topic, "/")
@@ -90,22 +94,36 @@ func ParseTopicSerial(topic string) (string, bool) {
 	return p[1], true
 }
 
+// Ack is the body of a message on rvm/SERIAL/ack: the gateway has committed
+// (stored, already held, or refused for good) the machine's events with
+// these seqs, as inclusive ranges [from, to], sorted and merged.
+type Ack struct {
+	V    int        `json:"v"` // AckVersion
+	Seqs [][2]int64 `json:"seqs"`
+}
+
+// AckVersion is the Ack's "v".
+const AckVersion = 1
+
 // Status is the retained rvm/SERIAL/status payload.
 type Status struct {
-	Online            bool    `json:"online"`
-	Machine           string  `json:"machine"`
-	Firmware          string  `json:"firmware,omitempty"`
-	RvmID             string  `json:"rvmId,omitempty"`
-	State             string  `json:"state,omitempty"`
-	IntakeBlocked     bool    `json:"intakeBlocked"`
-	BlockReason       string  `json:"blockReason,omitempty"`
-	BagFill           float64 `json:"bagFill"`
-	BagCount          int     `json:"bagCount"`
-	Fault             string  `json:"fault,omitempty"`
-	OutboxDepth       int64   `json:"outboxDepth"`
-	OutboxBytes       int64   `json:"outboxBytes"`
-	LastTransactionAt string  `json:"lastTransactionAt,omitempty"`
-	TS                string  `json:"ts"`
+	Online        bool    `json:"online"`
+	Machine       string  `json:"machine"`
+	Firmware      string  `json:"firmware,omitempty"`
+	RvmID         string  `json:"rvmId,omitempty"`
+	State         string  `json:"state,omitempty"`
+	IntakeBlocked bool    `json:"intakeBlocked"`
+	BlockReason   string  `json:"blockReason,omitempty"`
+	BagFill       float64 `json:"bagFill"`
+	BagCount      int     `json:"bagCount"`
+	Fault         string  `json:"fault,omitempty"`
+	OutboxDepth   int64   `json:"outboxDepth"`
+	OutboxBytes   int64   `json:"outboxBytes"`
+	// OutboxUnconfirmed counts the records the gateway has not yet
+	// confirmed (rvm/SERIAL/ack); they stay on the machine's disk.
+	OutboxUnconfirmed int64  `json:"outboxUnconfirmed"`
+	LastTransactionAt string `json:"lastTransactionAt,omitempty"`
+	TS                string `json:"ts"`
 }
 
 // Voucher is the body of a "voucher" event: a voucher printed or sent.

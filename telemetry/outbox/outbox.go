@@ -27,6 +27,14 @@ type Record struct {
 }
 
 // Schema creates the outbox tables. It is idempotent.
+//
+// outbox_counter holds the last seq handed out and the rows and body bytes
+// in the table; outbox_acked the sent mark (every seq up to upto reached the
+// broker) with the rows and bytes still in the table under it;
+// outbox_confirmed the confirmed mark (every seq up to upto is confirmed by
+// the gateway, or gone), the highest seq ever confirmed (top) and the rows
+// in the table that are confirmed; outbox_confirm_ranges the confirmed runs
+// above that mark, disjoint and not touching.
 const Schema = `
 CREATE TABLE IF NOT EXISTS outbox (
 	seq    INTEGER PRIMARY KEY,
@@ -56,6 +64,17 @@ CREATE TABLE IF NOT EXISTS outbox_acked (
 	bytes INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO outbox_acked (one, upto, rows, bytes) VALUES (1, 0, 0, 0);
+CREATE TABLE IF NOT EXISTS outbox_confirmed (
+	one  INTEGER PRIMARY KEY CHECK (one = 1),
+	upto INTEGER NOT NULL,
+	top  INTEGER NOT NULL,
+	rows INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO outbox_confirmed (one, upto, top, rows) VALUES (1, 0, 0, 0);
+CREATE TABLE IF NOT EXISTS outbox_confirm_ranges (
+	lo INTEGER PRIMARY KEY,
+	hi INTEGER NOT NULL
+);
 `
 
 // Init creates the outbox tables if they are missing.
@@ -100,6 +119,11 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 	if err != nil {
 		return nil, fmt.Errorf("outbox: pending: %w", err)
 	}
+	return scanRecords(rows, "pending")
+}
+
+// scanRecords reads and closes rows of seq, id, kind, ts, rvm_id, body.
+func scanRecords(rows *sql.Rows, what string) ([]Record, error) {
 	defer rows.Close()
 	var out []Record
 	for rows.Next() {
@@ -107,8 +131,9 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 		var ts string
 		var body []byte
 		if err := rows.Scan(&r.Seq, &r.ID, &r.Kind, &ts, &r.RvmID, &body); err != nil {
-			return nil, fmt.Errorf("outbox: pending: %w", err)
+			return nil, fmt.Errorf("outbox: %s: %w", what, err)
 		}
+		var err error
 		r.TS, err = time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: record %d: bad ts %q: %w", r.Seq, ts, err)
@@ -117,7 +142,7 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("outbox: pending: %w", err)
+		return nil, fmt.Errorf("outbox: %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -126,11 +151,13 @@ func Pending(ctx context.Context, db DBTX, after int64, limit int) ([]Record, er
 // the broker has acknowledged them; they are no longer Pending nor counted
 // by Depth. Acking a record twice is harmless.
 //
-// Acknowledgements come in runs of consecutive seqs, mostly from the oldest
-// record on. Such a run only moves a mark (outbox_acked.upto): deleting a
-// row is the costliest part of a drain, and [Sweep] does it later, in bulk,
-// when the drain is idle. Any other run is deleted at once, one range
-// DELETE each.
+// Acknowledgements come in runs of consecutive seqs from the oldest
+// pending record on (the publisher sends in seq order and completes in send
+// order). Such a run only moves the sent mark (outbox_acked.upto): deleting
+// a row is the costliest part of a drain, and [Sweep] does it later, in
+// bulk, when the drain is idle and once the record is confirmed too. A run
+// after a gap (records still pending before it) is not recorded: those
+// records stay pending and go out again, and consumers de-duplicate.
 func Ack(ctx context.Context, db DBTX, seqs ...int64) error {
 	sorted := slices.Clone(seqs)
 	slices.Sort(sorted)
@@ -147,8 +174,8 @@ func Ack(ctx context.Context, db DBTX, seqs ...int64) error {
 	return nil
 }
 
-// ackRun acknowledges the records a..b: by the mark when nothing pending
-// lies between the mark and a, else by deleting them.
+// ackRun acknowledges the records a..b by the mark when nothing pending
+// lies between the mark and a, and else not at all.
 func ackRun(ctx context.Context, db DBTX, a, b int64) error {
 	var upto, gap int64
 	if err := db.QueryRowContext(ctx, `SELECT upto, (SELECT count(*) FROM outbox WHERE seq > upto AND seq < ?)
@@ -159,9 +186,6 @@ func ackRun(ctx context.Context, db DBTX, a, b int64) error {
 		return nil
 	}
 	if gap > 0 {
-		if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, max(a, upto+1), b); err != nil {
-			return fmt.Errorf("outbox: ack %d..%d: %w", a, b, err)
-		}
 		return nil
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE outbox_acked SET upto = ?,
@@ -173,26 +197,66 @@ func ackRun(ctx context.Context, db DBTX, a, b int64) error {
 	return nil
 }
 
-// Sweep deletes up to limit of the records acknowledged by the mark (see
-// [Ack]), oldest first, and reports how many it deleted. Small steps keep
-// the one writer connection free for the ledger in between.
+// Sweep deletes up to limit records that are both sent (under the sent
+// mark, see [Ack]) and confirmed (see [Confirm]), oldest first, and reports
+// how many it deleted. Small steps keep the one writer connection free for
+// the ledger in between. It reads only index ranges: those under both
+// marks, then those of the confirmed runs above the confirmed mark.
 func Sweep(ctx context.Context, db DBTX, limit int) (int64, error) {
-	var lo, hi, n, bytes int64
-	err := db.QueryRowContext(ctx, `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0), count(*), COALESCE(sum(length(body)), 0) FROM
-		(SELECT seq, body FROM outbox WHERE seq <= (SELECT upto FROM outbox_acked WHERE one = 1) ORDER BY seq LIMIT ?)`, limit).Scan(&lo, &hi, &n, &bytes)
-	if err != nil || n == 0 {
+	var sent, conf int64
+	if err := db.QueryRowContext(ctx, `SELECT a.upto, c.upto FROM outbox_acked a, outbox_confirmed c
+		WHERE a.one = 1 AND c.one = 1`).Scan(&sent, &conf); err != nil {
+		return 0, fmt.Errorf("outbox: sweep: %w", err)
+	}
+	spans := []Range{{1, min(sent, conf)}}
+	if conf < sent {
+		runs, err := confirmRuns(ctx, db, conf+1, sent)
 		if err != nil {
 			return 0, fmt.Errorf("outbox: sweep: %w", err)
 		}
-		return 0, nil
+		for _, r := range runs {
+			spans = append(spans, Range{r.From, min(r.To, sent)})
+		}
 	}
-	if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi); err != nil {
-		return 0, fmt.Errorf("outbox: sweep: %w", err)
+	var n, bytes int64
+	for _, sp := range spans {
+		if n >= int64(limit) {
+			break
+		}
+		if sp.From > sp.To {
+			continue
+		}
+		dn, dbytes, err := deleteSpan(ctx, db, sp, int64(limit)-n)
+		if err != nil {
+			return 0, fmt.Errorf("outbox: sweep: %w", err)
+		}
+		n, bytes = n+dn, bytes+dbytes
+	}
+	if n == 0 {
+		return 0, nil
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE outbox_acked SET rows = rows - ?, bytes = bytes - ? WHERE one = 1`, n, bytes); err != nil {
 		return 0, fmt.Errorf("outbox: sweep: %w", err)
 	}
+	if _, err := db.ExecContext(ctx, `UPDATE outbox_confirmed SET rows = rows - ? WHERE one = 1`, n); err != nil {
+		return 0, fmt.Errorf("outbox: sweep: %w", err)
+	}
 	return n, nil
+}
+
+// deleteSpan deletes the oldest limit rows of sp and reports how many rows
+// and body bytes went.
+func deleteSpan(ctx context.Context, db DBTX, sp Range, limit int64) (n, bytes int64, err error) {
+	var lo, hi int64
+	err = db.QueryRowContext(ctx, `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0), count(*), COALESCE(sum(length(body)), 0) FROM
+		(SELECT seq, body FROM outbox WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)`, sp.From, sp.To, limit).Scan(&lo, &hi, &n, &bytes)
+	if err != nil || n == 0 {
+		return 0, 0, err
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi); err != nil {
+		return 0, 0, err
+	}
+	return n, bytes, nil
 }
 
 // Depth reports how many records wait and how many body bytes they hold,
@@ -213,4 +277,15 @@ func LastSeq(ctx context.Context, db DBTX) (int64, error) {
 		return 0, fmt.Errorf("outbox: last seq: %w", err)
 	}
 	return seq, nil
+}
+
+// Stored reports how many records the outbox table holds and their body
+// bytes, in constant time: every record not yet deleted, whether it waits
+// for the broker, for the gateway's confirmation, or for [Sweep].
+func Stored(ctx context.Context, db DBTX) (rows, bytes int64, err error) {
+	err = db.QueryRowContext(ctx, `SELECT rows, bytes FROM outbox_counter WHERE one = 1`).Scan(&rows, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox: stored: %w", err)
+	}
+	return rows, bytes, nil
 }

@@ -1,0 +1,217 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/deposit-rvm/rvm/gateway/store"
+	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/telemetry/envelope"
+)
+
+// DefaultAckEvery is how often, at most, a machine hears which of its
+// events the gateway committed.
+const DefaultAckEvery = 5 * time.Second
+
+const (
+	// maxAckMachines and maxAckRanges bound the acks waiting for the next
+	// flush. What does not fit is not acknowledged: the machine sends it
+	// again and its duplicate is acknowledged then.
+	maxAckMachines = 100_000
+	maxAckRanges   = 1024
+	// ackWait bounds how long a flush waits for the broker's PUBACKs.
+	ackWait = 10 * time.Second
+)
+
+// seqRange is an inclusive run of one machine's seqs.
+type seqRange struct{ from, to int64 }
+
+// acks holds, per machine, the seqs committed since its last ack: merged,
+// sorted ranges.
+type acks struct {
+	mu   sync.Mutex
+	held map[string][]seqRange
+}
+
+// add notes seq of machine as held, merging it into the machine's ranges.
+func (a *acks) add(machine string, seq int64) {
+	if seq <= 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held == nil {
+		a.held = map[string][]seqRange{}
+	}
+	rs, ok := a.held[machine]
+	if !ok && len(a.held) >= maxAckMachines {
+		return
+	}
+	a.held[machine] = insertSeq(rs, seq)
+}
+
+// insertSeq adds seq to the sorted, merged ranges rs.
+func insertSeq(rs []seqRange, seq int64) []seqRange {
+	// The first range that ends at or after seq-1: seq joins it or goes
+	// before it.
+	i, _ := slices.BinarySearchFunc(rs, seq-1, func(r seqRange, s int64) int { return cmpInt(r.to, s) })
+	switch {
+	case i < len(rs) && rs[i].from <= seq && seq <= rs[i].to:
+		return rs // already held
+	case i < len(rs) && rs[i].to == seq-1:
+		rs[i].to = seq
+		if i+1 < len(rs) && rs[i+1].from == seq+1 {
+			rs[i].to = rs[i+1].to
+			rs = slices.Delete(rs, i+1, i+2)
+		}
+		return rs
+	case i < len(rs) && rs[i].from == seq+1:
+		rs[i].from = seq
+		return rs
+	case len(rs) >= maxAckRanges:
+		return rs // scattered beyond reason: the machine sends it again
+	}
+	return slices.Insert(rs, i, seqRange{seq, seq})
+}
+
+// restore puts back ranges a flush could not send, merged with what was
+// held meanwhile.
+func (a *acks) restore(held map[string][]seqRange) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held == nil {
+		a.held = map[string][]seqRange{}
+	}
+	for m, rs := range held {
+		cur, ok := a.held[m]
+		if !ok && len(a.held) >= maxAckMachines {
+			continue
+		}
+		all := append(slices.Clone(rs), cur...)
+		slices.SortFunc(all, func(x, y seqRange) int { return cmpInt(x.from, y.from) })
+		merged := all[:0]
+		for _, r := range all {
+			if n := len(merged); n > 0 && r.from <= merged[n-1].to+1 {
+				merged[n-1].to = max(merged[n-1].to, r.to)
+				continue
+			}
+			merged = append(merged, r)
+		}
+		a.held[m] = merged[:min(len(merged), maxAckRanges)]
+	}
+}
+
+func cmpInt(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// take empties the held ranges and returns them.
+func (a *acks) take() map[string][]seqRange {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.held
+	a.held = nil
+	return out
+}
+
+// noteHeld notes, after a committed batch, every event of a machine the
+// commit handled: stored, already held (a duplicate: acknowledging it
+// again heals an ack that was lost) or refused for good with a valid
+// envelope of that machine (sending it again would not help). It never
+// blocks on the broker.
+func (g *Gateway) noteHeld(b store.Batch) {
+	if g.o.AckEvery < 0 {
+		return
+	}
+	for _, e := range b.Events {
+		g.acks.add(e.Machine, e.Seq)
+	}
+	for _, q := range b.Quarantine {
+		serial, _, ok := envelope.ParseEventTopic(q.Topic)
+		if !ok || q.Size != int64(len(q.Payload)) {
+			continue // not an event, or cut short: its seq is unknown
+		}
+		var env envelope.Envelope
+		if json.Unmarshal(q.Payload, &env) == nil && env.Machine == serial {
+			g.acks.add(serial, env.Seq)
+		}
+	}
+}
+
+// ackLoop publishes the held ranges, per machine one message at most
+// every AckEvery, until ctx ends. t is its timer, made before Run
+// subscribes.
+func (g *Gateway) ackLoop(ctx context.Context, t clock.Timer) {
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		g.flushAcks(ctx)
+		t.Reset(g.o.AckEvery)
+	}
+}
+
+// flushAcks publishes one ack per machine with held ranges and waits for
+// the broker's PUBACKs. A machine whose ack fails loses it: it sends those
+// events again, and their duplicates are acknowledged.
+func (g *Gateway) flushAcks(ctx context.Context) {
+	held := g.acks.take()
+	if len(held) == 0 {
+		return
+	}
+	c := g.mqttClient()
+	if c == nil || !c.IsConnectionOpen() {
+		g.acks.restore(held) // nothing was tried: the next flush
+		return
+	}
+	type sent struct {
+		machine string
+		tok     mqtt.Token
+	}
+	toks := make([]sent, 0, len(held))
+	for m, rs := range held {
+		a := envelope.Ack{V: envelope.AckVersion, Seqs: make([][2]int64, len(rs))}
+		for i, r := range rs {
+			a.Seqs[i] = [2]int64{r.from, r.to}
+		}
+		body, err := json.Marshal(a)
+		if err != nil {
+			continue
+		}
+		toks = append(toks, sent{m, c.Publish(envelope.AckTopic(m), 1, false, body)})
+	}
+	timeout := g.clk.NewTimer(ackWait)
+	defer timeout.Stop()
+	failed := 0
+	for _, s := range toks {
+		select {
+		case <-s.tok.Done():
+			if s.tok.Error() != nil {
+				failed++
+			}
+		case <-timeout.C():
+			g.log.Warn("gateway: acks not acknowledged by the broker in time; those machines send again", slog.Int("machines", len(toks)))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	if failed > 0 {
+		g.log.Warn("gateway: acks failed; those machines send again", slog.Int("machines", failed))
+	}
+}
