@@ -169,3 +169,43 @@ func TestPubackEnoughWithoutGatewayAcks(t *testing.T) {
 		})
 	}
 }
+
+// With GatewayAcks a machine sends at most ConfirmWindow records beyond the
+// highest seq the gateway confirmed: the rest wait in its outbox until the
+// gateway confirms more (after an outage the backlog stays on the
+// machine's disk, not in the broker's memory). A record the gateway
+// missed does not hold the window: a later confirmation moves it on.
+func TestConfirmWindow(t *testing.T) {
+	b := testbroker.Start(t)
+	db, _ := newDB(t)
+	gw := subscribe(t, b.URL(), "rvm/A1/evt/#", subOpts{})
+	opts := baseOptions(t, b.URL(), "A1")
+	opts.GatewayAcks, opts.ConfirmWindow, opts.ResendAfter = true, 5, time.Hour
+	fill(t, db, transactions(0, 14)...)
+	p := startPublisher(t, db, opts)
+
+	steps := []struct {
+		ack  [2]int64 // the gateway's confirmation before the step (none for the first)
+		sent int      // records sent once it is recorded: highest confirmed + 5
+	}{
+		{[2]int64{0, 0}, 5},
+		{[2]int64{1, 3}, 8},
+		{[2]int64{5, 6}, 11}, // 4 is missed: 6 moves the window on
+		{[2]int64{7, 14}, 14},
+	}
+	for _, st := range steps {
+		if st.ack[0] > 0 {
+			gatewayAck(t, b.URL(), "A1", st.ack)
+		}
+		gw.waitFor(fmt.Sprintf("%d records", st.sent), func() bool { return len(gw.countsNow()) >= st.sent })
+		// Their PUBACKs recorded: a window that did not hold would have
+		// sent the whole outbox long before.
+		waitUntil(t, "the PUBACKs recorded", func() bool {
+			s := p.Stats()
+			return s.Acked >= uint64(st.sent)
+		})
+		if got := len(seqCounts(gw.messages())); got != st.sent {
+			t.Fatalf("after confirming %v: %d records sent; want %d", st.ack, got, st.sent)
+		}
+	}
+}

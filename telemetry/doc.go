@@ -75,6 +75,16 @@
 // later ones are confirmed, and stays on disk; the status's
 // outboxUnconfirmed shows it.
 //
+// The confirmations also pace the machine: it sends at most
+// [Options.ConfirmWindow] (64) records beyond the highest seq the gateway
+// confirmed, and the rest wait in the outbox. A fleet coming back from an
+// hour's outage then keeps its backlog on the machines' disks, 64 records
+// each in the broker at a time, instead of pouring gigabytes into the
+// broker's memory faster than the gateway can store them; and while the
+// gateway is away but the broker is up, the broker holds 64 records per
+// machine, not the whole absence. A record the gateway missed does not
+// hold the window: the confirmations of later ones move it on.
+//
 // Without GatewayAcks (rvmd's config key gatewayAcks false; rvmd simulate
 // -mqtt, which must finish against a bare broker) the broker's PUBACK also
 // confirms, as before confirmations existed. A machine with GatewayAcks on

@@ -42,6 +42,13 @@ const (
 	// (5 s by default) and a replica's batch, so that a record is only sent
 	// again when the gateway evidently missed it.
 	DefaultResendAfter = 30 * time.Second
+	// DefaultConfirmWindow bounds what a machine has sent beyond the
+	// gateway's highest confirmed seq: after an outage the backlog waits
+	// in the machine's outbox, on its disk, instead of in the broker's
+	// memory (10,000 machines × 64 records is about 2 GB at the broker;
+	// an hour's backlog of that fleet would be 10 GB). With the gateway's
+	// 5 s acks a machine still sends 12 records a second or more.
+	DefaultConfirmWindow = 64
 )
 
 const (
@@ -115,6 +122,12 @@ type Options struct {
 	// is sent again, once the gateway confirmed a later one (default
 	// DefaultResendAfter). Only with GatewayAcks.
 	ResendAfter time.Duration
+	// ConfirmWindow is the most records sent with a seq above the highest
+	// one the gateway confirmed (default DefaultConfirmWindow); the rest
+	// wait in the outbox until the gateway confirms more. Only with
+	// GatewayAcks; a record the gateway missed does not hold the window,
+	// the ones after it confirmed move it on.
+	ConfirmWindow int
 }
 
 // CommandHandler applies a command from the fleet. It runs on the
@@ -153,6 +166,7 @@ type Publisher struct {
 	cmds     cmdQueue
 	confirms confirmQueue  // the gateway's ranges, to record
 	topSig   chan struct{} // the gateway confirmed a higher seq: look for gaps
+	openSig  chan struct{} // the gateway confirmed a higher seq: the confirm window moved
 
 	// abandoned counts the clean-ups of connects that Run gave up on when
 	// it was cancelled; they end with paho's connect timeout at the latest.
@@ -186,7 +200,7 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		return nil, fmt.Errorf("%w: no broker URL", ErrConfig)
 	case opts.Serial == "" || strings.ContainsAny(opts.Serial, "/+#"):
 		return nil, fmt.Errorf("%w: serial %q must be non-empty without / + #", ErrConfig, opts.Serial)
-	case opts.Window < 0 || opts.Backoff.Min < 0 || opts.Backoff.Max < 0 || opts.HeartbeatInterval < 0 || opts.ResendAfter < 0:
+	case opts.Window < 0 || opts.Backoff.Min < 0 || opts.Backoff.Max < 0 || opts.HeartbeatInterval < 0 || opts.ResendAfter < 0 || opts.ConfirmWindow < 0:
 		return nil, fmt.Errorf("%w: negative window, backoff, heartbeat interval or resend delay", ErrConfig)
 	case opts.Backoff.Max != 0 && opts.Backoff.Max < opts.Backoff.Min:
 		return nil, fmt.Errorf("%w: backoff max %v below min %v", ErrConfig, opts.Backoff.Max, opts.Backoff.Min)
@@ -209,6 +223,9 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if opts.ConfirmWindow == 0 {
+		opts.ConfirmWindow = DefaultConfirmWindow
+	}
 	if opts.ResendAfter == 0 {
 		opts.ResendAfter = DefaultResendAfter
 	}
@@ -229,6 +246,7 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		cmds:     cmdQueue{signal: make(chan struct{}, 1)},
 		confirms: confirmQueue{signal: make(chan struct{}, 1)},
 		topSig:   make(chan struct{}, 1),
+		openSig:  make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}, nil
 }
@@ -483,6 +501,9 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 	}()
 
 	send := func(r outbox.Record, resend bool) bool {
+		if !resend && !p.confirmWindowOpen(ctx, r.Seq) {
+			return false
+		}
 		select {
 		case window <- struct{}{}:
 		case <-ctx.Done():
@@ -513,6 +534,28 @@ func (p *Publisher) sendLoop(ctx context.Context, c mqtt.Client, epoch uint64, q
 			}
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// confirmWindowOpen waits until seq lies within ConfirmWindow of the
+// highest seq the gateway confirmed (with GatewayAcks; without, at once).
+// It returns false when ctx ended first.
+func (p *Publisher) confirmWindowOpen(ctx context.Context, seq int64) bool {
+	if !p.opts.GatewayAcks {
+		return true
+	}
+	for {
+		p.mu.Lock()
+		top := p.confirmed.Top
+		p.mu.Unlock()
+		if seq-top <= int64(p.opts.ConfirmWindow) {
+			return true
+		}
+		select {
+		case <-p.openSig:
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
@@ -773,6 +816,7 @@ func (p *Publisher) record(ctx context.Context, seqs []int64, ranges []outbox.Ra
 	p.mu.Unlock()
 	if rose {
 		signal(p.topSig)
+		signal(p.openSig)
 	}
 	return nil
 }
