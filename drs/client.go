@@ -38,7 +38,8 @@ var (
 
 // Options tune a [Client]. The zero value of each field means its default.
 type Options struct {
-	// HTTPClient sends the requests. Default: a client with a 30 s timeout.
+	// HTTPClient sends the requests. Default: a client with a 30 s timeout
+	// that keeps up to 128 idle connections to the operator.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the tries of one call, the first included. Default 4.
 	MaxAttempts int
@@ -97,7 +98,13 @@ func New(baseURL, token string, opts *Options) *Client {
 		clk:         o.Clock,
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: DefaultTimeout}
+		// The gateway calls one host from many goroutines at once (a
+		// machine each): the default transport keeps 2 idle connections
+		// a host and would dial (and, against the operator, handshake
+		// TLS) afresh for most calls.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
+		c.hc = &http.Client{Timeout: DefaultTimeout, Transport: t}
 	}
 	if c.maxAttempts <= 0 {
 		c.maxAttempts = DefaultMaxAttempts

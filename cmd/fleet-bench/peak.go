@@ -49,6 +49,10 @@ type peakMachine struct {
 	credited    int64 // containers in the batches published so far
 	nextBeat    time.Time
 	sampled     bool
+	// top is the highest seq the gateway confirmed (rvm/SERIAL/ack); open
+	// is signalled when it rises.
+	top  atomic.Int64
+	open chan struct{}
 }
 
 // peak is the bench's state in -peak mode.
@@ -194,7 +198,11 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 	every := max(1, len(f.serials)/max(1, o.lagMachines))
 	for i, s := range f.serials {
 		p.ms = append(p.ms, &peakMachine{serial: s, rvm: f.rvm[i], client: f.clients[i%len(f.clients)],
-			nextBeat: start.Add(time.Duration(rand.Int64N(int64(o.heartbeat)))), sampled: i%every == 0})
+			nextBeat: start.Add(time.Duration(rand.Int64N(int64(o.heartbeat)))), sampled: i%every == 0,
+			open: make(chan struct{}, 1)})
+	}
+	if err := p.listenAcks(f); err != nil {
+		return err
 	}
 	if o.outage > 0 {
 		// A backlog has no live lag to poll: its batches are hours old.
@@ -256,7 +264,9 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 // it, from the machine's share of the fleet's rates, so that an hour of
 // 10,000 machines (gigabytes of batches) need not sit in the bench's memory
 // first; generating costs the bench a few per cent of a core, work that a
-// real fleet's machines do on their own processors.
+// real fleet's machines do on their own processors. Each machine keeps to
+// rvmd's confirm window: at most telemetry.DefaultConfirmWindow records
+// beyond the highest seq the gateway confirmed.
 func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Result) error {
 	virtual := time.Now().Add(-p.o.outage)
 	perC := p.o.containerRate / float64(len(p.ms))
@@ -279,6 +289,7 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 			var last mqtt.Token
 			n := int64(0)
 			emit := func(m *peakMachine, kind string, payload []byte) mqtt.Token {
+				m.confirmWindow(ctx)
 				last = p.online(m, kind, payload)
 				if n++; n%64 == 0 {
 					last.WaitTimeout(time.Minute) // the publisher's window
@@ -321,6 +332,55 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 	}
 	res.BacklogToOperatorS = res.DrainS + res.DurationS
 	return nil
+}
+
+// listenAcks subscribes each machine, on its connection, to the gateway's
+// confirmations, as rvmd's publisher does: the broker carries the ack
+// traffic a real fleet causes, and after an outage each machine keeps to
+// rvmd's confirm window (see releaseBacklog).
+func (p *peak) listenAcks(f *fleet) error {
+	bySerial := make(map[string]*peakMachine, len(p.ms))
+	for _, m := range p.ms {
+		bySerial[m.serial] = m
+	}
+	handler := func(_ mqtt.Client, msg mqtt.Message) {
+		serial, ok := envelope.ParseTopicSerial(msg.Topic())
+		m := bySerial[serial]
+		var a envelope.Ack
+		if !ok || m == nil || json.Unmarshal(msg.Payload(), &a) != nil {
+			return
+		}
+		for _, r := range a.Seqs {
+			for top := m.top.Load(); r[1] > top && !m.top.CompareAndSwap(top, r[1]); top = m.top.Load() {
+			}
+		}
+		select {
+		case m.open <- struct{}{}:
+		default:
+		}
+	}
+	for c, client := range f.clients {
+		topics := map[string]byte{}
+		for i := c; i < len(p.ms); i += len(f.clients) {
+			topics[envelope.AckTopic(p.ms[i].serial)] = 1
+		}
+		if t := client.SubscribeMultiple(topics, handler); !t.WaitTimeout(time.Minute) || t.Error() != nil {
+			return fmt.Errorf("subscribe to the acks on connection %d: %v", c, t.Error())
+		}
+	}
+	return nil
+}
+
+// confirmWindow waits, as rvmd's publisher does, until m's next record
+// (m.seq) lies within telemetry.DefaultConfirmWindow of the highest seq
+// the gateway confirmed.
+func (m *peakMachine) confirmWindow(ctx context.Context) {
+	for m.seq-m.top.Load() > telemetry.DefaultConfirmWindow && ctx.Err() == nil {
+		select {
+		case <-m.open:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // warmUp connects the fleet as rvmd connects: every machine publishes its
