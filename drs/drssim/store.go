@@ -79,9 +79,9 @@ func openStore(path string) (*store, error) {
 	if path == "" {
 		// A name of its own per store: two simulators in one test binary
 		// must not share a database.
-		dsn = fmt.Sprintf("file:drssim-%d-%d?mode=memory&cache=shared&_txlock=immediate&_busy_timeout=5000", time.Now().UnixNano(), memSeq.Add(1))
+		dsn = fmt.Sprintf("file:drssim-%d-%d?mode=memory&cache=shared&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32", time.Now().UnixNano(), memSeq.Add(1))
 	} else {
-		dsn = "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000"
+		dsn = "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32"
 	}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
