@@ -24,9 +24,14 @@
 // last batch before its transaction. The line adds containersPerS (the
 // containers in the gateway's store over the time they took to get there)
 // and liveLagP99Ms (a batch's publish to its containers in GET
-// /api/machines/{serial}, on -lag-machines machines polled). -outage D
-// fills the outboxes as D at the peak would, releases them at once with the
-// reconnects spread over -jitter, and reports backlogToOperatorS.
+// /api/machines/{serial}, on -lag-machines machines polled). Before the
+// peak the fleet connects as rvmd does, every machine publishing its
+// retained status (warmupS: the gateway's first sight of each), and every
+// machine listens to the gateway's confirmations on rvm/SERIAL/ack.
+// -outage D fills the outboxes as D at the peak would (generated as each
+// machine sends it, so an hour fits), releases them at once with the
+// reconnects spread over -jitter, each machine keeping to rvmd's confirm
+// window, and reports backlogToOperatorS.
 package main
 
 import (
