@@ -174,23 +174,26 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, err error) {
 
 // MachineView is one machine in GET /api/machines.
 type MachineView struct {
-	Serial          string          `json:"serial"`
-	RvmID           string          `json:"rvmId,omitempty"`
-	Online          bool            `json:"online"`
-	LastSeen        string          `json:"lastSeen,omitempty"`
-	StatusAt        string          `json:"statusAt,omitempty"`
-	State           string          `json:"state,omitempty"`
-	BagFill         float64         `json:"bagFill"`
-	BagCount        int             `json:"bagCount"`
-	IntakeBlocked   bool            `json:"intakeBlocked"`
-	Fault           string          `json:"fault,omitempty"`
-	OutboxDepth     int64           `json:"outboxDepth"`
-	ContainersToday int64           `json:"containersToday"`
-	DepositsToday   money.Grosze    `json:"depositsToday"`
-	PendingForward  int             `json:"pendingForward"`
-	CatalogVersion  int64           `json:"catalogVersion"`
-	VoucherBuffer   int64           `json:"voucherBuffer"`
-	Status          json.RawMessage `json:"status,omitempty"`
+	Serial        string  `json:"serial"`
+	RvmID         string  `json:"rvmId,omitempty"`
+	Online        bool    `json:"online"`
+	LastSeen      string  `json:"lastSeen,omitempty"`
+	StatusAt      string  `json:"statusAt,omitempty"`
+	State         string  `json:"state,omitempty"`
+	BagFill       float64 `json:"bagFill"`
+	BagCount      int     `json:"bagCount"`
+	IntakeBlocked bool    `json:"intakeBlocked"`
+	Fault         string  `json:"fault,omitempty"`
+	OutboxDepth   int64   `json:"outboxDepth"`
+	// OutboxUnconfirmed counts the events the machine keeps until the
+	// gateway confirms them (rvm/SERIAL/ack).
+	OutboxUnconfirmed int64           `json:"outboxUnconfirmed"`
+	ContainersToday   int64           `json:"containersToday"`
+	DepositsToday     money.Grosze    `json:"depositsToday"`
+	PendingForward    int             `json:"pendingForward"`
+	CatalogVersion    int64           `json:"catalogVersion"`
+	VoucherBuffer     int64           `json:"voucherBuffer"`
+	Status            json.RawMessage `json:"status,omitempty"`
 	// What the fleet learns (learn.go): the flags in every view, the
 	// signals and the bag reconciliations in GET /api/machines/{serial}.
 	FraudFlagged bool          `json:"fraudFlagged"`
@@ -216,6 +219,7 @@ func view(m store.Machine, withStatus bool) MachineView {
 	var s envelope.Status
 	if len(m.Status) > 0 && json.Unmarshal(m.Status, &s) == nil {
 		v.State, v.BagFill, v.BagCount, v.IntakeBlocked, v.OutboxDepth = s.State, s.BagFill, s.BagCount, s.IntakeBlocked, s.OutboxDepth
+		v.OutboxUnconfirmed = s.OutboxUnconfirmed
 	}
 	if withStatus {
 		v.Status = m.Status

@@ -134,7 +134,8 @@
 // histogram (from storing to the operator's acceptance). Read from the
 // store at each scrape: the gateway's queues (_operator_queue{state},
 // _inbox_depth, _quarantine_messages, _machines_online) and per machine
-// rvm_machine_online, _bag_fill_ratio, _outbox_depth, _fault{fault},
+// rvm_machine_online, _bag_fill_ratio, _outbox_depth, _outbox_unconfirmed,
+// _fault{fault},
 // _containers_today, _deposits_today_grosze and
 // _rejections_total{cause}. deploy/grafana/rvm-fleet.json is a dashboard
 // of them; a test checks its queries against a real scrape.

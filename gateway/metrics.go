@@ -48,6 +48,7 @@ const (
 	metricMachineOnl   = "rvm_machine_online"
 	metricBagFill      = "rvm_machine_bag_fill_ratio"
 	metricOutbox       = "rvm_machine_outbox_depth"
+	metricUnconfirmed  = "rvm_machine_outbox_unconfirmed"
 	metricFault        = "rvm_machine_fault"
 	metricContainers   = "rvm_machine_containers_today"
 	metricDeposits     = "rvm_machine_deposits_today_grosze"
@@ -125,6 +126,7 @@ var (
 	descOnline     = prometheus.NewDesc(metricMachineOnl, "1 while the machine's retained status says online.", []string{"machine"}, nil)
 	descBagFill    = prometheus.NewDesc(metricBagFill, "The machine's bag fill, 0 to 1, from its status.", []string{"machine"}, nil)
 	descOutbox     = prometheus.NewDesc(metricOutbox, "Events waiting in the machine's outbox, from its status.", []string{"machine"}, nil)
+	descUnconf     = prometheus.NewDesc(metricUnconfirmed, "Events the machine keeps until the gateway confirms them, from its status; one that stays is an event the gateway cannot take.", []string{"machine"}, nil)
 	descFault      = prometheus.NewDesc(metricFault, "1 while the machine reports a latched fault, by fault.", []string{"machine", "fault"}, nil)
 	descContainers = prometheus.NewDesc(metricContainers, "Containers the machine credited today (UTC).", []string{"machine"}, nil)
 	descDeposits   = prometheus.NewDesc(metricDeposits, "Deposits the machine credited today (UTC), grosze.", []string{"machine"}, nil)
@@ -139,7 +141,7 @@ var (
 )
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descOnline, descBagFill, descOutbox, descFault, descContainers, descDeposits,
+	for _, d := range []*prometheus.Desc{descOnline, descBagFill, descOutbox, descUnconf, descFault, descContainers, descDeposits,
 		descFleetOnl, descOperatorQ, descInbox, descQuarantine, descRejections, descFraudFlag, descBagFlag, descScrapeErr} {
 		ch <- d
 	}
@@ -179,6 +181,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		if len(m.Status) > 0 && json.Unmarshal(m.Status, &s) == nil {
 			gauge(descBagFill, s.BagFill, m.Serial)
 			gauge(descOutbox, float64(s.OutboxDepth), m.Serial)
+			gauge(descUnconf, float64(s.OutboxUnconfirmed), m.Serial)
 		}
 		if m.Fault != "" {
 			gauge(descFault, 1, m.Serial, m.Fault)

@@ -73,7 +73,7 @@ func TestMetricsScrapedAndDashboard(t *testing.T) {
 	r := e.startGateway(e.gatewayOptions(""))
 	for _, s := range []envelope.Status{
 		{Online: true, Machine: "RVM-A", BagFill: 0.42, BagCount: 168, OutboxDepth: 3, Fault: "jam"},
-		{Online: false, Machine: "RVM-B", BagFill: 0.1, OutboxDepth: 7},
+		{Online: false, Machine: "RVM-B", BagFill: 0.1, OutboxDepth: 7, OutboxUnconfirmed: 9},
 	} {
 		b, _ := json.Marshal(s)
 		e.publishRaw(envelope.StatusTopic(s.Machine), b, true)
@@ -106,6 +106,7 @@ func TestMetricsScrapedAndDashboard(t *testing.T) {
 		{"rvm_machine_online", map[string]string{"machine": "RVM-B"}, 0},
 		{"rvm_machine_bag_fill_ratio", map[string]string{"machine": "RVM-A"}, 0.42},
 		{"rvm_machine_outbox_depth", map[string]string{"machine": "RVM-B"}, 7},
+		{"rvm_machine_outbox_unconfirmed", map[string]string{"machine": "RVM-B"}, 9},
 		{"rvm_machine_fault", map[string]string{"machine": "RVM-A", "fault": "jam"}, 1},
 		{"rvm_machine_containers_today", map[string]string{"machine": "RVM-A"}, 1},
 		{"rvm_machine_deposits_today_grosze", map[string]string{"machine": "RVM-A"}, 50},
