@@ -170,9 +170,9 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			fails, nextAt = 0, store.Idle
 			return
 		}
-		if !arrived(run, 0) {
-			if run.States[run.Events[0].Seq-1] == store.StatePending {
-				continue // the predecessor arrived after the run was read
+		if seq, ok := missing(run, 0); ok {
+			if run.States[seq] == store.StatePending {
+				continue // a predecessor arrived after the run was read
 			}
 			if wait := g.gap(run.Events[0]); wait > 0 {
 				// The missing event's arrival wakes the machine (see
@@ -182,7 +182,10 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			}
 		}
 		n := 1
-		for n < len(run.Events) && arrived(run, n) {
+		for n < len(run.Events) {
+			if _, ok := missing(run, n); ok {
+				break
+			}
 			n++
 		}
 		res, retryAfter := g.deliverRun(ctx, run.Events[:n])
@@ -199,23 +202,21 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 	}
 }
 
-// arrived says whether every predecessor of run.Events[i] back to the
-// previous event of the run (for the first, its immediate predecessor) has
-// arrived, and none of them is a pending event that the run missed because
+// missing returns the first predecessor of run.Events[i], back to the
+// previous event of the run (for the first, to run.Base), that holds it
+// back: one that has not arrived, or a pending event the run missed because
 // it arrived after the run was read.
-func arrived(run store.Run, i int) bool {
-	ev := run.Events[i]
-	from := ev.Seq - 1
+func missing(run store.Run, i int) (int64, bool) {
+	from := run.Base + 1
 	if i > 0 {
 		from = run.Events[i-1].Seq + 1
 	}
-	// Seq starts at 1: nothing comes before the first event.
-	for seq := max(from, 1); seq < ev.Seq; seq++ {
+	for seq := from; seq < run.Events[i].Seq; seq++ {
 		if state, ok := run.States[seq]; !ok || state == store.StatePending {
-			return false
+			return seq, true
 		}
 	}
-	return true
+	return 0, false
 }
 
 // deliverRun hands evs to the operator in order, stopping at the first
@@ -254,7 +255,7 @@ func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event) (outcome, t
 // before it looks again.
 const gapRecheck = 250 * time.Millisecond
 
-// gap returns how long to hold ev back because its predecessor has not
+// gap returns how long to hold ev back because a predecessor has not
 // arrived yet: with several replicas (or a redelivery after a reconnect) a
 // machine's events are not stored in seq order. A gap that outlasts GapWait
 // is given up on: the missing event may have been quarantined, or published

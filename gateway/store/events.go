@@ -676,9 +676,10 @@ var Idle = time.UnixMilli(idleAt).UTC()
 const idleAt = int64(1) << 62
 
 // ReleaseMachine ends owner's lease on machine. The queue is next due at
-// nextAt ([Idle] when nothing is pending), unless events arrived since the claim (arrivals differs from the
-// claim's) and the release is not a backoff (fails == 0): then it is due at
-// once, so that the arrival's wake-up is not lost to this release.
+// nextAt ([Idle] when nothing is pending), unless events arrived since the
+// claim (arrivals differs from the claim's) and the release is not a
+// backoff (fails == 0): then it is due at once, so that the arrival's
+// wake-up is not lost to this release.
 func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
 		next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
@@ -727,27 +728,18 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	return e, err
 }
 
-// NextPending returns machine's pending event with the lowest seq.
-func (s *Store) NextPending(ctx context.Context, machine string) (Event, bool, error) {
-	e, err := scanEvent(s.rd.QueryRowContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
-		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT 1`), machine))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, false, nil
-	}
-	if err != nil {
-		return Event{}, false, fmt.Errorf("store: next pending of %s: %w", machine, err)
-	}
-	return e, true, nil
-}
-
 // Run is a machine's oldest pending events, in seq order, with what the
 // forwarder needs to keep to seq order without a query per event.
 type Run struct {
 	Events []Event
+	// Base is the highest seq below Events[0] of an event the forwarder
+	// is done with (delivered, failed or dismissed), 0 for none: what lies
+	// between it and Events[0] must have arrived before Events[0] goes.
+	Base int64
 	// States holds the state of each stored event of the machine with a
-	// seq from Events[0].Seq-1 to the last event's seq, read after Events:
-	// a seq missing here has not arrived, and a pending seq missing from
-	// Events arrived in between.
+	// seq from Base+1 to the last event's seq, read after Events: a seq
+	// missing here has not arrived, and a pending seq missing from Events
+	// arrived in between.
 	States map[int64]string
 }
 
@@ -775,13 +767,20 @@ func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run,
 		}
 		return r, nil
 	}
-	lo, hi := r.Events[0].Seq-1, r.Events[len(r.Events)-1].Seq
+	// Backwards from the first event along (machine, seq): a few rows, the
+	// events since the machine's last transaction.
+	err = s.rd.QueryRowContext(ctx, s.q(`SELECT seq FROM events WHERE machine = ? AND seq < ?
+		AND state NOT IN ('stored', 'pending') ORDER BY seq DESC LIMIT 1`), machine, r.Events[0].Seq).Scan(&r.Base)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+	}
+	lo, hi := r.Base+1, r.Events[len(r.Events)-1].Seq
 	rows, err = s.rd.QueryContext(ctx, s.q(`SELECT seq, state FROM events WHERE machine = ? AND seq BETWEEN ? AND ?`), machine, lo, hi)
 	if err != nil {
 		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
 	defer rows.Close()
-	r.States = make(map[int64]string, hi-lo+1)
+	r.States = make(map[int64]string, min(hi-lo+1, 4096))
 	for rows.Next() {
 		var seq int64
 		var state string
@@ -794,17 +793,6 @@ func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run,
 		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
 	return r, nil
-}
-
-// PrevSeq returns the highest seq below seq among machine's stored events
-// (in any state), and false when there is none.
-func (s *Store) PrevSeq(ctx context.Context, machine string, seq int64) (int64, bool, error) {
-	var prev sql.NullInt64
-	err := s.rd.QueryRowContext(ctx, s.q(`SELECT max(seq) FROM events WHERE machine = ? AND seq < ?`), machine, seq).Scan(&prev)
-	if err != nil {
-		return 0, false, fmt.Errorf("store: previous seq of %s: %w", machine, err)
-	}
-	return prev.Int64, prev.Valid, nil
 }
 
 // Event returns one stored event.

@@ -122,9 +122,9 @@ func TestClaimIsExclusiveAndOrdered(t *testing.T) {
 		if c, _ := st.ClaimMachines(ctx, "C", t0.Add(time.Minute), time.Minute, 10); len(c) != 2 {
 			t.Errorf("ClaimMachines(C) after expiry = %v; want both", c)
 		}
-		e, ok, err := st.NextPending(ctx, "M1")
-		if err != nil || !ok || e.ID != "x1" {
-			t.Errorf("NextPending(M1) = %v, %v, %v; want x1 (lowest seq)", e.ID, ok, err)
+		run, err := st.PendingRun(ctx, "M1", 1)
+		if err != nil || len(run.Events) != 1 || run.Events[0].ID != "x1" {
+			t.Errorf("PendingRun(M1, 1) = %+v, %v; want x1 (lowest seq)", run.Events, err)
 		}
 		if ok, err := st.MarkDelivered(ctx, "x1", t0, []byte(`{"id":"V"}`)); !ok || err != nil {
 			t.Errorf("MarkDelivered(x1) = %v, %v; want true", ok, err)
