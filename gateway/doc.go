@@ -50,9 +50,12 @@
 // is purged after 30 days. A 409 on a transaction means delivered.
 //
 // A machine's queue is read a run at a time (up to 64 pending events, with
-// the states of the seqs between them, in two queries), so that the hours
-// of transactions a machine sends after an outage cost two queries a run
-// rather than three an event. The operator's calls of a run go one after
+// the states of the seqs between them and back to the last event it
+// finished with, in three queries), so that the hours of transactions a
+// machine sends after an outage cost three queries a run rather than three
+// an event. An event goes only once every seq since that last one has
+// arrived: with two storing workers (or replicas) a machine's events are
+// not stored in seq order. The operator's calls of a run go one after
 // the other while the recorder commits their deliveries behind them,
 // together with other machines' (one fsync for many); a run's deliveries
 // are all committed before the next run is read. A queue with nothing

@@ -128,7 +128,7 @@ const (
 
 // runMax bounds the pending events a drain reads at once: after an outage
 // a machine's queue holds hours of transactions, and reading them a run at
-// a time costs two queries a run instead of three an event.
+// a time costs three queries a run instead of three an event.
 const runMax = 64
 
 // drain delivers a claimed machine's pending events in seq order until
