@@ -289,11 +289,14 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		})
 		ev.VoucherUse = 1
 	case envelope.KindContainers:
-		var cb batchCounts
-		if err := json.Unmarshal(env.Body, &cb); err != nil {
+		var w envelope.BatchWire
+		if err := json.Unmarshal(env.Body, &w); err != nil {
 			return quarantine("containers body: " + err.Error())
 		}
-		ev.Containers, ev.Deposits, ev.Signals = cb.tally()
+		if err := w.Validate(); err != nil {
+			return quarantine(err.Error())
+		}
+		ev.Containers, ev.Deposits, ev.Signals = batchTally(&w)
 	case envelope.KindContainer:
 		var c envelope.ContainerEvent
 		// Today's containers and deposits count the accepted ones.

@@ -25,29 +25,20 @@ func transactionSignals(t drsapi.Transaction) map[string]int64 {
 	return sig
 }
 
-// batchCounts is what the gateway reads of a "containers" batch
-// (envelope.ContainerBatch): the fields it counts. Decoding only these
-// skips each container's EAN and decision time, a third of the work of
-// taking in a batch at the peak; the body is stored as it came.
-type batchCounts struct {
-	Containers []struct {
-		RejectionCauseCode int   `json:"rejectionCauseCode"`
-		DepositGrosze      int64 `json:"depositGrosze"`
-	} `json:"containers"`
-}
-
-// tally is what the batch adds to its machine's counts: the containers it
-// credits today, their deposits, and its signals.
-func (b batchCounts) tally() (int64, money.Grosze, map[string]int64) {
+// batchTally is what a "containers" batch adds to its machine's counts:
+// the containers it credits today, their deposits, and its signals. It
+// reads only the batch's causes and deposits (envelope.BatchWire.Each),
+// not its EANs or times; the body is stored as it came.
+func batchTally(w *envelope.BatchWire) (int64, money.Grosze, map[string]int64) {
 	var n int64
 	var dep money.Grosze
 	sig := map[string]int64{}
-	for _, c := range b.Containers {
-		sig[store.SignalCause+strconv.Itoa(c.RejectionCauseCode)]++
-		if c.RejectionCauseCode == 0 {
+	w.Each(func(cause int, deposit int64) {
+		sig[store.SignalCause+strconv.Itoa(cause)]++
+		if cause == 0 {
 			n++
-			dep += money.Grosze(c.DepositGrosze)
+			dep += money.Grosze(deposit)
 		}
-	}
+	})
 	return n, dep, sig
 }

@@ -28,10 +28,10 @@
 // peak the fleet connects as rvmd does, every machine publishing its
 // retained status (warmupS: the gateway's first sight of each), and every
 // machine listens to the gateway's confirmations on rvm/SERIAL/ack.
-// -outage D fills the outboxes as D at the peak would (generated as each
-// machine sends it, so an hour fits), releases them at once with the
+// -outage D fills the outboxes as D at the peak would (backlogEvents,
+// backlogBytes, backlogFillS), then releases them at once with the
 // reconnects spread over -jitter, each machine keeping to rvmd's confirm
-// window, and reports backlogToOperatorS.
+// window, and reports backlogToOperatorS from the release.
 package main
 
 import (
@@ -71,10 +71,31 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
 const benchEAN = "5901234123457"
+
+// benchProduct is one product of the bench's catalogue: what a container of
+// it weighs and the deposit it carries.
+type benchProduct struct {
+	ean, name string
+	weightMg  int64
+	grosze    int64
+}
+
+// products is the bench's catalogue: a shop's return stream of PET
+// bottles, cans and glass, so that batches carry a mix of EANs as a
+// machine's do. benchEAN is the first.
+var products = []benchProduct{
+	{benchEAN, "Woda 0.5 l", 24000, 50},
+	{"5449000000996", "Cola 1.5 l", 38000, 50},
+	{"5900990000019", "Piwo puszka 0.5 l", 15000, 50},
+	{"5902424000022", "Sok 1 l", 31000, 50},
+	{"5901551000035", "Piwo 0.5 l szklo", 360000, 100},
+	{"5907387000041", "Woda 1.5 l", 33000, 50},
+}
 
 // Result is the bench's JSON line.
 type Result struct {
@@ -108,6 +129,8 @@ type Result struct {
 	LiveLagSamples      int     `json:"liveLagSamples,omitempty"`
 	// -outage only.
 	BacklogEvents      int64   `json:"backlogEvents,omitempty"`
+	BacklogBytes       int64   `json:"backlogBytes,omitempty"` // of the envelopes
+	BacklogFillS       float64 `json:"backlogFillS,omitempty"` // filling the outboxes, before the release
 	BacklogToOperatorS float64 `json:"backlogToOperatorS,omitempty"`
 	// WarmupS is how long the gateway took to take in the whole fleet's
 	// first statuses before -peak began (its first sight of every machine).
@@ -202,7 +225,10 @@ func run() error {
 	operator := *drsURL
 	if operator == "" {
 		accept := drsapi.StatusAccept
-		ps := []drsapi.Product{{EAN: benchEAN, Name: "Woda 0.5 l", Deposit: &drsapi.Deposit{Amount: 50, Currency: "PLN"}, CollectionStatusID: &accept}}
+		var ps []drsapi.Product
+		for _, p := range products {
+			ps = append(ps, drsapi.Product{EAN: p.ean, Name: p.name, Deposit: &drsapi.Deposit{Amount: money.Grosze(p.grosze), Currency: "PLN"}, CollectionStatusID: &accept})
+		}
 		// In memory by default: the operator's own disk is not what the
 		// bench measures.
 		sim, err := drssim.New(drssim.Options{Catalog: ps, Token: *drsToken, DB: *drsDB})
@@ -502,13 +528,23 @@ type fleet struct {
 	serials, rvm []string
 	seq          []atomic.Int64
 	clients      []mqtt.Client
+	// inbox handles every message the connections receive (the acks):
+	// one handler for all machines of a connection, where a handler per
+	// machine's topic would have paho match each message against hundreds
+	// of routes, work a machine with its one subscription never does.
+	inbox atomic.Pointer[mqtt.MessageHandler]
 }
 
 func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
 	f := &fleet{serials: serials, rvm: rvm, seq: make([]atomic.Int64, len(serials))}
 	for i := 0; i < conns; i++ {
 		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + strconv.Itoa(i)).
-			SetCleanSession(true).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second)
+			SetCleanSession(true).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second).
+			SetDefaultPublishHandler(func(c mqtt.Client, m mqtt.Message) {
+				if h := f.inbox.Load(); h != nil {
+					(*h)(c, m)
+				}
+			})
 		c := mqtt.NewClient(o)
 		if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			return nil, fmt.Errorf("connect fleet %d: %v", i, t.Error())

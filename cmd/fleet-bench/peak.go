@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type peakMachine struct {
 	seq         int64
 	session     string
 	sessionN    int
+	counts      []int // the session's containers per product
 	batch       []envelope.BatchContainer
 	batchAt     time.Time
 	credited    int64 // containers in the batches published so far
@@ -79,7 +81,7 @@ type lagMark struct {
 // outbox record. With send false it is only encoded (the outbox of a
 // machine offline), and returned for later.
 func (p *peak) record(m *peakMachine, kind, id string, body any, now time.Time) []byte {
-	b, _ := json.Marshal(body) // plain structs: cannot fail
+	b, _ := json.Marshal(body) // the bench's own times and structs: cannot fail
 	m.seq++
 	r := outbox.Record{Seq: m.seq, ID: id, Kind: kind, TS: now, RvmID: m.rvm, Body: b}
 	return telemetry.EncodeEnvelope(make([]byte, 0, len(b)+len(id)+len(m.rvm)+160), m.serial, r)
@@ -120,7 +122,13 @@ func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 		m.session = uuid.NewString()
 	}
 	m.sessionN++
-	m.batch = append(m.batch, envelope.BatchContainer{EAN: benchEAN, WeightMg: 24000, DepositGrosze: 50, DecidedAt: now.UTC().Format(time.RFC3339Nano)})
+	if m.counts == nil {
+		m.counts = make([]int, len(products))
+	}
+	i := rand.IntN(len(products))
+	m.counts[i]++
+	pr := products[i]
+	m.batch = append(m.batch, envelope.BatchContainer{EAN: pr.ean, WeightMg: pr.weightMg, DepositGrosze: pr.grosze, DecidedAt: now.UTC().Format(time.RFC3339Nano)})
 	if len(m.batch) == 1 {
 		m.batchAt = now
 	}
@@ -139,9 +147,17 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 	end := now.UTC().Truncate(time.Second)
 	n := m.sessionN
 	tx := drsapi.Transaction{
-		ID: m.session, RvmID: m.rvm, TotalAmount: n, TotalWeight: int64(24 * n),
+		ID: m.session, RvmID: m.rvm, TotalAmount: n,
 		TransactionStartTime: end.Add(-time.Minute).Format(time.RFC3339), TransactionEndTime: end.Format(time.RFC3339),
-		TotalAccepted: n, Containers: []drsapi.Container{{EAN: benchEAN, Count: n, Weight: int64(24 * n)}},
+		TotalAccepted: n, Containers: []drsapi.Container{},
+	}
+	for i, k := range m.counts {
+		if k > 0 {
+			g := int64(k) * products[i].weightMg / 1000
+			tx.Containers = append(tx.Containers, drsapi.Container{EAN: products[i].ean, Count: k, Weight: g})
+			tx.TotalWeight += g
+			m.counts[i] = 0
+		}
 	}
 	t := emit(m, envelope.KindTransaction, p.record(m, envelope.KindTransaction, tx.ID, tx, now))
 	p.mu.Lock()
@@ -256,30 +272,83 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 	return p.collect(ctx, g, res, start, time.Since(start))
 }
 
-// releaseBacklog brings the fleet back after o.outage at the peak, all at
-// once, each machine reconnecting after a random delay within o.jitter, and
-// times the backlog's way to the operator. Each machine's outbox holds what
-// the outage put there (virtual time: offline, a batch goes at batchMax or
-// with its transaction, not by age). It is generated as the machine sends
-// it, from the machine's share of the fleet's rates, so that an hour of
-// 10,000 machines (gigabytes of batches) need not sit in the bench's memory
-// first; generating costs the bench a few per cent of a core, work that a
-// real fleet's machines do on their own processors. Each machine keeps to
-// rvmd's confirm window: at most telemetry.DefaultConfirmWindow records
-// beyond the highest seq the gateway confirmed.
-func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Result) error {
+// backlogRecord is one record of a machine's outbox after the outage:
+// the envelope as rvmd's publisher sends it, with its seq.
+type backlogRecord struct {
+	kind    string
+	seq     int64
+	payload []byte
+}
+
+// fillBacklog fills every machine's outbox as o.outage at the peak would
+// (virtual time: offline, a batch goes at batchMax or with its transaction,
+// not by age; heartbeats at their period), from each machine's share of the
+// fleet's rates, on all cores, before the release: a real fleet's machines
+// wrote their outboxes during the hour, on their own processors.
+func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {
 	virtual := time.Now().Add(-p.o.outage)
 	perC := p.o.containerRate / float64(len(p.ms))
 	perT := p.o.txRate / float64(len(p.ms))
 	p.o.batchEvery = p.o.outage + time.Hour // offline: no age flushes
-	var events atomic.Int64
+	out := make([][]backlogRecord, len(p.ms))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(p.ms) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				m := p.ms[i]
+				m.sampled = false // a backlog has no live lag
+				emit := func(m *peakMachine, kind string, payload []byte) mqtt.Token {
+					out[i] = append(out[i], backlogRecord{kind, m.seq, payload})
+					return nil
+				}
+				phaseC, phaseT := rand.Float64(), rand.Float64()
+				m.nextBeat = virtual.Add(time.Duration(rand.Int64N(int64(p.o.heartbeat))))
+				var sentC, sentT int64
+				for v := time.Duration(0); v < p.o.outage; v += time.Second {
+					now := virtual.Add(v)
+					el := (v + time.Second).Seconds()
+					dueC, dueT := int64(perC*el+phaseC)-sentC, int64(perT*el+phaseT)-sentT
+					sentC, sentT = sentC+dueC, sentT+dueT
+					for ; dueC > 0; dueC-- {
+						p.insert(m, now, emit)
+					}
+					for ; dueT > 0; dueT-- {
+						p.finish(m, now, emit)
+					}
+					p.beat(m, now, emit)
+				}
+				if m.sessionN > 0 {
+					p.finish(m, virtual.Add(p.o.outage), emit)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// releaseBacklog brings the fleet back after o.outage at the peak, all at
+// once, each machine reconnecting after a random delay within o.jitter, and
+// times the backlog's way to the operator. The outboxes are filled first
+// (fillBacklog). Each machine keeps to rvmd's confirm window: at most
+// telemetry.DefaultConfirmWindow records beyond the highest seq the
+// gateway confirmed, and at most 64 unacknowledged by the broker.
+func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Result) error {
+	filling := time.Now()
+	backlog := p.fillBacklog(ctx)
+	for _, b := range backlog {
+		res.BacklogEvents += int64(len(b))
+		for _, r := range b {
+			res.BacklogBytes += int64(len(r.payload))
+		}
+	}
+	res.BacklogFillS = time.Since(filling).Seconds()
+	runtime.GC() // the filling's garbage is not the release's
 	release := time.Now()
 	var wg sync.WaitGroup
-	for _, m := range p.ms {
-		m.sampled = false // a backlog has no live lag
+	for i, m := range p.ms {
 		delay := time.Duration(rand.Int64N(int64(max(p.o.jitter, time.Millisecond))))
-		phaseC, phaseT := rand.Float64(), rand.Float64()
-		beat := time.Duration(rand.Int64N(int64(p.o.heartbeat)))
 		wg.Go(func() {
 			select {
 			case <-time.After(delay):
@@ -287,41 +356,23 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 				return
 			}
 			var last mqtt.Token
-			n := int64(0)
-			emit := func(m *peakMachine, kind string, payload []byte) mqtt.Token {
-				m.confirmWindow(ctx)
-				last = p.online(m, kind, payload)
-				if n++; n%64 == 0 {
+			for n, r := range backlog[i] {
+				m.confirmWindow(ctx, r.seq)
+				if ctx.Err() != nil {
+					return
+				}
+				last = p.online(m, r.kind, r.payload)
+				backlog[i][n].payload = nil // sent: the broker has it
+				if (n+1)%64 == 0 {
 					last.WaitTimeout(time.Minute) // the publisher's window
 				}
-				return last
-			}
-			m.nextBeat = virtual.Add(beat)
-			var sentC, sentT int64
-			for v := time.Duration(0); v < p.o.outage && ctx.Err() == nil; v += time.Second {
-				now := virtual.Add(v)
-				el := (v + time.Second).Seconds()
-				dueC, dueT := int64(perC*el+phaseC)-sentC, int64(perT*el+phaseT)-sentT
-				sentC, sentT = sentC+dueC, sentT+dueT
-				for ; dueC > 0; dueC-- {
-					p.insert(m, now, emit)
-				}
-				for ; dueT > 0; dueT-- {
-					p.finish(m, now, emit)
-				}
-				p.beat(m, now, emit)
-			}
-			if m.sessionN > 0 {
-				p.finish(m, virtual.Add(p.o.outage), emit)
 			}
 			if last != nil {
 				last.WaitTimeout(time.Minute)
 			}
-			events.Add(n)
 		})
 	}
 	wg.Wait()
-	res.BacklogEvents = events.Load()
 	p.mu.Lock()
 	for id := range p.txs {
 		p.txs[id] = release
@@ -343,7 +394,7 @@ func (p *peak) listenAcks(f *fleet) error {
 	for _, m := range p.ms {
 		bySerial[m.serial] = m
 	}
-	handler := func(_ mqtt.Client, msg mqtt.Message) {
+	var handler mqtt.MessageHandler = func(_ mqtt.Client, msg mqtt.Message) {
 		serial, ok := envelope.ParseTopicSerial(msg.Topic())
 		m := bySerial[serial]
 		var a envelope.Ack
@@ -359,23 +410,25 @@ func (p *peak) listenAcks(f *fleet) error {
 		default:
 		}
 	}
+	f.inbox.Store(&handler)
 	for c, client := range f.clients {
 		topics := map[string]byte{}
 		for i := c; i < len(p.ms); i += len(f.clients) {
 			topics[envelope.AckTopic(p.ms[i].serial)] = 1
 		}
-		if t := client.SubscribeMultiple(topics, handler); !t.WaitTimeout(time.Minute) || t.Error() != nil {
+		// No handler: the messages go to the connection's default one, f.inbox.
+		if t := client.SubscribeMultiple(topics, nil); !t.WaitTimeout(time.Minute) || t.Error() != nil {
 			return fmt.Errorf("subscribe to the acks on connection %d: %v", c, t.Error())
 		}
 	}
 	return nil
 }
 
-// confirmWindow waits, as rvmd's publisher does, until m's next record
-// (m.seq) lies within telemetry.DefaultConfirmWindow of the highest seq
-// the gateway confirmed.
-func (m *peakMachine) confirmWindow(ctx context.Context) {
-	for m.seq-m.top.Load() > telemetry.DefaultConfirmWindow && ctx.Err() == nil {
+// confirmWindow waits, as rvmd's publisher does, until m's record seq
+// lies within telemetry.DefaultConfirmWindow of the highest seq the
+// gateway confirmed.
+func (m *peakMachine) confirmWindow(ctx context.Context, seq int64) {
+	for seq-m.top.Load() > telemetry.DefaultConfirmWindow && ctx.Err() == nil {
 		select {
 		case <-m.open:
 		case <-ctx.Done():

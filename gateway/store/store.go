@@ -85,7 +85,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	} else {
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=128")
+		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=128&_cache_size=-65536")
 		if err == nil {
 			// One connection: SQLite has one writer anyway, and a second
 			// connection would only turn contention into SQLITE_BUSY.

@@ -154,29 +154,6 @@ type ContainerEvent struct {
 	DepositGrosze      int64  `json:"depositGrosze"`
 }
 
-// ContainerBatch is the body of a "containers" event: a run of one
-// session's containers, in the order they were decided. A machine writes
-// one when the run reaches its configured size or age, and always before
-// the session's transaction, so the batches and the transaction keep their
-// order. Its id is derived from the session and the first container
-// (ContainerBatchID in machine/ledger): the same batch always has the same
-// id, and the gateway counts it once.
-type ContainerBatch struct {
-	TransactionID string           `json:"transactionId"`
-	BagID         string           `json:"bagId,omitempty"`
-	Containers    []BatchContainer `json:"containers"`
-}
-
-// BatchContainer is one container of a ContainerBatch; the fields mean what
-// they mean in ContainerEvent. DecidedAt is RFC 3339 with fractions.
-type BatchContainer struct {
-	EAN                string `json:"ean"`
-	RejectionCauseCode int    `json:"rejectionCauseCode"`
-	WeightMg           int64  `json:"weightMg"`
-	DepositGrosze      int64  `json:"depositGrosze"`
-	DecidedAt          string `json:"decidedAt"`
-}
-
 // FaultEvent is the body of a "fault" event.
 type FaultEvent struct {
 	Fault   string `json:"fault"`
