@@ -155,6 +155,7 @@ func run() error {
 	mqttURL := flag.String("mqtt", "", "broker URL (default: start mosquitto on a free loopback port)")
 	drsURL := flag.String("drs", "", "operator URL (default: drs-sim in-process)")
 	drsToken := flag.String("drs-token", "bench", "operator token")
+	concurrency := flag.Int("concurrency", 64, "machines the gateway delivers to the operator at once (gateway.Options.Concurrency)")
 	drsDB := flag.String("drs-db", "", "SQLite file of the in-process drs-sim (default: in memory)")
 	dsn := flag.String("db", "", "gateway database (default: SQLite in a temporary directory)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
@@ -283,7 +284,7 @@ func run() error {
 	}
 	g, err := gateway.New(gateway.Options{
 		MQTTURL: broker, ClientID: "bench-gw-" + uuid.NewString()[:8], DRSURL: operator, DRSToken: *drsToken, DB: db,
-		PollInterval: 50 * time.Millisecond, Concurrency: 64, BatchMax: 2048, JobInterval: -1, Logger: log,
+		PollInterval: 50 * time.Millisecond, Concurrency: *concurrency, BatchMax: 2048, JobInterval: -1, Logger: log,
 	})
 	if err != nil {
 		return err
