@@ -71,7 +71,6 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
-	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -82,19 +81,19 @@ const benchEAN = "5901234123457"
 type benchProduct struct {
 	ean, name string
 	weightMg  int64
-	grosze    int64
+	deposit   drsapi.Deposit
 }
 
 // products is the bench's catalogue: a shop's return stream of PET
 // bottles, cans and glass, so that batches carry a mix of EANs as a
 // machine's do. benchEAN is the first.
 var products = []benchProduct{
-	{benchEAN, "Woda 0.5 l", 24000, 50},
-	{"5449000000996", "Cola 1.5 l", 38000, 50},
-	{"5900990000019", "Piwo puszka 0.5 l", 15000, 50},
-	{"5902424000022", "Sok 1 l", 31000, 50},
-	{"5901551000035", "Piwo 0.5 l szklo", 360000, 100},
-	{"5907387000041", "Woda 1.5 l", 33000, 50},
+	{benchEAN, "Woda 0.5 l", 24000, drsapi.Deposit{Amount: 50, Currency: "PLN"}},
+	{"5449000000996", "Cola 1.5 l", 38000, drsapi.Deposit{Amount: 50, Currency: "PLN"}},
+	{"5900990000019", "Piwo puszka 0.5 l", 15000, drsapi.Deposit{Amount: 50, Currency: "PLN"}},
+	{"5902424000022", "Sok 1 l", 31000, drsapi.Deposit{Amount: 50, Currency: "PLN"}},
+	{"5901551000035", "Piwo 0.5 l szklo", 360000, drsapi.Deposit{Amount: 100, Currency: "PLN"}},
+	{"5907387000041", "Woda 1.5 l", 33000, drsapi.Deposit{Amount: 50, Currency: "PLN"}},
 }
 
 // Result is the bench's JSON line.
@@ -228,7 +227,7 @@ func run() error {
 		accept := drsapi.StatusAccept
 		var ps []drsapi.Product
 		for _, p := range products {
-			ps = append(ps, drsapi.Product{EAN: p.ean, Name: p.name, Deposit: &drsapi.Deposit{Amount: money.Grosze(p.grosze), Currency: "PLN"}, CollectionStatusID: &accept})
+			ps = append(ps, drsapi.Product{EAN: p.ean, Name: p.name, Deposit: &p.deposit, CollectionStatusID: &accept})
 		}
 		// In memory by default: the operator's own disk is not what the
 		// bench measures.

@@ -128,7 +128,7 @@ func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 	i := rand.IntN(len(products))
 	m.counts[i]++
 	pr := products[i]
-	m.batch = append(m.batch, envelope.BatchContainer{EAN: pr.ean, WeightMg: pr.weightMg, DepositGrosze: pr.grosze, DecidedAt: now.UTC().Format(time.RFC3339Nano)})
+	m.batch = append(m.batch, envelope.BatchContainer{EAN: pr.ean, WeightMg: pr.weightMg, DepositGrosze: int64(pr.deposit.Amount), DecidedAt: now.UTC().Format(time.RFC3339Nano)})
 	if len(m.batch) == 1 {
 		m.batchAt = now
 	}
