@@ -125,11 +125,15 @@ func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
 	return s.countBy(ctx, "pending", `SELECT machine, count(*) FROM events`+s.pendingIndex()+` WHERE state = 'pending' GROUP BY machine`)
 }
 
+// machineByKey reads one machine by serial or rvmId (with the day's
+// counts): two index searches (migration 0006), never a scan of the fleet.
+var machineByKey = `SELECT ` + machineCols + ` FROM machines m
+		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ?
+		WHERE m.serial = ? OR (m.rvm_id <> '' AND m.rvm_id = ?) LIMIT 1`
+
 // Machine returns one machine by serial number or rvmId.
 func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
-	m, err := scanMachine(s.rd.QueryRowContext(ctx, s.q(`SELECT `+machineCols+` FROM machines m
-		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ?
-		WHERE m.serial = ? OR (m.rvm_id <> '' AND m.rvm_id = ?) LIMIT 1`), day, key, strings.ToLower(key)))
+	m, err := scanMachine(s.rd.QueryRowContext(ctx, s.q(machineByKey), day, key, strings.ToLower(key)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Machine{}, fmt.Errorf("%w: machine %s", ErrNotFound, key)
 	}
