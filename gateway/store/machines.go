@@ -134,13 +134,24 @@ var machineByKey = `SELECT ` + machineCols + ` FROM machines m
 // Machine returns one machine by serial number or rvmId.
 func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
 	m, err := scanMachine(s.rd.QueryRowContext(ctx, s.q(machineByKey), day, key, strings.ToLower(key)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Machine{}, fmt.Errorf("%w: machine %s", ErrNotFound, key)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// A machine first seen within the last tallyEvery has its row
+		// only in the counters not yet written, as in Machines.
+		found := false
+		for _, n := range s.overlay(nil, day, true) {
+			if n.Serial == key {
+				m, found = n, true
+			}
+		}
+		if !found {
+			return Machine{}, fmt.Errorf("%w: machine %s", ErrNotFound, key)
+		}
+	case err != nil:
 		return Machine{}, fmt.Errorf("store: machine %s: %w", key, err)
+	default:
+		m = s.overlay([]Machine{m}, day, false)[0]
 	}
-	m = s.overlay([]Machine{m}, day, false)[0]
 	q, err := s.Queue(ctx, m.Serial)
 	if err != nil {
 		return Machine{}, err
