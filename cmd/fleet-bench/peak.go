@@ -245,21 +245,23 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 			defer tick.Stop()
 			for now := range tick.C {
 				el := now.Sub(start)
-				if ctx.Err() != nil || el >= o.duration {
+				if ctx.Err() != nil {
 					break
 				}
 				dueC, dueT := int64(perC*el.Seconds())-sentC, int64(perT*el.Seconds())-sentT
+				if el >= o.duration {
+					// After the peak no container is decided and no session
+					// ends: the batches still filling go by their age, as
+					// rvmd sends them (all at once they would be a burst of
+					// 10,000 batches no fleet sends), and the sessions stay
+					// open.
+					if !filling(mine) {
+						break
+					}
+					dueC, dueT = 0, 0
+				}
 				sentC, sentT = sentC+dueC, sentT+dueT
 				if t := p.step(mine, now, dueC, dueT, p.online); t != nil {
-					last = t
-				}
-			}
-			// The batches still filling go, as their age rule would send
-			// them; the sessions stay open (ending them all at once would
-			// be a burst of transactions no peak has).
-			now := time.Now()
-			for _, m := range mine {
-				if t := p.flush(m, now, p.online); t != nil {
 					last = t
 				}
 			}
@@ -269,7 +271,8 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 		})
 	}
 	wg.Wait()
-	return p.collect(ctx, g, res, start, time.Since(start))
+	published := time.Since(start)
+	return p.collect(ctx, g, res, start, published, max(published-o.duration, 0))
 }
 
 // backlogRecord is one record of a machine's outbox after the outage:
@@ -378,7 +381,7 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 		p.txs[id] = release
 	}
 	p.mu.Unlock()
-	if err := p.collect(ctx, g, res, release, time.Since(release)); err != nil {
+	if err := p.collect(ctx, g, res, release, time.Since(release), 0); err != nil {
 		return err
 	}
 	res.BacklogToOperatorS = res.DrainS + res.DurationS
@@ -499,9 +502,23 @@ func (p *peak) pollLag(ctx context.Context, api string) {
 	}
 }
 
+// filling reports whether a machine of ms has a batch waiting for its size
+// or age.
+func filling(ms []*peakMachine) bool {
+	for _, m := range ms {
+		if len(m.batch) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // collect waits for every transaction at the operator and every container
-// in the gateway's store, and fills res.
-func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, start time.Time, published time.Duration) error {
+// in the gateway's store, and fills res. tail is how long the fleet went
+// on sending its last batches by their age after the peak: no container
+// was decided then, so containersPerS leaves it out (the wait for the
+// first batches at the start stays in).
+func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, start time.Time, published, tail time.Duration) error {
 	p.mu.Lock()
 	txs := maps.Clone(p.txs)
 	p.mu.Unlock()
@@ -535,7 +552,7 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 	res.Delivered = p.tap.count(txs)
 	res.ContainersPublished = want
 	res.Batches = p.batches.Load()
-	res.ContainersPerS = round1(float64(stored) / storedAt.Sub(start).Seconds())
+	res.ContainersPerS = round1(float64(stored) / (storedAt.Sub(start) - tail).Seconds())
 	var lat []float64
 	for id, at := range txs {
 		lat = append(lat, float64(p.tap.at(id).Sub(at).Microseconds())/1000)
