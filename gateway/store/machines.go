@@ -110,15 +110,30 @@ func (s *Store) overlay(ms []Machine, day string, addNew bool) []Machine {
 		return ms
 	}
 	for _, serial := range sortedKeys(t.seen) {
-		if known[serial] {
-			continue
+		if !known[serial] {
+			ms = append(ms, t.machine(serial, day))
 		}
-		d := t.days[[2]string{serial, day}]
-		ms = append(ms, Machine{Serial: serial, LastSeen: fromMS(t.seen[serial]), VouchersUsed: t.used[serial],
-			ContainersToday: d[0], DepositsToday: money.Grosze(d[1])})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Serial < ms[j].Serial })
 	return ms
+}
+
+// held returns a machine known only from the counters not yet written
+// (first seen within the last tallyEvery, so without a row yet).
+func (s *Store) held(serial, day string) (Machine, bool) {
+	s.tallyMu.Lock()
+	defer s.tallyMu.Unlock()
+	if _, ok := s.pending.seen[serial]; !ok {
+		return Machine{}, false
+	}
+	return s.pending.machine(serial, day), true
+}
+
+// machine is what t holds of a machine without a row.
+func (t *tally) machine(serial, day string) Machine {
+	d := t.days[[2]string{serial, day}]
+	return Machine{Serial: serial, LastSeen: fromMS(t.seen[serial]), VouchersUsed: t.used[serial],
+		ContainersToday: d[0], DepositsToday: money.Grosze(d[1])}
 }
 
 func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
@@ -127,7 +142,7 @@ func (s *Store) pendingByMachine(ctx context.Context) (map[string]int, error) {
 
 // machineByKey reads one machine by serial or rvmId (with the day's
 // counts): two index searches (migration 0006), never a scan of the fleet.
-var machineByKey = `SELECT ` + machineCols + ` FROM machines m
+const machineByKey = `SELECT ` + machineCols + ` FROM machines m
 		LEFT JOIN machine_days d ON d.machine = m.serial AND d.day = ?
 		WHERE m.serial = ? OR (m.rvm_id <> '' AND m.rvm_id = ?) LIMIT 1`
 
@@ -136,15 +151,10 @@ func (s *Store) Machine(ctx context.Context, key, day string) (Machine, error) {
 	m, err := scanMachine(s.rd.QueryRowContext(ctx, s.q(machineByKey), day, key, strings.ToLower(key)))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		// A machine first seen within the last tallyEvery has its row
-		// only in the counters not yet written, as in Machines.
-		found := false
-		for _, n := range s.overlay(nil, day, true) {
-			if n.Serial == key {
-				m, found = n, true
-			}
-		}
-		if !found {
+		// A machine first seen within the last tallyEvery has no row yet,
+		// only counters not yet written (the fleet list shows it too).
+		var ok bool
+		if m, ok = s.held(key, day); !ok {
 			return Machine{}, fmt.Errorf("%w: machine %s", ErrNotFound, key)
 		}
 	case err != nil:
