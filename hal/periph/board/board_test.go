@@ -311,7 +311,11 @@ func TestSelfTest(t *testing.T) {
 		if tg, ok := toggle[key]; ok {
 			go func() {
 				bn.set(tg.pin, tg.on)
-				time.Sleep(20 * time.Millisecond) // longer than the debounce and the metal poll
+				// As long as a hand breaks a beam: far longer than the
+				// debounce and the metal poll, so that a driver goroutine
+				// held off the CPU for a while (-race on a loaded runner:
+				// the entry check once saw no change) still sees it.
+				time.Sleep(200 * time.Millisecond)
 				bn.set(tg.pin, tg.off)
 			}()
 		}
