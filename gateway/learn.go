@@ -276,10 +276,8 @@ func (g *Gateway) noteStates(ctx context.Context, sts []store.StatusUpdate) {
 		changed[u.Serial] = append(changed[u.Serial], st)
 	}
 	g.hist.mu.Unlock()
-	for serial, ss := range changed {
-		if err := g.st.AddStates(ctx, serial, ss); err != nil {
-			g.log.Warn("gateway: state history", "machine", serial, "err", err.Error())
-		}
+	if err := g.st.AddStates(ctx, changed); err != nil {
+		g.log.Warn("gateway: state history", "machines", len(changed), "err", err.Error())
 	}
 }
 

@@ -79,3 +79,28 @@ func TestMachineFirstSeenBeforeFlush(t *testing.T) {
 		t.Errorf("Machine(M-NONE) = %v; want ErrNotFound", err)
 	}
 }
+
+// The SQLite writer commits durably (an event is acknowledged to its
+// machine only once committed: synchronous FULL in WAL mode) and keeps the
+// cache the peak was measured with.
+func TestWriterSettings(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"cache_size", "-65536"},
+		{"foreign_keys", "1"},
+	} {
+		got, err := store.WriterPragma(st, c.pragma)
+		if err != nil {
+			t.Fatalf("PRAGMA %s: %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
+		}
+	}
+}
