@@ -6,6 +6,9 @@
 // One schema runs on two databases: SQLite (a file path, the single-node
 // default: WAL, synchronous FULL, one writer connection, immediate
 // transactions) and PostgreSQL (a postgres:// URL, for several replicas).
+// Every commit waits for the disk except the forwarder's bookkeeping
+// (leases, delivery records), which a crash may lose without harm: those
+// commit lazily, and the next durable commit carries them to disk.
 // Queries are written with ? placeholders and rebound for PostgreSQL. Times
 // are stored as Unix milliseconds so that both compare them the same way.
 //

@@ -623,7 +623,7 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 		return nil, nil
 	}
 	var out []Claim
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		query := `SELECT f.machine, f.fails, f.arrivals FROM fwd f WHERE f.next_at <= ? AND f.lease_until <= ?
 			AND EXISTS (SELECT 1 FROM events e` + s.pendingIndex() + ` WHERE e.machine = f.machine AND e.state = 'pending')
@@ -660,11 +660,18 @@ func (s *Store) ClaimMachines(ctx context.Context, owner string, now time.Time, 
 
 // RenewLease extends owner's lease on machine; false when owner lost it.
 func (s *Store) RenewLease(ctx context.Context, machine, owner string, until time.Time) (bool, error) {
-	r, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_until = ? WHERE machine = ? AND lease_owner = ?`), ms(until), machine, owner)
+	var n int64
+	err := s.txLazy(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE fwd SET lease_until = ? WHERE machine = ? AND lease_owner = ?`), ms(until), machine, owner)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: renew lease %s: %w", machine, err)
 	}
-	n, _ := r.RowsAffected()
 	return n == 1, nil
 }
 
@@ -681,9 +688,12 @@ const idleAt = int64(1) << 62
 // backoff (fails == 0): then it is due at once, so that the arrival's
 // wake-up is not lost to this release.
 func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
-		next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
-		WHERE machine = ? AND lease_owner = ?`), fails, arrivals, ms(nextAt), fails, machine, owner)
+	err := s.txLazy(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
+			next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
+			WHERE machine = ? AND lease_owner = ?`), fails, arrivals, ms(nextAt), fails, machine, owner)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: release %s: %w", machine, err)
 	}
@@ -853,11 +863,13 @@ type Delivery struct {
 	Response []byte
 }
 
-// MarkDeliveredBatch records many deliveries in one commit (one fsync
-// for all of them) and reports, for each, whether it was still pending.
+// MarkDeliveredBatch records many deliveries in one commit and reports,
+// for each, whether it was still pending. The commit is lazy (see
+// txLazy): a crash may lose it, and the events then go to the operator
+// again, who answers 409, recorded as delivered.
 func (s *Store) MarkDeliveredBatch(ctx context.Context, ds []Delivery) ([]bool, error) {
 	out := make([]bool, len(ds))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *sql.Tx) error {
 		for i, d := range ds {
 			r, err := tx.ExecContext(ctx, s.q(`UPDATE events SET state = 'delivered', delivered_at = ?, response = ?,
 				attempts = attempts + 1, last_attempt_at = ?, last_error = '',

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,5 +103,67 @@ func TestWriterSettings(t *testing.T) {
 		if got != c.want {
 			t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
 		}
+	}
+}
+
+// The forwarder's bookkeeping commits without waiting for the disk (see
+// txLazy), on the writer's one connection: after each of those commits, and
+// after one whose context ended midway, the connection is back to
+// synchronous FULL for the events' commits.
+func TestLazyCommitsLeaveTheWriterDurable(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("t1", "M1", 1, "transaction", true)}}); err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		name string
+		op   func(context.Context) error
+		ok   bool
+	}{
+		{"claim", func(ctx context.Context) error {
+			cs, err := st.ClaimMachines(ctx, "A", t0, time.Minute, 10)
+			if err == nil && len(cs) != 1 {
+				err = fmt.Errorf("claimed %v, want M1", cs)
+			}
+			return err
+		}, true},
+		{"renew", func(ctx context.Context) error {
+			ok, err := st.RenewLease(ctx, "M1", "A", t0.Add(2*time.Minute))
+			if err == nil && !ok {
+				err = errors.New("lease lost")
+			}
+			return err
+		}, true},
+		{"record delivery", func(ctx context.Context) error {
+			ok, err := st.MarkDeliveredBatch(ctx, []store.Delivery{{ID: "t1", At: t0, Response: []byte(`{}`)}})
+			if err == nil && !ok[0] {
+				err = errors.New("t1 was not pending")
+			}
+			return err
+		}, true},
+		{"release", func(ctx context.Context) error { return st.ReleaseMachine(ctx, "M1", "A", store.Idle, 0, 0) }, true},
+		{"claim, context ended", func(context.Context) error {
+			_, err := st.ClaimMachines(canceled, "A", t0, time.Minute, 10)
+			return err
+		}, false},
+	} {
+		err := c.op(ctx)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if got, err := store.WriterPragma(st, "synchronous"); err != nil || got != "2" {
+			t.Errorf("after %s: PRAGMA synchronous = %s, %v; want 2 (FULL)", c.name, got, err)
+		}
+	}
+	e, err := st.Event(ctx, "t1")
+	if err != nil || e.State != store.StateDelivered {
+		t.Errorf("Event(t1) = %+v, %v; want delivered", e, err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -161,11 +162,38 @@ func (s *Store) q(query string) string {
 
 // tx runs fn in a transaction, again when the database reports a deadlock,
 // a serialization failure or a busy file: those say "try again", and the
-// transaction had no effect.
+// transaction had no effect. Its commit is on disk when tx returns.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.retry(ctx, func() error { return s.tryTx(ctx, fn) })
+}
+
+// txLazy is tx for bookkeeping that a crash may lose without harm: its
+// commit does not wait for the disk. The forwarder's leases and delivery
+// records are such: a lost lease expires, and a lost delivery record sends
+// the event again, which the operator answers with 409, recorded as
+// delivered. After an outage they were nine commits of every ten, each an
+// fsync the one writer waited for.
+//
+// What a lazy commit wrote is lost only with the commits after it up to the
+// next durable one: SQLite's WAL and PostgreSQL's log are written in order,
+// so a durable commit (every other one) makes all before it durable too.
+func (s *Store) txLazy(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.pg {
+		return s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+				return fmt.Errorf("store: lazy commit: %w", err)
+			}
+			return fn(tx)
+		})
+	}
+	return s.retry(ctx, func() error { return s.tryLazySQLite(ctx, fn) })
+}
+
+// retry runs try again while it fails transiently, at most eight times.
+func (s *Store) retry(ctx context.Context, try func() error) error {
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
-		err = s.tryTx(ctx, fn)
+		err = try()
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
@@ -181,6 +209,37 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	return commit(tx, fn)
+}
+
+// tryLazySQLite runs fn in a transaction of the writer's connection with
+// synchronous NORMAL (a WAL commit without fsync), and sets it back to FULL
+// after: SQLite refuses to change it inside a transaction. A connection
+// that cannot be set back is discarded, and its replacement opens with
+// FULL.
+func (s *Store) tryLazySQLite(ctx context.Context, fn func(*sql.Tx) error) error {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: connection: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return fmt.Errorf("store: lazy commit: %w", err)
+	}
+	defer func() {
+		if _, err := c.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+			_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	return commit(tx, fn)
+}
+
+// commit runs fn in tx and commits, or rolls back when fn fails.
+func commit(tx *sql.Tx, fn func(*sql.Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
