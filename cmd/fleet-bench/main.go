@@ -131,6 +131,9 @@ type Result struct {
 	BacklogBytes       int64   `json:"backlogBytes,omitempty"` // of the envelopes
 	BacklogFillS       float64 `json:"backlogFillS,omitempty"` // filling the outboxes, before the release
 	BacklogToOperatorS float64 `json:"backlogToOperatorS,omitempty"`
+	// BacklogStoredS is when, from the release, the gateway had stored the
+	// backlog's last container: what came after it was the forwarder's.
+	BacklogStoredS float64 `json:"backlogStoredS,omitempty"`
 	// WarmupS is how long the gateway took to take in the whole fleet's
 	// first statuses before -peak began (its first sight of every machine).
 	WarmupS float64 `json:"warmupS,omitempty"`

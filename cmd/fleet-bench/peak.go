@@ -553,6 +553,9 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 	res.ContainersPublished = want
 	res.Batches = p.batches.Load()
 	res.ContainersPerS = round1(float64(stored) / (storedAt.Sub(start) - tail).Seconds())
+	if p.o.outage > 0 {
+		res.BacklogStoredS = storedAt.Sub(start).Seconds()
+	}
 	var lat []float64
 	for id, at := range txs {
 		lat = append(lat, float64(p.tap.at(id).Sub(at).Microseconds())/1000)
