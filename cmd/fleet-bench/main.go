@@ -134,6 +134,9 @@ type Result struct {
 	// BacklogStoredS is when, from the release, the gateway had stored the
 	// backlog's last container: what came after it was the forwarder's.
 	BacklogStoredS float64 `json:"backlogStoredS,omitempty"`
+	// FleetConnectionsLost counts the simulated fleet's connections lost
+	// (and made again) during the run.
+	FleetConnectionsLost int64 `json:"fleetConnectionsLost,omitempty"`
 	// WarmupS is how long the gateway took to take in the whole fleet's
 	// first statuses before -peak began (its first sight of every machine).
 	WarmupS float64 `json:"warmupS,omitempty"`
@@ -340,6 +343,7 @@ func run() error {
 			res.MosqSubEps = round1(float64(res.MosqSubLines) / (res.DurationS + res.DrainS))
 		}
 		res.OperatorPosts = tap.posts.Load()
+		res.FleetConnectionsLost = fleet.lost.Load()
 		m := g.Metrics()
 		res.Quarantined, res.Duplicates = m.Quarantined, m.Duplicates
 		return json.NewEncoder(os.Stdout).Encode(res)
@@ -536,13 +540,30 @@ type fleet struct {
 	// machine's topic would have paho match each message against hundreds
 	// of routes, work a machine with its one subscription never does.
 	inbox atomic.Pointer[mqtt.MessageHandler]
+	// subs are each connection's subscriptions (listenAcks), made again
+	// when it reconnects, as rvmd's publisher does; lost counts the
+	// connections lost. A connection that stalls under an outage's release
+	// (a write blocked beyond the write timeout) comes back, and its
+	// persistent session keeps what the broker queued for it meanwhile.
+	subsMu sync.Mutex
+	subs   []map[string]byte
+	lost   atomic.Int64
 }
 
 func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
-	f := &fleet{serials: serials, rvm: rvm, seq: make([]atomic.Int64, len(serials))}
+	f := &fleet{serials: serials, rvm: rvm, seq: make([]atomic.Int64, len(serials)), subs: make([]map[string]byte, conns)}
 	for i := 0; i < conns; i++ {
 		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + strconv.Itoa(i)).
-			SetCleanSession(true).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second).
+			SetCleanSession(false).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second).
+			SetConnectionLostHandler(func(mqtt.Client, error) { f.lost.Add(1) }).
+			SetOnConnectHandler(func(c mqtt.Client) {
+				f.subsMu.Lock()
+				topics := f.subs[i]
+				f.subsMu.Unlock()
+				if len(topics) > 0 {
+					c.SubscribeMultiple(topics, nil) // the acks go to the default handler, f.inbox
+				}
+			}).
 			SetDefaultPublishHandler(func(c mqtt.Client, m mqtt.Message) {
 				if h := f.inbox.Load(); h != nil {
 					(*h)(c, m)

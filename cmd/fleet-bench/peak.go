@@ -419,6 +419,9 @@ func (p *peak) listenAcks(f *fleet) error {
 		for i := c; i < len(p.ms); i += len(f.clients) {
 			topics[envelope.AckTopic(p.ms[i].serial)] = 1
 		}
+		f.subsMu.Lock()
+		f.subs[c] = topics
+		f.subsMu.Unlock()
 		// No handler: the messages go to the connection's default one, f.inbox.
 		if t := client.SubscribeMultiple(topics, nil); !t.WaitTimeout(time.Minute) || t.Error() != nil {
 			return fmt.Errorf("subscribe to the acks on connection %d: %v", c, t.Error())
