@@ -552,8 +552,12 @@ type fleet struct {
 
 func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
 	f := &fleet{serials: serials, rvm: rvm, seq: make([]atomic.Int64, len(serials)), subs: make([]map[string]byte, conns)}
+	// The sessions are persistent: ids of this run's own, so that a broker
+	// given with -mqtt hands no session of an earlier run (its queued acks)
+	// to this one.
+	run := uuid.NewString()[:8]
 	for i := 0; i < conns; i++ {
-		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + strconv.Itoa(i)).
+		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + run + "-" + strconv.Itoa(i)).
 			SetCleanSession(false).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second).
 			SetConnectionLostHandler(func(mqtt.Client, error) { f.lost.Add(1) }).
 			SetOnConnectHandler(func(c mqtt.Client) {

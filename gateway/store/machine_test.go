@@ -108,8 +108,8 @@ func TestWriterSettings(t *testing.T) {
 
 // The forwarder's bookkeeping commits without waiting for the disk (see
 // txLazy), on the writer's one connection: after each of those commits, and
-// after one whose context ended midway, the connection is back to
-// synchronous FULL for the events' commits.
+// after one whose context had ended, the connection is back to synchronous
+// FULL for the events' commits.
 func TestLazyCommitsLeaveTheWriterDurable(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gw.db"))
