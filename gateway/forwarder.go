@@ -66,17 +66,19 @@ func (g *Gateway) forward(ctx context.Context) {
 	}
 }
 
-// recordReq asks the recorder to record one delivery.
+// recordReq asks the recorder to record a delivery, a release, or a
+// delivery and then a release in the same commit.
 type recordReq struct {
-	d    store.Delivery
+	d    *store.Delivery
+	r    *store.Release
 	done chan error
 }
 
-// recordDelivery hands d to the recorder, which commits the deliveries of
-// all machines that finished meanwhile together; the channel reports the
+// record hands req to the recorder, which commits the requests of all
+// machines that finished meanwhile together; the channel reports the
 // commit.
-func (g *Gateway) recordDelivery(ctx context.Context, d store.Delivery) chan error {
-	req := recordReq{d: d, done: make(chan error, 1)}
+func (g *Gateway) record(ctx context.Context, req recordReq) chan error {
+	req.done = make(chan error, 1)
 	select {
 	case g.rec <- req:
 	case <-ctx.Done():
@@ -85,11 +87,12 @@ func (g *Gateway) recordDelivery(ctx context.Context, d store.Delivery) chan err
 	return req.done
 }
 
-// recorder group-commits deliveries until g.rec is closed: on SQLite every
-// commit is an fsync, and one per delivery would cap the forwarder at the
-// disk's fsync rate.
+// recorder group-commits deliveries and releases until g.rec is closed: on
+// SQLite every commit waits for the one writer, which the consumer holds
+// for a whole batch at a time, and one commit per delivery or release
+// would cap the forwarder at a few machines a batch.
 func (g *Gateway) recorder() {
-	batch := make([]recordReq, 0, 256)
+	batch := make([]recordReq, 0, 1024)
 	for first := range g.rec {
 		batch = append(batch[:0], first)
 	fill:
@@ -104,12 +107,18 @@ func (g *Gateway) recorder() {
 				break fill
 			}
 		}
-		ds := make([]store.Delivery, len(batch))
-		for i, r := range batch {
-			ds[i] = r.d
+		var ds []store.Delivery
+		var rs []store.Release
+		for _, r := range batch {
+			if r.d != nil {
+				ds = append(ds, *r.d)
+			}
+			if r.r != nil {
+				rs = append(rs, *r.r)
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := g.st.MarkDeliveredBatch(ctx, ds)
+		_, err := g.st.RecordForwarding(ctx, ds, rs)
 		cancel()
 		for _, r := range batch {
 			r.done <- err
@@ -141,12 +150,18 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 	fails := c.Fails
 	nextAt := time.Time{}
 	renewAt := g.clk.Now().Add(g.o.Lease / 2)
+	released := false
 	defer func() {
+		if released {
+			return
+		}
 		// Releasing must happen even when ctx is done: otherwise the
 		// machine waits out the lease after a clean restart.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := g.st.ReleaseMachine(rctx, c.Machine, g.owner, nextAt, fails, c.Arrivals); err != nil {
+		r := store.Release{Machine: c.Machine, Owner: g.owner, NextAt: nextAt, Fails: fails, Arrivals: c.Arrivals}
+		err := <-g.record(rctx, recordReq{r: &r})
+		if err != nil {
 			g.log.Error("gateway: release", slog.String("machine", c.Machine), slog.String("err", err.Error()))
 		}
 	}()
@@ -188,7 +203,19 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			}
 			n++
 		}
-		res, retryAfter := g.deliverRun(ctx, run.Events[:n])
+		// A run that holds all that was pending ends the drain: its
+		// release goes in the commit of its last delivery, one wait for
+		// the writer instead of two. Events stored since the claim make
+		// the release due at once (see store.Release).
+		var final *store.Release
+		if n == len(run.Events) && n < runMax {
+			final = &store.Release{Machine: c.Machine, Owner: g.owner, NextAt: store.Idle, Arrivals: c.Arrivals}
+		}
+		res, retryAfter, done := g.deliverRun(ctx, run.Events[:n], final)
+		if done {
+			released = true
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -221,8 +248,10 @@ func missing(run store.Run, i int) (int64, bool) {
 
 // deliverRun hands evs to the operator in order, stopping at the first
 // that does not go through, and waits for their deliveries to be recorded.
-// It returns transient when a call or a record failed.
-func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event) (outcome, time.Duration) {
+// It returns transient when a call or a record failed. When the last event
+// is delivered, final (if not nil) is committed with its record, and
+// released reports that it was.
+func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event, final *store.Release) (_ outcome, _ time.Duration, released bool) {
 	type recording struct {
 		ev   store.Event
 		at   time.Time
@@ -230,9 +259,14 @@ func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event) (outcome, t
 	}
 	var recs []recording
 	res, retryAfter := delivered, time.Duration(0)
-	for _, ev := range evs {
+	for i, ev := range evs {
 		var done chan error
-		res, retryAfter, done = g.deliver(ctx, ev)
+		var rel *store.Release
+		if i == len(evs)-1 {
+			rel = final
+		}
+		res, retryAfter, done = g.deliver(ctx, ev, rel)
+		released = rel != nil && res == delivered && done != nil
 		if done != nil {
 			recs = append(recs, recording{ev, g.clk.Now(), done})
 		}
@@ -243,12 +277,12 @@ func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event) (outcome, t
 	for _, r := range recs {
 		if err := <-r.done; err != nil {
 			g.log.Error("gateway: record delivery", slog.String("id", r.ev.ID), slog.String("err", err.Error()))
-			res = transient
+			res, released = transient, false
 			continue
 		}
 		g.met.forwarded(r.ev.Kind, r.at.Sub(r.ev.ReceivedAt))
 	}
-	return res, retryAfter
+	return res, retryAfter, released
 }
 
 // gapRecheck bounds how long a machine waiting for a missing event sleeps
@@ -266,8 +300,9 @@ func (g *Gateway) gap(ev store.Event) time.Duration {
 }
 
 // deliver hands one event to the operator and records the result; an
-// acceptance is recorded through the recorder, and done reports its commit.
-func (g *Gateway) deliver(ctx context.Context, ev store.Event) (res outcome, retryAfter time.Duration, done chan error) {
+// acceptance is recorded through the recorder (with rel, if not nil, in the
+// same commit), and done reports its commit.
+func (g *Gateway) deliver(ctx context.Context, ev store.Event, rel *store.Release) (res outcome, retryAfter time.Duration, done chan error) {
 	response, err := g.call(ctx, ev)
 	now := g.clk.Now()
 	if ctx.Err() != nil {
@@ -278,7 +313,7 @@ func (g *Gateway) deliver(ctx context.Context, ev store.Event) (res outcome, ret
 		if err != nil {
 			response, _ = json.Marshal(map[string]string{"result": "already delivered (409)"})
 		}
-		return delivered, 0, g.recordDelivery(ctx, store.Delivery{ID: ev.ID, At: now, Response: response})
+		return delivered, 0, g.record(ctx, recordReq{d: &store.Delivery{ID: ev.ID, At: now, Response: response}, r: rel})
 	case isTransient(err):
 		var ae *drs.APIError
 		var retryAfter time.Duration

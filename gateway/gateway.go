@@ -247,7 +247,7 @@ func New(o Options) (*Gateway, error) {
 		pushSem: make(chan struct{}, 4),
 		ready:   make(chan struct{}),
 		in:      make(chan mqtt.Message, 4*o.BatchMax),
-		rec:     make(chan recordReq),
+		rec:     make(chan recordReq, 1024),
 	}
 	if g.st == nil {
 		st, err := store.Open(context.Background(), o.DB, store.WithClock(o.Clock))

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +66,7 @@ type peak struct {
 	tap *tap
 
 	published, batches, containers atomic.Int64
+	vouchers                       atomic.Int64 // codes handed out
 
 	mu  sync.Mutex
 	txs map[string]time.Time // transaction id -> published; guarded by mu
@@ -151,15 +154,24 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 		TransactionStartTime: end.Add(-time.Minute).Format(time.RFC3339), TransactionEndTime: end.Format(time.RFC3339),
 		TotalAccepted: n, Containers: []drsapi.Container{},
 	}
+	var grosze int64
 	for i, k := range m.counts {
 		if k > 0 {
 			g := int64(k) * products[i].weightMg / 1000
 			tx.Containers = append(tx.Containers, drsapi.Container{EAN: products[i].ean, Count: k, Weight: g})
 			tx.TotalWeight += g
+			grosze += int64(k) * int64(products[i].deposit.Amount)
 			m.counts[i] = 0
 		}
 	}
-	t := emit(m, envelope.KindTransaction, p.record(m, envelope.KindTransaction, tx.ID, tx, now))
+	// The customer takes a paper voucher, as most do: the transaction
+	// names it, and a "voucher" event follows it (the ledger's order).
+	code := fmt.Sprintf("29%011d", p.vouchers.Add(1))
+	tx.Voucher = &drsapi.VoucherBase{ID: code, RedeemType: drsapi.RedeemValid}
+	emit(m, envelope.KindTransaction, p.record(m, envelope.KindTransaction, tx.ID, tx, now))
+	v := envelope.Voucher{ID: code, TransactionID: tx.ID, Amount: json.RawMessage(pln(grosze)),
+		Currency: "PLN", PrintType: 1, IssuedAt: end.Format(time.RFC3339), ValidUntil: end.AddDate(0, 0, 30).Format(time.RFC3339)}
+	t := emit(m, envelope.KindVoucher, p.record(m, envelope.KindVoucher, uuid.NewString(), v, now))
 	p.mu.Lock()
 	p.txs[tx.ID] = time.Now()
 	p.mu.Unlock()
@@ -349,6 +361,8 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 	res.BacklogFillS = time.Since(filling).Seconds()
 	runtime.GC() // the filling's garbage is not the release's
 	release := time.Now()
+	stopProgress := p.progress(ctx, g, release)
+	defer stopProgress()
 	var wg sync.WaitGroup
 	for i, m := range p.ms {
 		delay := time.Duration(rand.Int64N(int64(max(p.o.jitter, time.Millisecond))))
@@ -386,6 +400,29 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 	}
 	res.BacklogToOperatorS = res.DrainS + res.DurationS
 	return nil
+}
+
+// progress writes to stderr, every 10 s of the release, what the machines
+// have published, what the gateway has stored and what the operator has:
+// where an outage's drain spends its time. The returned func stops it.
+func (p *peak) progress(ctx context.Context, g *gateway.Gateway, start time.Time) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	day := time.Now().UTC().Format(time.DateOnly)
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			stored, _ := g.Store().FleetContainers(ctx, day)
+			fmt.Fprintf(os.Stderr, "fleet-bench: %4.0f s: published %d records, stored %d of %d containers, operator has %d transactions\n",
+				time.Since(start).Seconds(), p.published.Load(), stored, p.containers.Load(), p.tap.arrivals())
+		}
+	}()
+	return cancel
 }
 
 // listenAcks subscribes each machine, on its connection, to the gateway's
@@ -571,6 +608,13 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 	slices.Sort(lags)
 	res.LiveLagP99Ms, res.LiveLagSamples = quantile(lags, 0.99), len(lags)
 	return nil
+}
+
+// pln writes grosze as the ledger writes a voucher's amount: złoty with
+// no trailing zeros ("1.5", "2").
+func pln(grosze int64) string {
+	s := strings.TrimRight(fmt.Sprintf("%d.%02d", grosze/100, grosze%100), "0")
+	return strings.TrimSuffix(s, ".")
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }

@@ -682,20 +682,30 @@ var Idle = time.UnixMilli(idleAt).UTC()
 
 const idleAt = int64(1) << 62
 
-// ReleaseMachine ends owner's lease on machine. The queue is next due at
-// nextAt ([Idle] when nothing is pending), unless events arrived since the
-// claim (arrivals differs from the claim's) and the release is not a
-// backoff (fails == 0): then it is due at once, so that the arrival's
-// wake-up is not lost to this release.
+// ReleaseMachine ends owner's lease on machine (see [Release]).
 func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
-	err := s.txLazy(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
-			next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
-			WHERE machine = ? AND lease_owner = ?`), fails, arrivals, ms(nextAt), fails, machine, owner)
-		return err
-	})
+	_, err := s.RecordForwarding(ctx, nil, []Release{{Machine: machine, Owner: owner, NextAt: nextAt, Fails: fails, Arrivals: arrivals}})
+	return err
+}
+
+// Release ends Owner's lease on Machine. The queue is next due at NextAt
+// ([Idle] when nothing is pending), unless events arrived since the claim
+// (Arrivals differs from the claim's) and the release is not a backoff
+// (Fails == 0): then it is due at once, so that the arrival's wake-up is
+// not lost to this release.
+type Release struct {
+	Machine, Owner string
+	NextAt         time.Time
+	Fails          int
+	Arrivals       int64
+}
+
+func (s *Store) release(ctx context.Context, tx *sql.Tx, r Release) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE fwd SET lease_owner = '', lease_until = 0,
+		next_at = CASE WHEN CAST(? AS BIGINT) > 0 OR arrivals = CAST(? AS BIGINT) THEN CAST(? AS BIGINT) ELSE 0 END, fails = ?
+		WHERE machine = ? AND lease_owner = ?`), r.Fails, r.Arrivals, ms(r.NextAt), r.Fails, r.Machine, r.Owner)
 	if err != nil {
-		return fmt.Errorf("store: release %s: %w", machine, err)
+		return fmt.Errorf("store: release %s: %w", r.Machine, err)
 	}
 	return nil
 }
@@ -864,10 +874,19 @@ type Delivery struct {
 }
 
 // MarkDeliveredBatch records many deliveries in one commit and reports,
-// for each, whether it was still pending. The commit is lazy (see
-// txLazy): a crash may lose it, and the events then go to the operator
-// again, who answers 409, recorded as delivered.
+// for each, whether it was still pending (see [Store.RecordForwarding]).
 func (s *Store) MarkDeliveredBatch(ctx context.Context, ds []Delivery) ([]bool, error) {
+	return s.RecordForwarding(ctx, ds, nil)
+}
+
+// RecordForwarding records the forwarder's bookkeeping in one commit:
+// deliveries, then lease releases. It reports, for each delivery, whether
+// its event was still pending. The commit is lazy (see txLazy): a crash may
+// lose it; a lost release expires with its lease, and a lost delivery goes
+// to the operator again, who answers 409, recorded as delivered. While the
+// consumer's batches hold the one writer, the forwarder's many small
+// commits would each wait for a whole batch: together they wait once.
+func (s *Store) RecordForwarding(ctx context.Context, ds []Delivery, rs []Release) ([]bool, error) {
 	out := make([]bool, len(ds))
 	err := s.txLazy(ctx, func(tx *sql.Tx) error {
 		for i, d := range ds {
@@ -880,6 +899,11 @@ func (s *Store) MarkDeliveredBatch(ctx context.Context, ds []Delivery) ([]bool, 
 			}
 			n, _ := r.RowsAffected()
 			out[i] = n == 1
+		}
+		for _, r := range rs {
+			if err := s.release(ctx, tx, r); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -1,5 +1,10 @@
 package store
 
+import (
+	"context"
+	"database/sql"
+)
+
 // MachineByKey is the query behind Store.Machine, for its query plan test.
 var MachineByKey = machineByKey
 
@@ -9,3 +14,12 @@ func WriterPragma(s *Store, name string) (string, error) {
 	err := s.db.QueryRow("PRAGMA " + name).Scan(&v)
 	return v, err
 }
+
+// PutVoucherAlways writes v as PutVoucher would, without first looking
+// whether it adds anything.
+func PutVoucherAlways(ctx context.Context, s *Store, v Voucher) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertVoucher(ctx, tx, v) })
+}
+
+// VoucherAdds is adds, for its test.
+var VoucherAdds = adds

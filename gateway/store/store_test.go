@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -284,6 +285,48 @@ func TestArrivalWakesAReleasedMachine(t *testing.T) {
 	})
 }
 
+// TestRecordForwarding: a run's last delivery and its machine's release go
+// in one commit. A machine whose queue it emptied sleeps until an event
+// arrives; one whose events arrived after the claim is due at once, with
+// the new event still pending.
+func TestRecordForwarding(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		for _, m := range []string{"M1", "M2"} {
+			if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev(m+"-1", m, 1, "transaction", true)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs, err := st.ClaimMachines(ctx, "A", t0, time.Minute, 2)
+		if err != nil || len(cs) != 2 {
+			t.Fatalf("claim = %v, %v", cs, err)
+		}
+		// M2's next event arrives while A delivers its first.
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("M2-2", "M2", 2, "transaction", true)}}); err != nil {
+			t.Fatal(err)
+		}
+		var ds []store.Delivery
+		var rs []store.Release
+		for _, c := range cs {
+			ds = append(ds, store.Delivery{ID: c.Machine + "-1", At: t0, Response: []byte(`{}`)})
+			rs = append(rs, store.Release{Machine: c.Machine, Owner: "A", NextAt: store.Idle, Arrivals: c.Arrivals})
+		}
+		ok, err := st.RecordForwarding(ctx, ds, rs)
+		if err != nil || len(ok) != 2 || !ok[0] || !ok[1] {
+			t.Fatalf("RecordForwarding = %v, %v; want both still pending before", ok, err)
+		}
+		for _, id := range []string{"M1-1", "M2-1"} {
+			if e, err := st.Event(ctx, id); err != nil || e.State != store.StateDelivered {
+				t.Errorf("%s: state %q, %v; want delivered", id, e.State, err)
+			}
+		}
+		again, err := st.ClaimMachines(ctx, "B", t0, time.Minute, 2)
+		if err != nil || len(again) != 1 || again[0].Machine != "M2" {
+			t.Errorf("claim after the releases = %v, %v; want M2 alone (M1 has nothing pending)", again, err)
+		}
+	})
+}
+
 // The store sees time through the clock it is given: the fleet counters
 // are held back until a second has passed on it, and a binding is stamped
 // with its time.
@@ -330,5 +373,58 @@ func TestStoreClock(t *testing.T) {
 	bs, err := st.Bindings(ctx)
 	if err != nil || len(bs) != 1 || !bs[0].BoundAt.Equal(clk.Now()) {
 		t.Errorf("Bindings() = %+v, %v; want M1 bound at %v (the store's clock)", bs, err, clk.Now())
+	}
+}
+
+// TestPutVoucherSkipsOnlyWhatAddsNothing checks PutVoucher, which does not
+// write what adds nothing to the stored voucher, against the upsert that
+// always writes: after every pair of a set of voucher shapes, both stores
+// hold the same voucher. A shape PutVoucher wrongly took for "adds nothing"
+// would leave its store behind.
+func TestPutVoucherSkipsOnlyWhatAddsNothing(t *testing.T) {
+	shapes := map[string]store.Voucher{
+		"event":      {Code: "V", Machine: "M1", RvmID: "R1", TransactionID: "T1", Amount: 150, HasAmount: true, Currency: "PLN", PrintType: 1, IssuedAt: t0, ValidUntil: t0.Add(time.Hour)},
+		"answer":     {Code: "V", Machine: "M1", RvmID: "R1", TransactionID: "T1", PrintType: 2, IssuedAt: t0, ValidUntil: t0.Add(2 * time.Hour)},
+		"buffer":     {Code: "V", Machine: "M1", RvmID: "R1"},
+		"link":       {Code: "V", TransactionID: "T1"},
+		"validity":   {Code: "V", ValidUntil: t0.Add(3 * time.Hour)},
+		"issued":     {Code: "V", IssuedAt: t0.Add(time.Minute)},
+		"other":      {Code: "V", Machine: "M2", RvmID: "R2", TransactionID: "T2"},
+		"redeemed":   {Code: "V", Machine: "M1", Status: store.VoucherRedeemed, RedeemType: 2, RedeemedAt: t0.Add(time.Minute)},
+		"amountless": {Code: "V", Machine: "M1"},
+	}
+	for first, a := range shapes {
+		for second, b := range shapes {
+			t.Run(first+"_then_"+second, func(t *testing.T) {
+				ctx := context.Background()
+				open := func() *store.Store {
+					st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gw.db"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { st.Close() })
+					return st
+				}
+				skipping, always := open(), open()
+				for _, v := range []store.Voucher{a, b} {
+					if err := skipping.PutVoucher(ctx, v); err != nil {
+						t.Fatal(err)
+					}
+					if err := store.PutVoucherAlways(ctx, always, v); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got, err1 := skipping.Voucher(ctx, "V")
+				want, err2 := always.Voucher(ctx, "V")
+				if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("PutVoucher left %+v (%v); writing always, %+v (%v)", got, err1, want, err2)
+				}
+			})
+		}
+	}
+	// The operator's answer naming a voucher as the machine's event stored
+	// it adds nothing: no commit on the forwarder's path.
+	if store.VoucherAdds(shapes["event"], shapes["answer"]) {
+		t.Error("the operator's answer adds to the voucher its machine's event stored; want nothing to write")
 	}
 }

@@ -139,9 +139,30 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 	return nil
 }
 
-// PutVoucher records what is known of a voucher (see [Voucher]).
+// PutVoucher records what is known of a voucher (see [Voucher]). What
+// adds nothing to the voucher as stored is not written: the operator's
+// answer to a transaction names the voucher the machine's events brought
+// already, and a durable commit per delivered transaction would make the
+// forwarder wait for the one writer, and the disk, on every one.
 func (s *Store) PutVoucher(ctx context.Context, v Voucher) error {
+	if cur, err := s.Voucher(ctx, v.Code); err == nil && !adds(cur, v) {
+		return nil
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertVoucher(ctx, tx, v) })
+}
+
+// adds reports whether upsertVoucher would change stored with v: v fills
+// a field stored has empty, or marks it redeemed, or names a phone. Fields
+// once filled are never emptied, so a stored voucher that v adds nothing
+// to stays so.
+func adds(stored, v Voucher) bool {
+	return v.Phone != "" || v.Status == VoucherRedeemed ||
+		stored.Machine == "" && v.Machine != "" ||
+		stored.RvmID == "" && v.RvmID != "" ||
+		stored.TransactionID == "" && v.TransactionID != "" ||
+		!stored.HasAmount && v.HasAmount ||
+		stored.IssuedAt.IsZero() && !v.IssuedAt.IsZero() ||
+		stored.ValidUntil.IsZero() && !v.ValidUntil.IsZero()
 }
 
 const voucherCols = `code, machine, rvm_id, transaction_id, amount, has_amount, currency, print_type, issued_at, valid_until, status, redeem_type, pos_id, redeemed_at`
