@@ -12,6 +12,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/seqrange"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -29,14 +30,11 @@ const (
 	ackWait = 10 * time.Second
 )
 
-// seqRange is an inclusive run of one machine's seqs.
-type seqRange struct{ from, to int64 }
-
 // acks holds, per machine, the seqs committed since its last ack: merged,
 // sorted ranges.
 type acks struct {
 	mu   sync.Mutex
-	held map[string][]seqRange
+	held map[string][]seqrange.Range
 }
 
 // add notes seq of machine as held, merging it into the machine's ranges.
@@ -47,7 +45,7 @@ func (a *acks) add(machine string, seq int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = map[string][]seqRange{}
+		a.held = map[string][]seqrange.Range{}
 	}
 	rs, ok := a.held[machine]
 	if !ok && len(a.held) >= maxAckMachines {
@@ -57,52 +55,43 @@ func (a *acks) add(machine string, seq int64) {
 }
 
 // insertSeq adds seq to the sorted, merged ranges rs.
-func insertSeq(rs []seqRange, seq int64) []seqRange {
+func insertSeq(rs []seqrange.Range, seq int64) []seqrange.Range {
 	// The first range that ends at or after seq-1: seq joins it or goes
 	// before it.
-	i, _ := slices.BinarySearchFunc(rs, seq-1, func(r seqRange, s int64) int { return cmpInt(r.to, s) })
+	i, _ := slices.BinarySearchFunc(rs, seq-1, func(r seqrange.Range, s int64) int { return cmpInt(r.To, s) })
 	switch {
-	case i < len(rs) && rs[i].from <= seq && seq <= rs[i].to:
+	case i < len(rs) && rs[i].From <= seq && seq <= rs[i].To:
 		return rs // already held
-	case i < len(rs) && rs[i].to == seq-1:
-		rs[i].to = seq
-		if i+1 < len(rs) && rs[i+1].from == seq+1 {
-			rs[i].to = rs[i+1].to
+	case i < len(rs) && rs[i].To == seq-1:
+		rs[i].To = seq
+		if i+1 < len(rs) && rs[i+1].From == seq+1 {
+			rs[i].To = rs[i+1].To
 			rs = slices.Delete(rs, i+1, i+2)
 		}
 		return rs
-	case i < len(rs) && rs[i].from == seq+1:
-		rs[i].from = seq
+	case i < len(rs) && rs[i].From == seq+1:
+		rs[i].From = seq
 		return rs
 	case len(rs) >= maxAckRanges:
 		return rs // scattered beyond reason: the machine sends it again
 	}
-	return slices.Insert(rs, i, seqRange{seq, seq})
+	return slices.Insert(rs, i, seqrange.Range{From: seq, To: seq})
 }
 
 // restore puts back ranges a flush could not send, merged with what was
 // held meanwhile.
-func (a *acks) restore(held map[string][]seqRange) {
+func (a *acks) restore(held map[string][]seqrange.Range) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = map[string][]seqRange{}
+		a.held = map[string][]seqrange.Range{}
 	}
 	for m, rs := range held {
 		cur, ok := a.held[m]
 		if !ok && len(a.held) >= maxAckMachines {
 			continue
 		}
-		all := append(slices.Clone(rs), cur...)
-		slices.SortFunc(all, func(x, y seqRange) int { return cmpInt(x.from, y.from) })
-		merged := all[:0]
-		for _, r := range all {
-			if n := len(merged); n > 0 && r.from <= merged[n-1].to+1 {
-				merged[n-1].to = max(merged[n-1].to, r.to)
-				continue
-			}
-			merged = append(merged, r)
-		}
+		merged := seqrange.Merge(append(slices.Clone(rs), cur...))
 		a.held[m] = merged[:min(len(merged), maxAckRanges)]
 	}
 }
@@ -118,7 +107,7 @@ func cmpInt(x, y int64) int {
 }
 
 // take empties the held ranges and returns them.
-func (a *acks) take() map[string][]seqRange {
+func (a *acks) take() map[string][]seqrange.Range {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := a.held
@@ -187,7 +176,7 @@ func (g *Gateway) flushAcks(ctx context.Context) {
 	for m, rs := range held {
 		a := envelope.Ack{V: envelope.AckVersion, Seqs: make([][2]int64, len(rs))}
 		for i, r := range rs {
-			a.Seqs[i] = [2]int64{r.from, r.to}
+			a.Seqs[i] = [2]int64{r.From, r.To}
 		}
 		body, err := json.Marshal(a)
 		if err != nil {

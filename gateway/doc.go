@@ -21,7 +21,10 @@
 // stored it (paho's auto-ack is off), so a crash loses nothing: the broker
 // hands unacknowledged messages out again, and the store drops them as
 // duplicates of their machine's event. Messages are stored in batches, one
-// commit per batch, by a worker; paho's goroutine only queues them. A
+// commit per batch, by a worker; paho's goroutine only queues them, in
+// order, and waits while the queue is full, so that what the gateway has
+// not taken stays with the broker (after an outage, hundreds of thousands
+// of messages), not in the gateway's memory. A
 // message that is oversized, not JSON, fails [envelope.Envelope.Validate],
 // whose topic names another machine or kind than its envelope, or that
 // the threat model below refuses, is quarantined with its raw payload and
@@ -57,9 +60,13 @@
 // arrived: with two storing workers (or replicas) a machine's events are
 // not stored in seq order. The operator's calls of a run go one after
 // the other while the recorder commits their deliveries behind them,
-// together with other machines' (one fsync for many); a run's deliveries
-// are all committed before the next run is read. A queue with nothing
-// pending is parked off the claim's index until an event arrives for it.
+// together with other machines' deliveries and lease releases (one commit
+// for many: while the consumer holds SQLite's one writer for a batch, each
+// commit of the forwarder waits for the whole batch); a run's deliveries
+// are all committed before the next run is read, and a run that held all
+// that was pending carries its machine's release in the commit of its last
+// delivery. A queue with nothing pending is parked off the claim's index
+// until an event arrives for it.
 //
 // # Concurrency and replicas
 //

@@ -21,17 +21,20 @@
 // second, for -duration 60s): every machine publishes what rvmd's publisher
 // publishes (telemetry.EncodeEnvelope of the outbox records), its containers
 // in batches of -batch-max or -batch-every, whichever first, its session's
-// last batch before its transaction. The line adds containersPerS (the
-// containers in the gateway's store over the time they took to get there)
-// and liveLagP99Ms (a batch's publish to its containers in GET
-// /api/machines/{serial}, on -lag-machines machines polled). Before the
+// last batch before its transaction, which names a paper voucher that a
+// "voucher" event follows, as the ledger writes them. The line adds
+// containersPerS (the containers in the gateway's store over the time they
+// took to get there) and liveLagP99Ms (a batch's publish to its containers
+// in GET /api/machines/{serial}, on -lag-machines machines polled). Before the
 // peak the fleet connects as rvmd does, every machine publishing its
 // retained status (warmupS: the gateway's first sight of each), and every
 // machine listens to the gateway's confirmations on rvm/SERIAL/ack.
 // -outage D fills the outboxes as D at the peak would (backlogEvents,
 // backlogBytes, backlogFillS), then releases them at once with the
 // reconnects spread over -jitter, each machine keeping to rvmd's confirm
-// window, and reports backlogToOperatorS from the release.
+// window, and reports backlogToOperatorS from the release; every 10 s of
+// the release a line on stderr says what was published, stored and
+// delivered so far.
 package main
 
 import (

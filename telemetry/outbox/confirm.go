@@ -5,40 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
+
+	"github.com/deposit-rvm/rvm/internal/seqrange"
 )
 
 // Range is an inclusive run of sequence numbers, From..To.
-type Range struct{ From, To int64 }
+type Range = seqrange.Range
 
 // MergeRanges returns rs sorted, with overlapping and adjacent ranges
-// merged and empty ones (To < From) dropped.
-func MergeRanges(rs []Range) []Range {
-	out := make([]Range, 0, len(rs))
-	for _, r := range rs {
-		if r.From <= r.To {
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(a, b Range) int {
-		switch {
-		case a.From < b.From:
-			return -1
-		case a.From > b.From:
-			return 1
-		}
-		return 0
-	})
-	merged := out[:0]
-	for _, r := range out {
-		if n := len(merged); n > 0 && r.From <= merged[n-1].To+1 {
-			merged[n-1].To = max(merged[n-1].To, r.To)
-			continue
-		}
-		merged = append(merged, r)
-	}
-	return merged
-}
+// merged and empty ones (To < From) dropped (see [seqrange.Merge]).
+func MergeRanges(rs []Range) []Range { return seqrange.Merge(rs) }
 
 // Confirmation is what the outbox knows of the gateway's confirmations.
 type Confirmation struct {
@@ -162,7 +138,7 @@ func ConfirmSent(ctx context.Context, db DBTX) error {
 	if sent == 0 {
 		return nil
 	}
-	return Confirm(ctx, db, []Range{{1, sent}})
+	return Confirm(ctx, db, []Range{{From: 1, To: sent}})
 }
 
 // Unconfirmed returns up to limit records with after < seq < below that

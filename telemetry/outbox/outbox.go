@@ -208,14 +208,14 @@ func Sweep(ctx context.Context, db DBTX, limit int) (int64, error) {
 		WHERE a.one = 1 AND c.one = 1`).Scan(&sent, &conf); err != nil {
 		return 0, fmt.Errorf("outbox: sweep: %w", err)
 	}
-	spans := []Range{{1, min(sent, conf)}}
+	spans := []Range{{From: 1, To: min(sent, conf)}}
 	if conf < sent {
 		runs, err := confirmRuns(ctx, db, conf+1, sent)
 		if err != nil {
 			return 0, fmt.Errorf("outbox: sweep: %w", err)
 		}
 		for _, r := range runs {
-			spans = append(spans, Range{r.From, min(r.To, sent)})
+			spans = append(spans, Range{From: r.From, To: min(r.To, sent)})
 		}
 	}
 	var n, bytes int64

@@ -105,7 +105,7 @@ func TestAckMarkAndSweep(t *testing.T) {
 		{"confirm what is sent", func() error { return ConfirmSent(ctx, db) }, "[8 9 10]", 3, "[1 2 3 4 5 6 7 8 9 10]"},
 		{"sweep 2", func() error { _, err := Sweep(ctx, db, 2); return err }, "[8 9 10]", 3, "[3 4 5 6 7 8 9 10]"},
 		{"sweep the rest", func() error { _, err := Sweep(ctx, db, 100); return err }, "[8 9 10]", 3, "[8 9 10]"},
-		{"confirm 8..10 before they are sent", func() error { return Confirm(ctx, db, []Range{{8, 10}}) }, "[8 9 10]", 3, "[8 9 10]"},
+		{"confirm 8..10 before they are sent", func() error { return Confirm(ctx, db, []Range{{From: 8, To: 10}}) }, "[8 9 10]", 3, "[8 9 10]"},
 		{"sweep: confirmed, not sent", func() error { _, err := Sweep(ctx, db, 100); return err }, "[8 9 10]", 3, "[8 9 10]"},
 		{"ack 8..10", func() error { return Ack(ctx, db, 8, 9, 10) }, "[]", 0, "[8 9 10]"},
 		{"sweep", func() error { _, err := Sweep(ctx, db, 100); return err }, "[]", 0, "[]"},
@@ -143,36 +143,36 @@ func TestConfirm(t *testing.T) {
 		then     []Range      // a last Confirm after the Sweep
 		final    func(Confirmation) bool
 	}{
-		{name: "in order", sent: 10, confirms: [][]Range{{{1, 3}}, {{4, 6}}},
+		{name: "in order", sent: 10, confirms: [][]Range{{{From: 1, To: 3}}, {{From: 4, To: 6}}},
 			want: Confirmation{Upto: 6, Top: 6, Unconfirmed: 4}, resend: "[]", left: "[7 8 9 10]"},
-		{name: "out of order", sent: 10, confirms: [][]Range{{{7, 8}}, {{1, 2}}},
+		{name: "out of order", sent: 10, confirms: [][]Range{{{From: 7, To: 8}}, {{From: 1, To: 2}}},
 			want: Confirmation{Upto: 2, Top: 8, Unconfirmed: 6}, resend: "[3 4 5 6]", left: "[3 4 5 6 9 10]"},
-		{name: "overlapping", sent: 10, confirms: [][]Range{{{2, 5}, {4, 8}}, {{1, 3}}},
+		{name: "overlapping", sent: 10, confirms: [][]Range{{{From: 2, To: 5}, {From: 4, To: 8}}, {{From: 1, To: 3}}},
 			want: Confirmation{Upto: 8, Top: 8, Unconfirmed: 2}, resend: "[]", left: "[9 10]"},
-		{name: "repeated and unsorted in one call", sent: 10, confirms: [][]Range{{{5, 5}, {3, 4}, {3, 4}, {9, 10}}},
+		{name: "repeated and unsorted in one call", sent: 10, confirms: [][]Range{{{From: 5, To: 5}, {From: 3, To: 4}, {From: 3, To: 4}, {From: 9, To: 10}}},
 			want: Confirmation{Upto: 0, Top: 10, Unconfirmed: 5}, resend: "[1 2 6 7 8]", left: "[1 2 6 7 8]"},
-		{name: "the gaps between runs filled", sent: 10, confirms: [][]Range{{{1, 2}, {5, 6}, {9, 9}}, {{3, 4}, {7, 8}}},
+		{name: "the gaps between runs filled", sent: 10, confirms: [][]Range{{{From: 1, To: 2}, {From: 5, To: 6}, {From: 9, To: 9}}, {{From: 3, To: 4}, {From: 7, To: 8}}},
 			want: Confirmation{Upto: 9, Top: 9, Unconfirmed: 1}, resend: "[]", left: "[10]"},
-		{name: "one range over several runs", sent: 10, confirms: [][]Range{{{2, 2}, {4, 4}, {6, 6}}, {{1, 7}}},
+		{name: "one range over several runs", sent: 10, confirms: [][]Range{{{From: 2, To: 2}, {From: 4, To: 4}, {From: 6, To: 6}}, {{From: 1, To: 7}}},
 			want: Confirmation{Upto: 7, Top: 7, Unconfirmed: 3}, resend: "[]", left: "[8 9 10]"},
-		{name: "a run touching the mark's next run", sent: 10, confirms: [][]Range{{{6, 7}}, {{4, 5}}, {{8, 8}}},
+		{name: "a run touching the mark's next run", sent: 10, confirms: [][]Range{{{From: 6, To: 7}}, {{From: 4, To: 5}}, {{From: 8, To: 8}}},
 			want: Confirmation{Upto: 0, Top: 8, Unconfirmed: 5}, resend: "[1 2 3]", left: "[1 2 3 9 10]",
-			then: []Range{{1, 3}}, final: func(c Confirmation) bool { return c.Upto == 8 && c.Unconfirmed == 2 }},
-		{name: "confirmed again", sent: 10, confirms: [][]Range{{{1, 4}}, {{1, 4}}, {{2, 3}}},
+			then: []Range{{From: 1, To: 3}}, final: func(c Confirmation) bool { return c.Upto == 8 && c.Unconfirmed == 2 }},
+		{name: "confirmed again", sent: 10, confirms: [][]Range{{{From: 1, To: 4}}, {{From: 1, To: 4}}, {{From: 2, To: 3}}},
 			want: Confirmation{Upto: 4, Top: 4, Unconfirmed: 6}, resend: "[]", left: "[5 6 7 8 9 10]"},
-		{name: "beyond the last seq", sent: 10, confirms: [][]Range{{{8, 20}}},
+		{name: "beyond the last seq", sent: 10, confirms: [][]Range{{{From: 8, To: 20}}},
 			want: Confirmation{Upto: 0, Top: 10, Unconfirmed: 7}, resend: "[1 2 3 4 5 6 7]", left: "[1 2 3 4 5 6 7]"},
-		{name: "empty and reversed ranges", sent: 10, confirms: [][]Range{{{5, 4}}, {{0, 0}}, {{-3, -1}}},
+		{name: "empty and reversed ranges", sent: 10, confirms: [][]Range{{{From: 5, To: 4}}, {{From: 0, To: 0}}, {{From: -3, To: -1}}},
 			want: Confirmation{Upto: 0, Top: 0, Unconfirmed: 10}, resend: "[]", left: "[1 2 3 4 5 6 7 8 9 10]"},
-		{name: "confirmed before sent", sent: 5, confirms: [][]Range{{{1, 10}}},
+		{name: "confirmed before sent", sent: 5, confirms: [][]Range{{{From: 1, To: 10}}},
 			want: Confirmation{Upto: 10, Top: 10, Unconfirmed: 0}, resend: "[]", left: "[6 7 8 9 10]"},
-		{name: "missed records not yet sent are not resent", sent: 3, confirms: [][]Range{{{1, 1}, {6, 6}}},
+		{name: "missed records not yet sent are not resent", sent: 3, confirms: [][]Range{{{From: 1, To: 1}, {From: 6, To: 6}}},
 			want: Confirmation{Upto: 1, Top: 6, Unconfirmed: 8}, resend: "[2 3]", left: "[2 3 4 5 6 7 8 9 10]"},
-		{name: "the mark passes records already gone", sent: 10, gone: []int64{4, 5}, confirms: [][]Range{{{6, 6}}, {{1, 3}}},
+		{name: "the mark passes records already gone", sent: 10, gone: []int64{4, 5}, confirms: [][]Range{{{From: 6, To: 6}}, {{From: 1, To: 3}}},
 			want: Confirmation{Upto: 6, Top: 6, Unconfirmed: 4}, resend: "[]", left: "[7 8 9 10]"},
-		{name: "swept runs join the mark later", sent: 10, confirms: [][]Range{{{2, 3}, {6, 7}}},
+		{name: "swept runs join the mark later", sent: 10, confirms: [][]Range{{{From: 2, To: 3}, {From: 6, To: 7}}},
 			want: Confirmation{Upto: 0, Top: 7, Unconfirmed: 6}, resend: "[1 4 5]", left: "[1 4 5 8 9 10]",
-			then: []Range{{1, 1}, {4, 5}}, final: func(c Confirmation) bool { return c.Upto == 7 && c.Top == 7 && c.Unconfirmed == 3 }},
+			then: []Range{{From: 1, To: 1}, {From: 4, To: 5}}, final: func(c Confirmation) bool { return c.Upto == 7 && c.Top == 7 && c.Unconfirmed == 3 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +290,7 @@ func TestConfirmAgainstModel(t *testing.T) {
 				var rs []Range
 				for range 1 + rng.IntN(3) {
 					a := 1 + rng.Int64N(n)
-					rs = append(rs, Range{a, a + rng.Int64N(6)})
+					rs = append(rs, Range{From: a, To: a + rng.Int64N(6)})
 				}
 				if err := Confirm(ctx, db, rs); err != nil {
 					t.Fatal(err)
@@ -325,7 +325,7 @@ func TestConfirmAgainstModel(t *testing.T) {
 		if err := Ack(ctx, db, all...); err != nil {
 			t.Fatal(err)
 		}
-		if err := Confirm(ctx, db, []Range{{1, n}}); err != nil {
+		if err := Confirm(ctx, db, []Range{{From: 1, To: n}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Sweep(ctx, db, 1000); err != nil {
@@ -333,24 +333,6 @@ func TestConfirmAgainstModel(t *testing.T) {
 		}
 		if c, err := Confirmations(ctx, db); err != nil || c != (Confirmation{Upto: n, Top: n}) || tableSeqs(t, db) != "[]" {
 			t.Fatalf("round %d: all confirmed and swept: %+v, %v, table %s; want upto and top %d, empty", round, c, err, tableSeqs(t, db), n)
-		}
-	}
-}
-
-func TestMergeRanges(t *testing.T) {
-	tests := []struct {
-		in   []Range
-		want string
-	}{
-		{nil, "[]"},
-		{[]Range{{3, 4}, {1, 2}}, "[{1 4}]"},
-		{[]Range{{5, 9}, {1, 2}, {6, 7}}, "[{1 2} {5 9}]"},
-		{[]Range{{1, 5}, {2, 3}, {5, 8}, {10, 10}}, "[{1 8} {10 10}]"},
-		{[]Range{{4, 3}, {7, 7}}, "[{7 7}]"},
-	}
-	for _, tt := range tests {
-		if got := fmt.Sprint(MergeRanges(tt.in)); got != tt.want {
-			t.Errorf("MergeRanges(%v) = %s; want %s", tt.in, got, tt.want)
 		}
 	}
 }
