@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -58,7 +59,7 @@ func (a *acks) add(machine string, seq int64) {
 func insertSeq(rs []seqrange.Range, seq int64) []seqrange.Range {
 	// The first range that ends at or after seq-1: seq joins it or goes
 	// before it.
-	i, _ := slices.BinarySearchFunc(rs, seq-1, func(r seqrange.Range, s int64) int { return cmpInt(r.To, s) })
+	i, _ := slices.BinarySearchFunc(rs, seq-1, func(r seqrange.Range, s int64) int { return cmp.Compare(r.To, s) })
 	switch {
 	case i < len(rs) && rs[i].From <= seq && seq <= rs[i].To:
 		return rs // already held
@@ -94,16 +95,6 @@ func (a *acks) restore(held map[string][]seqrange.Range) {
 		merged := seqrange.Merge(append(slices.Clone(rs), cur...))
 		a.held[m] = merged[:min(len(merged), maxAckRanges)]
 	}
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // take empties the held ranges and returns them.

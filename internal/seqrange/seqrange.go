@@ -1,6 +1,9 @@
 package seqrange
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // Range is an inclusive run of sequence numbers, From..To.
 type Range struct{ From, To int64 }
@@ -14,15 +17,7 @@ func Merge(rs []Range) []Range {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b Range) int {
-		switch {
-		case a.From < b.From:
-			return -1
-		case a.From > b.From:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Range) int { return cmp.Compare(a.From, b.From) })
 	merged := out[:0]
 	for _, r := range out {
 		if n := len(merged); n > 0 && r.From <= merged[n-1].To+1 {
