@@ -37,13 +37,14 @@ func EventFilter(group string) string { return "$share/" + group + "/rvm/+/evt/#
 const StatusFilter = "rvm/+/status"
 
 func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
-	// The handler only hands the message to a worker, which acknowledges
-	// it after the commit. paho calls it in order on one goroutine
-	// (SetOrderMatters(true)), so a full g.in holds up paho's reading and
-	// the broker keeps what the gateway has not taken yet. Unordered, paho
-	// gave every message a goroutine of its own: after an outage 300,000
-	// of them waited here, and the runtime's work for them cost a tenth of
-	// the drain (BENCHMARKS.md).
+	// The handler only hands the message to a worker: paho must not be
+	// held up, and the worker acknowledges after the commit. paho runs it
+	// on a goroutine per message (SetOrderMatters(false)); after an outage
+	// hundreds of thousands of them wait here. Called in order instead,
+	// a full g.in would stop paho's reading, and with it the PUBACKs of the
+	// gateway's own publishes, queued behind the broker's backlog: the
+	// machines' acks timed out and an hour's release stalled
+	// (BENCHMARKS.md).
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		if _, ok := replySerial(m.Topic()); ok {
 			g.onReply(m)
@@ -67,7 +68,7 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
-		SetOrderMatters(true).
+		SetOrderMatters(false).
 		SetAutoAckDisabled(true).
 		// A persistent session delivers what was queued for it as soon as
 		// the connection is up, before OnConnect has subscribed again; the

@@ -21,10 +21,7 @@
 // stored it (paho's auto-ack is off), so a crash loses nothing: the broker
 // hands unacknowledged messages out again, and the store drops them as
 // duplicates of their machine's event. Messages are stored in batches, one
-// commit per batch, by a worker; paho's goroutine only queues them, in
-// order, and waits while the queue is full, so that what the gateway has
-// not taken stays with the broker (after an outage, hundreds of thousands
-// of messages), not in the gateway's memory. A
+// commit per batch, by a worker; paho's goroutine only queues them. A
 // message that is oversized, not JSON, fails [envelope.Envelope.Validate],
 // whose topic names another machine or kind than its envelope, or that
 // the threat model below refuses, is quarantined with its raw payload and
