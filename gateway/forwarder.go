@@ -191,7 +191,7 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 			}
 			if wait := g.gap(run.Events[0]); wait > 0 {
 				// The missing event's arrival wakes the machine (see
-				// ReleaseMachine); the recheck bounds the wait all the same.
+				// store.Release); the recheck bounds the wait all the same.
 				nextAt = g.clk.Now().Add(min(wait, gapRecheck))
 				return
 			}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/internal/money"
 	"github.com/deposit-rvm/rvm/telemetry"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -154,13 +154,13 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 		TransactionStartTime: end.Add(-time.Minute).Format(time.RFC3339), TransactionEndTime: end.Format(time.RFC3339),
 		TotalAccepted: n, Containers: []drsapi.Container{},
 	}
-	var grosze int64
+	var deposits money.Grosze
 	for i, k := range m.counts {
 		if k > 0 {
 			g := int64(k) * products[i].weightMg / 1000
 			tx.Containers = append(tx.Containers, drsapi.Container{EAN: products[i].ean, Count: k, Weight: g})
 			tx.TotalWeight += g
-			grosze += int64(k) * int64(products[i].deposit.Amount)
+			deposits += money.Grosze(k) * products[i].deposit.Amount
 			m.counts[i] = 0
 		}
 	}
@@ -169,7 +169,8 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 	code := fmt.Sprintf("29%011d", p.vouchers.Add(1))
 	tx.Voucher = &drsapi.VoucherBase{ID: code, RedeemType: drsapi.RedeemValid}
 	emit(m, envelope.KindTransaction, p.record(m, envelope.KindTransaction, tx.ID, tx, now))
-	v := envelope.Voucher{ID: code, TransactionID: tx.ID, Amount: json.RawMessage(pln(grosze)),
+	amount, _ := deposits.MarshalJSON() // cannot fail
+	v := envelope.Voucher{ID: code, TransactionID: tx.ID, Amount: amount,
 		Currency: "PLN", PrintType: 1, IssuedAt: end.Format(time.RFC3339), ValidUntil: end.AddDate(0, 0, 30).Format(time.RFC3339)}
 	t := emit(m, envelope.KindVoucher, p.record(m, envelope.KindVoucher, uuid.NewString(), v, now))
 	p.mu.Lock()
@@ -608,13 +609,6 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 	slices.Sort(lags)
 	res.LiveLagP99Ms, res.LiveLagSamples = quantile(lags, 0.99), len(lags)
 	return nil
-}
-
-// pln writes grosze as the ledger writes a voucher's amount: złoty with
-// no trailing zeros ("1.5", "2").
-func pln(grosze int64) string {
-	s := strings.TrimRight(fmt.Sprintf("%d.%02d", grosze/100, grosze%100), "0")
-	return strings.TrimSuffix(s, ".")
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }

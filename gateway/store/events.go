@@ -208,7 +208,7 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 			// A machine waiting for a missing seq (not backing off) looks
 			// again at once: this may be the event it waits for. arrivals
 			// tells a forwarder releasing the machine meanwhile not to
-			// put it back to sleep (see ReleaseMachine).
+			// put it back to sleep (see Release).
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO fwd(machine) VALUES (?)
 				ON CONFLICT(machine) DO UPDATE SET arrivals = fwd.arrivals + 1,
 				next_at = CASE WHEN fwd.fails = 0 THEN 0 ELSE fwd.next_at END`), m); err != nil {
@@ -609,7 +609,7 @@ type Claim struct {
 	// Fails counts the consecutive transient failures so far, for backoff.
 	Fails int
 	// Arrivals counts the machine's event batches stored so far; pass it
-	// back to ReleaseMachine.
+	// back in its Release.
 	Arrivals int64
 }
 
@@ -681,12 +681,6 @@ func (s *Store) RenewLease(ctx context.Context, machine, owner string, until tim
 var Idle = time.UnixMilli(idleAt).UTC()
 
 const idleAt = int64(1) << 62
-
-// ReleaseMachine ends owner's lease on machine (see [Release]).
-func (s *Store) ReleaseMachine(ctx context.Context, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
-	_, err := s.RecordForwarding(ctx, nil, []Release{{Machine: machine, Owner: owner, NextAt: nextAt, Fails: fails, Arrivals: arrivals}})
-	return err
-}
 
 // Release ends Owner's lease on Machine. The queue is next due at NextAt
 // ([Idle] when nothing is pending), unless events arrived since the claim
@@ -871,12 +865,6 @@ type Delivery struct {
 	ID       string
 	At       time.Time
 	Response []byte
-}
-
-// MarkDeliveredBatch records many deliveries in one commit and reports,
-// for each, whether it was still pending (see [Store.RecordForwarding]).
-func (s *Store) MarkDeliveredBatch(ctx context.Context, ds []Delivery) ([]bool, error) {
-	return s.RecordForwarding(ctx, ds, nil)
 }
 
 // RecordForwarding records the forwarder's bookkeeping in one commit:

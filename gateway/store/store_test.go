@@ -76,6 +76,12 @@ func each(t *testing.T, f func(t *testing.T, st *store.Store)) {
 	})
 }
 
+// release ends owner's lease on machine, alone in its commit.
+func release(ctx context.Context, st *store.Store, machine, owner string, nextAt time.Time, fails int, arrivals int64) error {
+	_, err := st.RecordForwarding(ctx, nil, []store.Release{{Machine: machine, Owner: owner, NextAt: nextAt, Fails: fails, Arrivals: arrivals}})
+	return err
+}
+
 var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 
 func ev(id, machine string, seq int64, kind string, forward bool) store.Event {
@@ -133,7 +139,7 @@ func TestClaimIsExclusiveAndOrdered(t *testing.T) {
 		if ok, _ := st.MarkDelivered(ctx, "x1", t0, nil); ok {
 			t.Errorf("MarkDelivered(x1) twice = true; want false")
 		}
-		if err := st.ReleaseMachine(ctx, "M1", "C", t0.Add(time.Hour), 3, 0); err != nil {
+		if err := release(ctx, st, "M1", "C", t0.Add(time.Hour), 3, 0); err != nil {
 			t.Fatal(err)
 		}
 		q, err := st.Queue(ctx, "M1")
@@ -268,7 +274,7 @@ func TestArrivalWakesAReleasedMachine(t *testing.T) {
 		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("z1", "M1", 1, "transaction", true)}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.ReleaseMachine(ctx, "M1", "A", t0.Add(time.Hour), 0, c[0].Arrivals); err != nil {
+		if err := release(ctx, st, "M1", "A", t0.Add(time.Hour), 0, c[0].Arrivals); err != nil {
 			t.Fatal(err)
 		}
 		if again, _ := st.ClaimMachines(ctx, "B", t0, time.Minute, 1); len(again) != 1 {
@@ -276,7 +282,7 @@ func TestArrivalWakesAReleasedMachine(t *testing.T) {
 		}
 		// A backoff (fails > 0) holds even though events arrived.
 		st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev("z3", "M1", 3, "transaction", true)}})
-		if err := st.ReleaseMachine(ctx, "M1", "B", t0.Add(time.Hour), 2, 0); err != nil {
+		if err := release(ctx, st, "M1", "B", t0.Add(time.Hour), 2, 0); err != nil {
 			t.Fatal(err)
 		}
 		if again, _ := st.ClaimMachines(ctx, "C", t0, time.Minute, 1); len(again) != 0 {
