@@ -17,6 +17,10 @@ import (
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
+// batchBytes bounds the payloads of one batch, beside Options.BatchMax:
+// a batch of the largest events allowed would otherwise hold gigabytes.
+const batchBytes = 32 << 20
+
 // quarantineKeep bounds the payload kept of an oversized event: enough to
 // see what it was, not enough to fill the database.
 const quarantineKeep = 4 << 10
@@ -121,17 +125,20 @@ func (g *Gateway) consume(ctx context.Context) {
 	batch := make([]mqtt.Message, 0, g.o.BatchMax)
 	for {
 		batch = batch[:0]
+		var size int
 		select {
 		case m := <-g.in:
 			batch = append(batch, m)
+			size = len(m.Payload())
 		case <-ctx.Done():
 			return
 		}
 	fill:
-		for len(batch) < g.o.BatchMax {
+		for len(batch) < g.o.BatchMax && size < batchBytes {
 			select {
 			case m := <-g.in:
 				batch = append(batch, m)
+				size += len(m.Payload())
 			default:
 				break fill
 			}

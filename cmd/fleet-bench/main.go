@@ -169,6 +169,7 @@ func run() error {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	verbose := flag.Bool("v", false, "log the gateway to stderr")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	tailProfile := flag.String("tail-profile", "", "with -outage: write a CPU profile of the release's tail (backlog stored to its last transaction at the operator) to this file")
 	peakMode := flag.Bool("peak", false, "the fleet's peak: -machines 10000 publishing as rvmd does (batches included), -peak-tx transactions and -peak-containers containers a second for -duration")
 	peakTx := flag.Float64("peak-tx", 240, "transactions a second at -peak, the whole fleet")
 	peakContainers := flag.Float64("peak-containers", 20000, "containers a second at -peak, the whole fleet")
@@ -176,6 +177,7 @@ func run() error {
 	batchEvery := flag.Duration("batch-every", 5*time.Second, "age of a batch at -peak (containerBatchInterval)")
 	lagMachines := flag.Int("lag-machines", 20, "machines whose fleet API view is polled for the live lag at -peak")
 	outage := flag.Duration("outage", 0, "with -peak: fill the outboxes as an outage this long would, then release them at once")
+	batchRows := flag.Int("gw-batch", 0, "events the gateway stores in one commit at most (gateway.Options.BatchMax; 0: its default)")
 	jitter := flag.Duration("jitter", 4*time.Second, "with -outage: the machines' reconnects spread over this")
 	flag.Parse()
 	if *peakMode {
@@ -203,6 +205,9 @@ func run() error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *cpuProfile != "" && *tailProfile != "" {
+		return errors.New("-cpuprofile and -tail-profile: one CPU profile at a time")
 	}
 	if *machines < 1 || *conns < 1 || *rate <= 0 || *txShare < 0 || *txShare > 1 {
 		return errors.New("bad flags")
@@ -292,7 +297,7 @@ func run() error {
 	}
 	g, err := gateway.New(gateway.Options{
 		MQTTURL: broker, ClientID: "bench-gw-" + uuid.NewString()[:8], DRSURL: operator, DRSToken: *drsToken, DB: db,
-		PollInterval: 50 * time.Millisecond, Concurrency: *concurrency, BatchMax: 2048, JobInterval: -1, Logger: log,
+		PollInterval: 50 * time.Millisecond, Concurrency: *concurrency, BatchMax: *batchRows, JobInterval: -1, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -335,7 +340,7 @@ func run() error {
 	if *peakMode {
 		res.TargetRate = *peakTx + *peakContainers
 		o := peakOptions{txRate: *peakTx, containerRate: *peakContainers, duration: *duration, batchMax: *batchMax,
-			batchEvery: *batchEvery, heartbeat: *heartbeat, lagMachines: *lagMachines, outage: *outage, jitter: *jitter}
+			batchEvery: *batchEvery, heartbeat: *heartbeat, lagMachines: *lagMachines, outage: *outage, jitter: *jitter, tailProfile: *tailProfile}
 		if err := runPeak(ctx, o, fleet, g, tap, &res); err != nil {
 			return err
 		}

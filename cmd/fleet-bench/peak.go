@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type peakOptions struct {
 	lagMachines           int           // machines whose fleet API view is polled for the live lag
 	outage                time.Duration // > 0: a backlog of this long, released at once
 	jitter                time.Duration // reconnects spread over this
+	// tailProfile, if set, receives a CPU profile of the release's tail:
+	// from the backlog stored to its last transaction at the operator.
+	tailProfile string
 }
 
 // peakMachine is one machine's publishing state: its session and the
@@ -579,6 +583,17 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 			return fmt.Errorf("waiting for the gateway to store %d containers (has %d): %w", want, stored, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if p.o.tailProfile != "" {
+		f, err := os.Create(p.o.tailProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := waitUntil(ctx, func() bool { return p.tap.arrivals() == len(txs) }); err != nil {
 		return fmt.Errorf("waiting for the operator to receive %d transactions (has %d): %w", len(txs), p.tap.arrivals(), err)
