@@ -195,19 +195,15 @@ func run() error {
 		}
 		*flood = 0
 	}
+	if *cpuProfile != "" && *tailProfile != "" {
+		return errors.New("-cpuprofile and -tail-profile: one CPU profile at a time")
+	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		stop, err := profileCPU(*cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if *cpuProfile != "" && *tailProfile != "" {
-		return errors.New("-cpuprofile and -tail-profile: one CPU profile at a time")
+		defer stop()
 	}
 	if *machines < 1 || *conns < 1 || *rate <= 0 || *txShare < 0 || *txShare > 1 {
 		return errors.New("bad flags")
@@ -834,4 +830,20 @@ func isSet(name string) bool {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// profileCPU starts a CPU profile written to path; stop ends it.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -585,15 +584,11 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 		}
 	}
 	if p.o.tailProfile != "" {
-		f, err := os.Create(p.o.tailProfile)
+		stop, err := profileCPU(p.o.tailProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	if err := waitUntil(ctx, func() bool { return p.tap.arrivals() == len(txs) }); err != nil {
 		return fmt.Errorf("waiting for the operator to receive %d transactions (has %d): %w", len(txs), p.tap.arrivals(), err)
