@@ -124,24 +124,11 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 func (g *Gateway) consume(ctx context.Context) {
 	batch := make([]mqtt.Message, 0, g.o.BatchMax)
 	for {
-		batch = batch[:0]
-		var size int
 		select {
 		case m := <-g.in:
-			batch = append(batch, m)
-			size = len(m.Payload())
+			batch = takeBatch(append(batch[:0], m), g.in, g.o.BatchMax, batchBytes)
 		case <-ctx.Done():
 			return
-		}
-	fill:
-		for len(batch) < g.o.BatchMax && size < batchBytes {
-			select {
-			case m := <-g.in:
-				batch = append(batch, m)
-				size += len(m.Payload())
-			default:
-				break fill
-			}
 		}
 		if !g.storeBatch(ctx, batch) {
 			return
@@ -150,6 +137,26 @@ func (g *Gateway) consume(ctx context.Context) {
 			m.Ack()
 		}
 	}
+}
+
+// takeBatch adds to batch what already waits in in, without waiting for
+// more, until the batch holds maxEvents messages or maxBytes of payloads
+// (the message that crosses maxBytes is the batch's last).
+func takeBatch(batch []mqtt.Message, in <-chan mqtt.Message, maxEvents, maxBytes int) []mqtt.Message {
+	size := 0
+	for _, m := range batch {
+		size += len(m.Payload())
+	}
+	for len(batch) < maxEvents && size < maxBytes {
+		select {
+		case m := <-in:
+			batch = append(batch, m)
+			size += len(m.Payload())
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // storeBatch commits batch, retrying while the database is unavailable.
