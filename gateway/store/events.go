@@ -876,8 +876,19 @@ type Delivery struct {
 // commits would each wait for a whole batch: together they wait once.
 func (s *Store) RecordForwarding(ctx context.Context, ds []Delivery, rs []Release) ([]bool, error) {
 	out := make([]bool, len(ds))
+	// Rows are touched in key order, like SaveBatch's: a batch upserting
+	// machines B then C while this releases C then B deadlocked in
+	// PostgreSQL, and each deadlock held both up for a second.
+	order := make([]int, len(ds))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return ds[order[a]].ID < ds[order[b]].ID })
+	rs = append([]Release(nil), rs...)
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Machine < rs[j].Machine })
 	err := s.txLazy(ctx, func(tx *sql.Tx) error {
-		for i, d := range ds {
+		for _, i := range order {
+			d := ds[i]
 			r, err := tx.ExecContext(ctx, s.q(`UPDATE events SET state = 'delivered', delivered_at = ?, response = ?,
 				attempts = attempts + 1, last_attempt_at = ?, last_error = '',
 				first_attempt_at = CASE WHEN first_attempt_at = 0 THEN ? ELSE first_attempt_at END

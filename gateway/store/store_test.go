@@ -333,6 +333,84 @@ func TestRecordForwarding(t *testing.T) {
 	})
 }
 
+// TestRecordForwardingLocksInKeyOrder: the recorder's releases take their
+// machines' rows in key order, as SaveBatch does, so that the two cannot
+// deadlock in PostgreSQL. Releasing M2 then M1 while M1 is locked must wait
+// for M1 without holding M2. The PostgreSQL of two replicas (TestTwoReplicasOnePostgres
+// in package gateway) detected such deadlocks a second each, which held
+// the forwarder up past its gap wait.
+func TestRecordForwardingLocksInKeyOrder(t *testing.T) {
+	dsn := postgresDSN(t)
+	if dsn == "" {
+		t.Skip("RVM_TEST_POSTGRES not set")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, m := range []string{"M1", "M2"} {
+		if _, err := st.SaveBatch(ctx, store.Batch{Events: []store.Event{ev(m+"-1", m, 1, "transaction", true)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs, err := st.ClaimMachines(ctx, "A", t0, time.Minute, 2); err != nil || len(cs) != 2 {
+		t.Fatalf("claim = %v, %v", cs, err)
+	}
+	db, _ := openRaw(t, dsn)
+	defer db.Close()
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `SELECT machine FROM fwd WHERE machine = 'M1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	var holderPID int
+	if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&holderPID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.RecordForwarding(ctx, nil, []store.Release{
+			{Machine: "M2", Owner: "A", NextAt: store.Idle},
+			{Machine: "M1", Owner: "A", NextAt: store.Idle},
+		})
+		done <- err
+	}()
+	// The recorder waits once it reaches the row the holder locked; the
+	// deadline only bounds a broken test.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, holderPID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the release never waited for M1's lock")
+		}
+	}
+	probe, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, probeErr := probe.ExecContext(ctx, `SELECT machine FROM fwd WHERE machine = 'M2' FOR UPDATE NOWAIT`)
+	_ = probe.Rollback()
+	if probeErr != nil {
+		t.Errorf("M2 is locked while the release waits for M1: %v; want the rows taken in key order", probeErr)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("RecordForwarding: %v", err)
+	}
+}
+
 // The store sees time through the clock it is given: the fleet counters
 // are held back until a second has passed on it, and a binding is stamped
 // with its time.
