@@ -3,9 +3,11 @@ package drssim
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,21 +76,30 @@ var memSeq atomic.Int64
 
 // openStore opens (creating) the SQLite file at path, or a private
 // in-memory database when path is "".
-func openStore(path string) (*store, error) {
-	var dsn string
+func openStore(path string) (*store, error) { return openStoreLimit(path, math.MaxInt64) }
+
+// openStoreLimit is openStore with the most bytes an in-memory database
+// may hold (a file is bounded by its disk).
+func openStoreLimit(path string, memLimit int64) (*store, error) {
+	var db *sql.DB
 	if path == "" {
 		// A name of its own per store: two simulators in one test binary
 		// must not share a database. The memdb VFS, not mode=memory: the
-		// latter's commit grows with the database (60 µs a commit at
-		// 200,000 transactions, against a steady 5 µs), which slowed the
-		// simulator down through an hour's backlog.
-		dsn = fmt.Sprintf("file:/drssim-%d-%d?vfs=memdb&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32", time.Now().UnixNano(), memSeq.Add(1))
+		// latter's commit grows with the database (BenchmarkAddTransaction:
+		// 50 µs a transaction holding 100,000, against a steady 22-25 µs),
+		// which slowed the simulator down through an hour's backlog. The
+		// memdb VFS stops at 1 GiB unless told otherwise (SQLite's
+		// SQLITE_MEMDB_DEFAULT_MAXSIZE): an hour's backlog is about that.
+		dsn := fmt.Sprintf("file:/drssim-%d-%d?vfs=memdb&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32", time.Now().UnixNano(), memSeq.Add(1))
+		db = sql.OpenDB(memConnector{dsn: dsn, d: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			return c.SetFileControlInt64("main", sqlite3.SQLITE_FCNTL_SIZE_LIMIT, memLimit)
+		}}})
 	} else {
-		dsn = "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32"
-	}
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("drssim: open %s: %w", path, err)
+		var err error
+		db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_stmt_cache_size=32")
+		if err != nil {
+			return nil, fmt.Errorf("drssim: open %s: %w", path, err)
+		}
 	}
 	// One connection: SQLite has one writer anyway, and an in-memory
 	// database lives only as long as a connection to it.
@@ -104,6 +115,16 @@ func openStore(path string) (*store, error) {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// memConnector opens connections to an in-memory database through a
+// driver of its own, whose hook sets the database's size limit.
+type memConnector struct {
+	dsn string
+	d   *sqlite3.SQLiteDriver
+}
+
+func (c memConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c memConnector) Driver() driver.Driver                        { return c.d }
 
 // boot counts the starts of the simulator on this database; the id
 // generator mixes it into its seed so that a restarted simulator with the
