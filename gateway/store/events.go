@@ -124,10 +124,8 @@ type SaveResult struct {
 func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 	// Rows are touched in key order so that two replicas' batches cannot
 	// deadlock on each other in PostgreSQL.
-	evs := append([]Event(nil), b.Events...)
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].ID < evs[j].ID })
-	sts := append([]StatusUpdate(nil), b.Statuses...)
-	sort.SliceStable(sts, func(i, j int) bool { return sts[i].Serial < sts[j].Serial })
+	evs := inKeyOrder(b.Events, func(e *Event) string { return e.ID })
+	sts := inKeyOrder(b.Statuses, func(st *StatusUpdate) string { return st.Serial })
 	// The fleet counters (last seen, today's containers and deposits,
 	// vouchers used) are written at most once a second, for all the batches
 	// of that second together: one row per machine per batch would cost
@@ -215,8 +213,7 @@ func (s *Store) SaveBatch(ctx context.Context, b Batch) (SaveResult, error) {
 				return fmt.Errorf("store: queue %s: %w", m, err)
 			}
 		}
-		sort.SliceStable(vouchers, func(i, j int) bool { return vouchers[i].Code < vouchers[j].Code })
-		for _, v := range vouchers {
+		for _, v := range inKeyOrder(vouchers, func(v *Voucher) string { return v.Code }) {
 			if err := s.upsertVoucher(ctx, tx, v); err != nil {
 				return err
 			}
@@ -594,6 +591,30 @@ func (s *Store) Flush(ctx context.Context) error {
 	return err
 }
 
+// keyOrder returns the indices of xs in the stable order of their keys:
+// the order in which a transaction touches their rows, so that two
+// transactions cannot deadlock on each other in PostgreSQL.
+func keyOrder[T any](xs []T, key func(*T) string) []int {
+	keys := make([]string, len(xs))
+	order := make([]int, len(xs))
+	for i := range xs {
+		keys[i], order[i] = key(&xs[i]), i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return keys[order[a]] < keys[order[b]] })
+	return order
+}
+
+// inKeyOrder returns a copy of xs in the stable order of their keys (see
+// keyOrder). It sorts indices and moves each element once: swapping the
+// large Event structs themselves cost more than the sort's comparisons.
+func inKeyOrder[T any](xs []T, key func(*T) string) []T {
+	out := make([]T, len(xs))
+	for i, j := range keyOrder(xs, key) {
+		out[i] = xs[j]
+	}
+	return out
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	k := make([]string, 0, len(m))
 	for s := range m {
@@ -879,13 +900,8 @@ func (s *Store) RecordForwarding(ctx context.Context, ds []Delivery, rs []Releas
 	// Rows are touched in key order, like SaveBatch's: a batch upserting
 	// machines B then C while this releases C then B deadlocked in
 	// PostgreSQL, and each deadlock held both up for a second.
-	order := make([]int, len(ds))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return ds[order[a]].ID < ds[order[b]].ID })
-	rs = append([]Release(nil), rs...)
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Machine < rs[j].Machine })
+	order := keyOrder(ds, func(d *Delivery) string { return d.ID })
+	rs = inKeyOrder(rs, func(r *Release) string { return r.Machine })
 	err := s.txLazy(ctx, func(tx *sql.Tx) error {
 		for _, i := range order {
 			d := ds[i]
