@@ -234,6 +234,9 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 // back: one that has not arrived, or a pending event the run missed because
 // it arrived after the run was read.
 func missing(run store.Run, i int) (int64, bool) {
+	if run.Arrived {
+		return 0, false
+	}
 	from := run.Base + 1
 	if i > 0 {
 		from = run.Events[i-1].Seq + 1

@@ -8,6 +8,12 @@ import (
 // MachineByKey is the query behind Store.Machine, for its query plan test.
 var MachineByKey = machineByKey
 
+// RunSpan is the query behind PendingRun's counts, for its query plan test.
+func RunSpan(s *Store) string { return s.runSpan() }
+
+// Reader is the store's reading connection pool.
+func Reader(s *Store) *sql.DB { return s.rd }
+
 // WriterPragma reads a pragma on the SQLite writer's connection.
 func WriterPragma(s *Store, name string) (string, error) {
 	var v string

@@ -149,6 +149,79 @@ func TestClaimIsExclusiveAndOrdered(t *testing.T) {
 	})
 }
 
+// TestPendingRunArrived: a run whose seqs have all arrived says so without
+// the states of the seqs between; a gap, or a seq held by another event
+// than the one expected, makes it read them.
+func TestPendingRunArrived(t *testing.T) {
+	type stored struct {
+		id      string
+		seq     int64
+		forward bool
+	}
+	for _, c := range []struct {
+		name      string
+		events    []stored
+		delivered []string
+		limit     int
+		seqs      []int64
+		base      int64
+		arrived   bool
+		missing   []int64 // seqs absent from States when not arrived
+	}{
+		{name: "all arrived", events: []stored{{"a", 1, true}, {"b", 2, false}, {"c", 3, true}},
+			limit: 64, seqs: []int64{1, 3}, arrived: true},
+		{name: "a gap", events: []stored{{"a", 1, true}, {"c", 3, true}},
+			limit: 64, seqs: []int64{1, 3}, missing: []int64{2}},
+		{name: "after a delivery", events: []stored{{"a", 1, true}, {"b", 2, false}, {"c", 3, true}}, delivered: []string{"a"},
+			limit: 64, seqs: []int64{3}, base: 1, arrived: true},
+		{name: "a repeated seq does not fill a gap", events: []stored{{"a", 1, true}, {"c", 3, true}, {"d", 3, false}},
+			limit: 64, seqs: []int64{1, 3}, missing: []int64{2}},
+		{name: "cut at the limit", events: []stored{{"a", 1, true}, {"b", 2, true}, {"c", 3, true}},
+			limit: 2, seqs: []int64{1, 2}, arrived: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, st *store.Store) {
+				ctx := context.Background()
+				var b store.Batch
+				for _, e := range c.events {
+					kind := "heartbeat"
+					if e.forward {
+						kind = "bag-fill-status"
+					}
+					b.Events = append(b.Events, ev(e.id, "M1", e.seq, kind, e.forward))
+				}
+				if _, err := st.SaveBatch(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range c.delivered {
+					if ok, err := st.MarkDelivered(ctx, id, t0, []byte(`{}`)); !ok || err != nil {
+						t.Fatalf("MarkDelivered(%s) = %v, %v", id, ok, err)
+					}
+				}
+				run, err := st.PendingRun(ctx, "M1", c.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var seqs []int64
+				for _, e := range run.Events {
+					seqs = append(seqs, e.Seq)
+				}
+				if !reflect.DeepEqual(seqs, c.seqs) || run.Base != c.base || run.Arrived != c.arrived {
+					t.Fatalf("PendingRun = seqs %v, base %d, arrived %v; want %v, %d, %v", seqs, run.Base, run.Arrived, c.seqs, c.base, c.arrived)
+				}
+				for _, seq := range c.missing {
+					if state, ok := run.States[seq]; ok {
+						t.Errorf("States[%d] = %q; want it missing", seq, state)
+					}
+				}
+				if !c.arrived && len(run.States) == 0 {
+					t.Errorf("States empty for a run that has not all arrived")
+				}
+			})
+		})
+	}
+}
+
 // A voucher learnt from its voucher event keeps what the event said when
 // its transaction names it later.
 func TestVoucherKeepsItsAmount(t *testing.T) {
