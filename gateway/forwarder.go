@@ -396,10 +396,7 @@ func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
 			}
 		}
 		v := a.VoucherData
-		// Mostly the machine's voucher event brought all of it already
-		// (ev.FullVoucher): then there is nothing to record, and nothing
-		// to read to find that out.
-		if v.ID != "" && v.ID != ev.FullVoucher {
+		if v.ID != "" {
 			// The operator may issue the code itself (the machine sent none);
 			// the POS must know it either way.
 			vu := store.Voucher{Code: v.ID, Machine: ev.Machine, RvmID: t.RvmID, TransactionID: t.ID,

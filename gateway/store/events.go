@@ -60,11 +60,6 @@ type Event struct {
 	Response    string
 	LastError   string
 	ConfirmedAt time.Time
-	// FullVoucher is, for a transaction PendingRun read, the code of its
-	// voucher when the store holds all that an operator's answer could add
-	// to it (see [Store.PutVoucher]), "" otherwise: then the answer needs
-	// no read of the voucher to be recorded.
-	FullVoucher string
 }
 
 // Quarantined is an event refused at the door, kept with its raw payload.
@@ -757,17 +752,11 @@ func (s *Store) Queue(ctx context.Context, machine string) (QueueState, error) {
 
 const eventCols = `id, machine, rvm_id, seq, kind, ts, body, received_at, state, attempts, delivered_at, response, last_error, confirmed_at`
 
-// fullVoucher is the FullVoucher column of a run's events: the voucher of
-// the transaction with every field filled that adds looks at.
-const fullVoucher = `CASE WHEN kind = 'transaction' THEN (SELECT v.code FROM vouchers v WHERE v.transaction_id = events.id
-	AND v.machine <> '' AND v.rvm_id <> '' AND v.has_amount = 1 AND v.issued_at <> 0 AND v.valid_until <> 0 LIMIT 1) END`
-
-// scanEvent scans eventCols, and then extra.
-func scanEvent(sc interface{ Scan(...any) error }, extra ...any) (Event, error) {
+func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	var e Event
 	var body string
 	var rec, del, conf int64
-	err := sc.Scan(append([]any{&e.ID, &e.Machine, &e.RvmID, &e.Seq, &e.Kind, &e.TS, &body, &rec, &e.State, &e.Attempts, &del, &e.Response, &e.LastError, &conf}, extra...)...)
+	err := sc.Scan(&e.ID, &e.Machine, &e.RvmID, &e.Seq, &e.Kind, &e.TS, &body, &rec, &e.State, &e.Attempts, &del, &e.Response, &e.LastError, &conf)
 	e.Body = []byte(body)
 	e.ReceivedAt, e.DeliveredAt, e.ConfirmedAt = fromMS(rec), fromMS(del), fromMS(conf)
 	e.Forward = e.State != StateStored
@@ -797,19 +786,17 @@ type Run struct {
 // first, and the states of the seqs they span (see [Run]).
 func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run, error) {
 	var r Run
-	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+eventCols+`, `+fullVoucher+` FROM events`+s.pendingIndex()+`
+	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
 		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT ?`), machine, limit)
 	if err != nil {
 		return r, fmt.Errorf("store: pending of %s: %w", machine, err)
 	}
 	for rows.Next() {
-		var full sql.NullString
-		e, err := scanEvent(rows, &full)
+		e, err := scanEvent(rows)
 		if err != nil {
 			rows.Close()
 			return r, fmt.Errorf("store: pending of %s: %w", machine, err)
 		}
-		e.FullVoucher = full.String
 		r.Events = append(r.Events, e)
 	}
 	rows.Close()

@@ -222,46 +222,6 @@ func TestPendingRunArrived(t *testing.T) {
 	}
 }
 
-// TestPendingRunFullVoucher: a pending transaction read for delivery names
-// its voucher when the store holds all an operator's answer could add to
-// it (the machine's voucher event came), and not before.
-func TestPendingRunFullVoucher(t *testing.T) {
-	full := store.Voucher{Code: "C1", TransactionID: "t1", Amount: 150, HasAmount: true, IssuedAt: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}
-	for _, c := range []struct {
-		name     string
-		voucher  *store.Voucher // the voucher event's, if it came
-		wantCode string
-	}{
-		{"the voucher event came", &full, "C1"},
-		{"only the transaction names it", nil, ""},
-		{"the voucher event lacks its validity", &store.Voucher{Code: "C1", TransactionID: "t1", Amount: 150, HasAmount: true, IssuedAt: t0}, ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			each(t, func(t *testing.T, st *store.Store) {
-				ctx := context.Background()
-				tx := ev("t1", "M1", 1, "transaction", true)
-				tx.RvmID, tx.Vouchers = "r1", []store.Voucher{{Code: "C1", TransactionID: "t1"}}
-				b := store.Batch{Events: []store.Event{tx, ev("h1", "M1", 3, "heartbeat", false)}}
-				if c.voucher != nil {
-					v := ev("v1", "M1", 2, "voucher", false)
-					v.RvmID, v.Vouchers = "r1", []store.Voucher{*c.voucher}
-					b.Events = append(b.Events, v)
-				}
-				if _, err := st.SaveBatch(ctx, b); err != nil {
-					t.Fatal(err)
-				}
-				run, err := st.PendingRun(ctx, "M1", 64)
-				if err != nil || len(run.Events) != 1 {
-					t.Fatalf("PendingRun = %+v, %v; want the transaction", run.Events, err)
-				}
-				if got := run.Events[0].FullVoucher; got != c.wantCode {
-					t.Errorf("FullVoucher = %q; want %q", got, c.wantCode)
-				}
-			})
-		})
-	}
-}
-
 // A voucher learnt from its voucher event keeps what the event said when
 // its transaction names it later.
 func TestVoucherKeepsItsAmount(t *testing.T) {
