@@ -49,21 +49,23 @@
 // events go on; staff retry or dismiss it over the API or the CLI, and it
 // is purged after 30 days. A 409 on a transaction means delivered.
 //
-// A machine's queue is read a run at a time (up to 64 pending events, with
-// the states of the seqs between them and back to the last event it
-// finished with, in three queries), so that the hours of transactions a
-// machine sends after an outage cost three queries a run rather than three
-// an event. An event goes only once every seq since that last one has
-// arrived: with two storing workers (or replicas) a machine's events are
-// not stored in seq order. The operator's calls of a run go one after
-// the other while the recorder commits their deliveries behind them,
-// together with other machines' deliveries and lease releases (one commit
-// for many: while the consumer holds SQLite's one writer for a batch, each
-// commit of the forwarder waits for the whole batch); a run's deliveries
-// are all committed before the next run is read, and a run that held all
-// that was pending carries its machine's release in the commit of its last
-// delivery. A queue with nothing pending is parked off the claim's index
-// until an event arrives for it.
+// A machine's queue is read a run at a time (up to 64 pending events; then
+// the last seq it finished with; then two counts from the indexes alone:
+// the seqs between that have arrived, and the pending ones among them), so
+// that the hours of transactions a machine sends after an outage cost three
+// queries a run rather than three an event. An event goes only once every
+// seq since that last one has arrived: with two storing workers (or
+// replicas) a machine's events are not stored in seq order. When the counts
+// show a gap, a fourth query reads the state of each seq between, to find
+// it. The operator's calls of a run go one after the other while the
+// recorder commits their deliveries behind them, together with other
+// machines' deliveries and lease releases (one commit for many: while the
+// consumer holds SQLite's one writer for a batch, each commit of the
+// forwarder waits for the whole batch); a run's deliveries are all
+// committed before the next run is read, and a run that held all that was
+// pending carries its machine's release in the commit of its last delivery.
+// A queue with nothing pending is parked off the claim's index until an
+// event arrives for it.
 //
 // # Concurrency and replicas
 //

@@ -36,5 +36,11 @@
 // claimed with SELECT ... FOR UPDATE SKIP LOCKED and a lease, so that only
 // one replica delivers a machine's events at a time; a replica that dies
 // mid-delivery leaves a lease that expires, and the operator's 409 on a
-// repeated transaction id makes the second delivery harmless.
+// repeated transaction id makes the second delivery harmless. Every
+// transaction that writes several rows of a table writes them in key order
+// (events by id, machines' queues and statuses by serial, vouchers by
+// code), so that two replicas' transactions cannot deadlock: PostgreSQL
+// breaks a deadlock only after a second, and a transaction retried after
+// it (transient errors are retried quietly) held the forwarder up past its
+// gap wait (TestRecordForwardingLocksInKeyOrder).
 package store
