@@ -29,21 +29,7 @@ func TestMachineLookupUsesIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN `+store.MachineByKey, "2026-05-01", "RVM-1", "rvm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	got := strings.Join(plan, "; ")
+	got := strings.Join(queryPlan(t, db, store.MachineByKey, "2026-05-01", "RVM-1", "rvm"), "; ")
 	if strings.Contains(got, "SCAN m") || !strings.Contains(got, "machines_rvm_id") {
 		t.Errorf("query plan of Store.Machine = %s; want index searches on serial and machines_rvm_id, no scan", got)
 	}
@@ -178,18 +164,8 @@ func TestRunSpanReadsNoRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := store.Reader(st).QueryContext(ctx, `EXPLAIN QUERY PLAN `+store.RunSpan(st), "M1", 1, 9, "M1", 1, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var searches []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
+	for _, detail := range queryPlan(t, store.Reader(st), store.RunSpan(st), "M1", 1, 9, "M1", 1, 9) {
 		if strings.HasPrefix(detail, "SEARCH") || strings.HasPrefix(detail, "SCAN events") {
 			searches = append(searches, detail)
 		}
@@ -202,4 +178,27 @@ func TestRunSpanReadsNoRows(t *testing.T) {
 			t.Errorf("query plan step %q reads rows; want a covering index", d)
 		}
 	}
+}
+
+// queryPlan returns the steps of SQLite's plan for query.
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
