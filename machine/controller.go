@@ -64,6 +64,8 @@ type Options struct {
 	// The session's containers go to the fleet in "containers" batches of
 	// at most ContainerBatchMax (50), or after ContainerBatchEvery (5 s)
 	// from the first, whichever comes first; the transaction sends the rest.
+	// The age bound serves live counts, so it waits while the fleet link
+	// is down (see [Controller.SetLink]).
 	ContainerBatchMax   int
 	ContainerBatchEvery time.Duration
 	// DriftLimit is the drift watch's bound: after a bag exchange, an
@@ -186,6 +188,7 @@ type Controller struct {
 	warnCross  bool      // the session crossed the bag warning level
 	batchN     int       // the session's containers not yet in a batch
 	batchDue   time.Time // when they go as a batch; zero when none wait
+	linkDown   bool      // the fleet link is down: batchDue waits
 	bag        ledger.Bag
 	bagCount   int
 	bagMass    physic.Mass
@@ -310,8 +313,8 @@ func (c *Controller) State() fsm.State { return c.fsm.State() }
 // Deadline is when Tick must next be called; zero when nothing is pending.
 func (c *Controller) Deadline() time.Time {
 	d := c.deadline
-	if !c.batchDue.IsZero() && (d.IsZero() || c.batchDue.Before(d)) {
-		d = c.batchDue
+	if due := c.batchAgeDue(); !due.IsZero() && (d.IsZero() || due.Before(d)) {
+		d = due
 	}
 	if c.session != nil && c.fsm.State() == fsm.Ready {
 		idle := c.lastInsert.Add(c.opts.IdleTimeout)
@@ -453,7 +456,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 
 func (c *Controller) tick(ctx context.Context) error {
 	now := c.now()
-	if !c.batchDue.IsZero() && !now.Before(c.batchDue) {
+	if due := c.batchAgeDue(); !due.IsZero() && !now.Before(due) {
 		if err := c.flushBatch(ctx); err != nil {
 			return err
 		}
@@ -578,6 +581,25 @@ func (c *Controller) decide(ctx context.Context) error {
 		return c.flushBatch(ctx)
 	}
 	return nil
+}
+
+// SetLink tells the controller whether its link to the fleet (the
+// broker) is up. While it is down, the session's containers wait for a
+// full batch or the session's transaction, not for the batch's age: the
+// age bound is there for live counts, and an outbox filling offline would
+// otherwise hold several small batches where one would do, each a message
+// and a stored event when the fleet comes back at once. Once the link is
+// up again, a batch past its age goes at the next tick. The link counts as
+// up until told otherwise (a machine without telemetry keeps the age bound).
+func (c *Controller) SetLink(up bool) { c.linkDown = !up }
+
+// batchAgeDue is when the waiting containers go as a batch for their age;
+// zero when none wait or the link is down.
+func (c *Controller) batchAgeDue() time.Time {
+	if c.linkDown {
+		return time.Time{}
+	}
+	return c.batchDue
 }
 
 // flushBatch sends the session's containers not yet in a batch as one.

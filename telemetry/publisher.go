@@ -128,6 +128,11 @@ type Options struct {
 	// GatewayAcks; a record the gateway missed does not hold the window,
 	// the ones after it confirmed move it on.
 	ConfirmWindow int
+	// OnLink, when set, is told when the broker connection comes up
+	// (true) or goes (false), from the publisher's own goroutine; it must
+	// not block. The machine uses it to hold its age-bound container
+	// batches while nothing can be live (docs/telemetry.md).
+	OnLink func(up bool)
 }
 
 // CommandHandler applies a command from the fleet. It runs on the
@@ -428,11 +433,16 @@ func (p *Publisher) connect(ctx context.Context) (c mqtt.Client, epoch uint64, l
 
 func (p *Publisher) setClient(c mqtt.Client, epoch uint64) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.epoch != epoch {
+		p.mu.Unlock()
 		return
 	}
+	changed := p.connected != (c != nil)
 	p.client, p.connected = c, c != nil
+	p.mu.Unlock()
+	if changed && p.opts.OnLink != nil {
+		p.opts.OnLink(c != nil)
+	}
 }
 
 // currentClient returns the connected client, or nil.

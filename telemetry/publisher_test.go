@@ -167,6 +167,37 @@ func TestBrokerStoppedMidStream(t *testing.T) {
 	}
 }
 
+// OnLink hears the connection come, go with the broker, and come back.
+func TestOnLinkFollowsTheConnection(t *testing.T) {
+	b := testbroker.Start(t, testbroker.WithPersistence(true), testbroker.WithStopSignal(syscall.SIGTERM))
+	db, _ := newDB(t)
+	link := make(chan bool, 16)
+	opts := baseOptions(t, b.URL(), "L1")
+	opts.OnLink = func(up bool) { link <- up }
+	startPublisher(t, db, opts)
+	next := func(what string) bool {
+		t.Helper()
+		select {
+		case up := <-link:
+			return up
+		case <-time.After(30 * time.Second):
+			t.Fatalf("OnLink never called: %s", what)
+			return false
+		}
+	}
+	if !next("connect") {
+		t.Fatalf("OnLink(false) first; want true on connect")
+	}
+	b.Stop()
+	if next("broker stopped") {
+		t.Fatalf("OnLink(true) after the broker stopped; want false")
+	}
+	b.Restart()
+	if !next("broker back") {
+		t.Fatalf("OnLink(false) after the broker came back; want true")
+	}
+}
+
 // A broker restarted without persistence forgets the machine's session,
 // its command subscription and its retained status: the publisher must
 // restore all three, and send what piled up meanwhile.

@@ -301,7 +301,8 @@ type backlogRecord struct {
 
 // fillBacklog fills every machine's outbox as o.outage at the peak would
 // (virtual time: offline, a batch goes at batchMax or with its transaction,
-// not by age; heartbeats at their period), from each machine's share of the
+// not by age, as rvmd's controller does while its broker link is down;
+// heartbeats at their period), from each machine's share of the
 // fleet's rates, on all cores, before the release: a real fleet's machines
 // wrote their outboxes during the hour, on their own processors.
 func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {

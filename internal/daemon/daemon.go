@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
@@ -108,6 +109,7 @@ type Daemon struct {
 	ctrl   *machine.Controller
 	loop   *machine.Loop
 	pub    *telemetry.Publisher
+	link   atomic.Bool // the publisher's broker connection is up
 	log    *slog.Logger
 	serial string
 	start  time.Time
@@ -213,11 +215,15 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.MQTT != "" {
+		// Offline until the publisher connects: containers wait for a
+		// full batch or their transaction (machine.Controller.SetLink).
+		d.ctrl.SetLink(false)
 		pub, err := telemetry.NewPublisher(led.DB(), telemetry.Options{
 			Broker: opts.MQTT, Serial: d.serial, Username: opts.Username, Password: opts.Password, TLS: opts.TLS,
 			Firmware: opts.Firmware, Logger: opts.Logger, StatusFunc: d.status, Commands: d,
 			HeartbeatInterval: opts.Config.HeartbeatInterval, HeartbeatFunc: d.heartbeat,
 			GatewayAcks: d.cfg.GatewayAcks,
+			OnLink:      func(up bool) { d.setLink(ctx, up) },
 		})
 		if err != nil {
 			return err
@@ -412,6 +418,18 @@ func (d *Daemon) onCommit(recs []outbox.Record) {
 		d.pub.Notify()
 		d.pub.StatusChanged()
 	}
+}
+
+// setLink passes the broker link's state to the controller, as an act on
+// the loop in a goroutine of its own: the publisher does not wait for the
+// loop. Each act applies the latest state, so acts that overtake each
+// other still leave the last word.
+func (d *Daemon) setLink(ctx context.Context, up bool) {
+	d.link.Store(up)
+	go d.loop.Do(ctx, func(_ context.Context, c *machine.Controller) (any, error) {
+		c.SetLink(d.link.Load())
+		return nil, nil
+	})
 }
 
 // listenService opens the technician console's socket beside the loop;
