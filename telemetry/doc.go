@@ -120,6 +120,12 @@
 // out seq. They are small (about 100 bytes, 1,440 a day), so a day offline
 // costs little disk, and the fleet learns afterwards how the machine fared.
 //
+// [Options.OnLink] hears each change of the connection (up on connect,
+// down when it dies). rvmd passes it to the controller, which closes its
+// container batches by age only while the link is up: offline, a batch
+// waits for its full count or its transaction, so an outage fills the
+// outbox with as few batches as it can.
+//
 // # Commands
 //
 // Commands on rvm/SERIAL/cmd/NAME are queued by paho's handler and applied

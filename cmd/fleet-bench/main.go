@@ -140,6 +140,9 @@ type Result struct {
 	// FleetConnectionsLost counts the simulated fleet's connections lost
 	// (and made again) during the run.
 	FleetConnectionsLost int64 `json:"fleetConnectionsLost,omitempty"`
+	// Republished counts -peak's records published again because paho
+	// failed their first publish (see unsettled in peak.go).
+	Republished int64 `json:"republished,omitempty"`
 	// WarmupS is how long the gateway took to take in the whole fleet's
 	// first statuses before -peak began (its first sight of every machine).
 	WarmupS float64 `json:"warmupS,omitempty"`

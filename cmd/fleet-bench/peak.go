@@ -70,6 +70,7 @@ type peak struct {
 
 	published, batches, containers atomic.Int64
 	vouchers                       atomic.Int64 // codes handed out
+	republished                    atomic.Int64 // sent again after a failed publish (unsettled.settle)
 
 	mu  sync.Mutex
 	txs map[string]time.Time // transaction id -> published; guarded by mu
@@ -100,6 +101,69 @@ type emitFunc func(m *peakMachine, kind string, payload []byte) mqtt.Token
 func (p *peak) online(m *peakMachine, kind string, payload []byte) mqtt.Token {
 	p.published.Add(1)
 	return m.client.Publish(envelope.EventTopic(m.serial, kind), 1, false, payload)
+}
+
+// unsettled holds the records one goroutine of the fleet (a connection's
+// at the peak, a machine's after an outage) has published until the
+// broker acknowledged them, and publishes again those whose publish
+// failed, as rvmd's publisher sends again what did not arrive. paho fails
+// a publish whose connection stays blocked for its write timeout (its
+// "publish was broken by timeout") and keeps it only in its store, unsent
+// until a reconnect: without this, a busy connection in an hour's release
+// lost one record of each of 142 machines and the run never finished.
+type unsettled struct {
+	p    *peak
+	recs []sentRecord
+}
+
+type sentRecord struct {
+	m       *peakMachine
+	kind    string
+	payload []byte
+	tok     mqtt.Token
+}
+
+// emit publishes a record and holds it until it is settled.
+func (u *unsettled) emit(m *peakMachine, kind string, payload []byte) mqtt.Token {
+	t := u.p.online(m, kind, payload)
+	u.recs = append(u.recs, sentRecord{m, kind, payload, t})
+	return t
+}
+
+// settle forgets the records the broker acknowledged and publishes again
+// those whose publish failed. With wait, it first waits (up to a minute
+// each) for every record's outcome; without, it looks only at those
+// already decided.
+func (u *unsettled) settle(ctx context.Context, wait bool) {
+	keep := u.recs[:0]
+	for _, r := range u.recs {
+		for {
+			if wait {
+				r.tok.WaitTimeout(time.Minute)
+			}
+			if !tokenDone(r.tok) {
+				keep = append(keep, r) // not decided yet
+				break
+			}
+			if r.tok.Error() == nil || ctx.Err() != nil {
+				break
+			}
+			u.p.republished.Add(1)
+			r.tok = r.m.client.Publish(envelope.EventTopic(r.m.serial, r.kind), 1, false, r.payload)
+		}
+	}
+	clear(u.recs[len(keep):])
+	u.recs = keep
+}
+
+// tokenDone reports whether t has its outcome.
+func tokenDone(t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // flush publishes m's batch, as Ledger.FlushContainers writes it.
@@ -187,26 +251,19 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 // step moves the machines of one connection on to now: due containers and
 // transactions on random machines, batches that reached their age,
 // heartbeats.
-func (p *peak) step(mine []*peakMachine, now time.Time, dueC, dueT int64, emit emitFunc) mqtt.Token {
-	var last mqtt.Token
-	keep := func(t mqtt.Token) {
-		if t != nil {
-			last = t
-		}
-	}
+func (p *peak) step(mine []*peakMachine, now time.Time, dueC, dueT int64, emit emitFunc) {
 	for ; dueC > 0; dueC-- {
-		keep(p.insert(mine[rand.IntN(len(mine))], now, emit))
+		p.insert(mine[rand.IntN(len(mine))], now, emit)
 	}
 	for ; dueT > 0; dueT-- {
-		keep(p.finish(mine[rand.IntN(len(mine))], now, emit))
+		p.finish(mine[rand.IntN(len(mine))], now, emit)
 	}
 	for _, m := range mine {
 		if len(m.batch) > 0 && now.Sub(m.batchAt) >= p.o.batchEvery {
-			keep(p.flush(m, now, emit))
+			p.flush(m, now, emit)
 		}
-		keep(p.beat(m, now, emit))
+		p.beat(m, now, emit)
 	}
-	return last
 }
 
 // beat publishes m's heartbeat when it is due.
@@ -256,7 +313,7 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 		wg.Go(func() {
 			perC, perT := o.containerRate/float64(conns), o.txRate/float64(conns)
 			var sentC, sentT int64
-			var last mqtt.Token
+			out := unsettled{p: p}
 			tick := time.NewTicker(50 * time.Millisecond)
 			defer tick.Stop()
 			for now := range tick.C {
@@ -277,13 +334,10 @@ func runPeak(ctx context.Context, o peakOptions, f *fleet, g *gateway.Gateway, t
 					dueC, dueT = 0, 0
 				}
 				sentC, sentT = sentC+dueC, sentT+dueT
-				if t := p.step(mine, now, dueC, dueT, p.online); t != nil {
-					last = t
-				}
+				p.step(mine, now, dueC, dueT, out.emit)
+				out.settle(ctx, false)
 			}
-			if last != nil {
-				last.WaitTimeout(time.Minute)
-			}
+			out.settle(ctx, true)
 		})
 	}
 	wg.Wait()
@@ -377,21 +431,19 @@ func (p *peak) releaseBacklog(ctx context.Context, g *gateway.Gateway, res *Resu
 			case <-ctx.Done():
 				return
 			}
-			var last mqtt.Token
+			out := unsettled{p: p}
 			for n, r := range backlog[i] {
 				m.confirmWindow(ctx, r.seq)
 				if ctx.Err() != nil {
 					return
 				}
-				last = p.online(m, r.kind, r.payload)
-				backlog[i][n].payload = nil // sent: the broker has it
+				out.emit(m, r.kind, r.payload)
+				backlog[i][n].payload = nil // out holds it until the broker has it
 				if (n+1)%64 == 0 {
-					last.WaitTimeout(time.Minute) // the publisher's window
+					out.settle(ctx, true) // the publisher's window
 				}
 			}
-			if last != nil {
-				last.WaitTimeout(time.Minute)
-			}
+			out.settle(ctx, true)
 		})
 	}
 	wg.Wait()
@@ -598,7 +650,7 @@ func (p *peak) collect(ctx context.Context, g *gateway.Gateway, res *Result, sta
 	time.Sleep(500 * time.Millisecond)
 	res.DurationS = published.Seconds()
 	res.DrainS = time.Since(start.Add(published)).Seconds()
-	res.Published = p.published.Load()
+	res.Published, res.Republished = p.published.Load(), p.republished.Load()
 	res.AchievedRate = float64(res.Published) / published.Seconds()
 	res.Transactions = int64(len(txs))
 	res.Delivered = p.tap.count(txs)
