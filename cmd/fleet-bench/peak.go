@@ -96,7 +96,7 @@ func (p *peak) record(m *peakMachine, kind, id string, body any, now time.Time) 
 
 // emit hands a payload to the machine's connection (online) or its
 // backlog (offline).
-type emitFunc func(m *peakMachine, kind string, payload []byte) mqtt.Token
+type emitFunc func(m *peakMachine, kind string, payload []byte)
 
 func (p *peak) online(m *peakMachine, kind string, payload []byte) mqtt.Token {
 	p.published.Add(1)
@@ -124,10 +124,8 @@ type sentRecord struct {
 }
 
 // emit publishes a record and holds it until it is settled.
-func (u *unsettled) emit(m *peakMachine, kind string, payload []byte) mqtt.Token {
-	t := u.p.online(m, kind, payload)
-	u.recs = append(u.recs, sentRecord{m, kind, payload, t})
-	return t
+func (u *unsettled) emit(m *peakMachine, kind string, payload []byte) {
+	u.recs = append(u.recs, sentRecord{m, kind, payload, u.p.online(m, kind, payload)})
 }
 
 // settle forgets the records the broker acknowledged and publishes again
@@ -167,12 +165,12 @@ func tokenDone(t mqtt.Token) bool {
 }
 
 // flush publishes m's batch, as Ledger.FlushContainers writes it.
-func (p *peak) flush(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+func (p *peak) flush(m *peakMachine, now time.Time, emit emitFunc) {
 	if len(m.batch) == 0 {
-		return nil
+		return
 	}
 	b := envelope.ContainerBatch{TransactionID: m.session, Containers: m.batch}
-	t := emit(m, envelope.KindContainers, p.record(m, envelope.KindContainers, uuid.NewString(), b, now))
+	emit(m, envelope.KindContainers, p.record(m, envelope.KindContainers, uuid.NewString(), b, now))
 	m.credited += int64(len(m.batch))
 	p.batches.Add(1)
 	p.containers.Add(int64(len(m.batch)))
@@ -182,12 +180,11 @@ func (p *peak) flush(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 		p.mu.Unlock()
 	}
 	m.batch, m.batchAt = m.batch[:0], time.Time{}
-	return t
 }
 
 // insert adds one accepted container to m's session and batch; a full
 // batch goes at once.
-func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) {
 	if m.session == "" {
 		m.session = uuid.NewString()
 	}
@@ -203,13 +200,12 @@ func (p *peak) insert(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 		m.batchAt = now
 	}
 	if len(m.batch) >= p.o.batchMax {
-		return p.flush(m, now, emit)
+		p.flush(m, now, emit)
 	}
-	return nil
 }
 
 // finish ends m's session: its last batch, then its transaction.
-func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) {
 	if m.sessionN == 0 {
 		p.insert(m, now, emit)
 	}
@@ -239,13 +235,12 @@ func (p *peak) finish(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
 	amount, _ := deposits.MarshalJSON() // cannot fail
 	v := envelope.Voucher{ID: code, TransactionID: tx.ID, Amount: amount,
 		Currency: "PLN", PrintType: 1, IssuedAt: end.Format(time.RFC3339), ValidUntil: end.AddDate(0, 0, 30).Format(time.RFC3339)}
-	t := emit(m, envelope.KindVoucher, p.record(m, envelope.KindVoucher, uuid.NewString(), v, now))
+	emit(m, envelope.KindVoucher, p.record(m, envelope.KindVoucher, uuid.NewString(), v, now))
 	p.mu.Lock()
 	p.txs[tx.ID] = time.Now()
 	p.mu.Unlock()
 	p.tap.want(tx.ID)
 	m.session, m.sessionN = "", 0
-	return t
 }
 
 // step moves the machines of one connection on to now: due containers and
@@ -267,12 +262,12 @@ func (p *peak) step(mine []*peakMachine, now time.Time, dueC, dueT int64, emit e
 }
 
 // beat publishes m's heartbeat when it is due.
-func (p *peak) beat(m *peakMachine, now time.Time, emit emitFunc) mqtt.Token {
+func (p *peak) beat(m *peakMachine, now time.Time, emit emitFunc) {
 	if !now.After(m.nextBeat) {
-		return nil
+		return
 	}
 	m.nextBeat = m.nextBeat.Add(p.o.heartbeat)
-	return emit(m, envelope.KindHeartbeat, p.record(m, envelope.KindHeartbeat, uuid.NewString(),
+	emit(m, envelope.KindHeartbeat, p.record(m, envelope.KindHeartbeat, uuid.NewString(),
 		envelope.Heartbeat{PowerStatus: "on"}, now))
 }
 
@@ -372,9 +367,8 @@ func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {
 			for i := int(next.Add(1) - 1); i < len(p.ms) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				m := p.ms[i]
 				m.sampled = false // a backlog has no live lag
-				emit := func(m *peakMachine, kind string, payload []byte) mqtt.Token {
+				emit := func(m *peakMachine, kind string, payload []byte) {
 					out[i] = append(out[i], backlogRecord{kind, m.seq, payload})
-					return nil
 				}
 				phaseC, phaseT := rand.Float64(), rand.Float64()
 				m.nextBeat = virtual.Add(time.Duration(rand.Int64N(int64(p.o.heartbeat))))
