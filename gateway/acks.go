@@ -18,8 +18,12 @@ import (
 )
 
 // DefaultAckEvery is how often, at most, a machine hears which of its
-// events the gateway committed.
-const DefaultAckEvery = 5 * time.Second
+// events the gateway committed; DefaultAckWithin how long, at most, a
+// committed event waits for that (Options.AckWithin).
+const (
+	DefaultAckEvery  = 5 * time.Second
+	DefaultAckWithin = 15 * time.Second
+)
 
 const (
 	// maxAckMachines and maxAckRanges bound the acks waiting for the next
@@ -31,28 +35,44 @@ const (
 	ackWait = 10 * time.Second
 )
 
+// ackSoon is how many held seqs make a machine's ack due at the next
+// flush, however young they are: half the machines' confirm window
+// (telemetry.DefaultConfirmWindow), so that a machine sending fast never
+// waits on its window for an ack.
+const ackSoon = 32
+
 // acks holds, per machine, the seqs committed since its last ack: merged,
-// sorted ranges.
+// sorted ranges, and when the first of them was noted.
 type acks struct {
 	mu   sync.Mutex
-	held map[string][]seqrange.Range
+	held map[string]*heldSeqs
 }
 
-// add notes seq of machine as held, merging it into the machine's ranges.
-func (a *acks) add(machine string, seq int64) {
+type heldSeqs struct {
+	rs    []seqrange.Range
+	since time.Time // the zero time: due at the next flush
+}
+
+// add notes seq of machine as held at now, merging it into the machine's
+// ranges.
+func (a *acks) add(machine string, seq int64, now time.Time) {
 	if seq <= 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = map[string][]seqrange.Range{}
+		a.held = map[string]*heldSeqs{}
 	}
-	rs, ok := a.held[machine]
-	if !ok && len(a.held) >= maxAckMachines {
-		return
+	h, ok := a.held[machine]
+	if !ok {
+		if len(a.held) >= maxAckMachines {
+			return
+		}
+		h = &heldSeqs{since: now}
+		a.held[machine] = h
 	}
-	a.held[machine] = insertSeq(rs, seq)
+	h.rs = insertSeq(h.rs, seq)
 }
 
 // insertSeq adds seq to the sorted, merged ranges rs.
@@ -80,29 +100,40 @@ func insertSeq(rs []seqrange.Range, seq int64) []seqrange.Range {
 }
 
 // restore puts back ranges a flush could not send, merged with what was
-// held meanwhile.
+// held meanwhile, due at the next flush.
 func (a *acks) restore(held map[string][]seqrange.Range) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = map[string][]seqrange.Range{}
+		a.held = map[string]*heldSeqs{}
 	}
 	for m, rs := range held {
-		cur, ok := a.held[m]
-		if !ok && len(a.held) >= maxAckMachines {
-			continue
+		h, ok := a.held[m]
+		if !ok {
+			if len(a.held) >= maxAckMachines {
+				continue
+			}
+			h = &heldSeqs{}
+			a.held[m] = h
 		}
-		merged := seqrange.Merge(append(slices.Clone(rs), cur...))
-		a.held[m] = merged[:min(len(merged), maxAckRanges)]
+		merged := seqrange.Merge(append(slices.Clone(rs), h.rs...))
+		h.rs, h.since = merged[:min(len(merged), maxAckRanges)], time.Time{}
 	}
 }
 
-// take empties the held ranges and returns them.
-func (a *acks) take() map[string][]seqrange.Range {
+// take removes and returns the ranges of the machines whose ack is due at
+// now: those holding ackSoon seqs or more, and those whose first held seq
+// was noted at least age ago (age 0: every machine).
+func (a *acks) take(now time.Time, age time.Duration) map[string][]seqrange.Range {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := a.held
-	a.held = nil
+	out := map[string][]seqrange.Range{}
+	for m, h := range a.held {
+		if age <= 0 || now.Sub(h.since) >= age || seqrange.Count(h.rs) >= ackSoon {
+			out[m] = h.rs
+			delete(a.held, m)
+		}
+	}
 	return out
 }
 
@@ -115,8 +146,9 @@ func (g *Gateway) noteHeld(b store.Batch) {
 	if g.o.AckEvery < 0 {
 		return
 	}
+	now := g.clk.Now()
 	for _, e := range b.Events {
-		g.acks.add(e.Machine, e.Seq)
+		g.acks.add(e.Machine, e.Seq, now)
 	}
 	for _, q := range b.Quarantine {
 		serial, _, ok := envelope.ParseEventTopic(q.Topic)
@@ -125,7 +157,7 @@ func (g *Gateway) noteHeld(b store.Batch) {
 		}
 		var env envelope.Envelope
 		if json.Unmarshal(q.Payload, &env) == nil && env.Machine == serial {
-			g.acks.add(serial, env.Seq)
+			g.acks.add(serial, env.Seq, now)
 		}
 	}
 }
@@ -150,7 +182,11 @@ func (g *Gateway) ackLoop(ctx context.Context, t clock.Timer) {
 // the broker's PUBACKs. A machine whose ack fails loses it: it sends those
 // events again, and their duplicates are acknowledged.
 func (g *Gateway) flushAcks(ctx context.Context) {
-	held := g.acks.take()
+	// A machine is told once its first held seq has waited AckWithin, to
+	// within one flush: at most every AckEvery would be an ack for every
+	// machine and flush while the fleet sends (after an outage, as many
+	// acks as a third of the events), most of them naming a seq or two.
+	held := g.acks.take(g.clk.Now(), max(g.o.AckWithin-g.o.AckEvery, 0))
 	if len(held) == 0 {
 		return
 	}

@@ -29,10 +29,13 @@
 //
 // After the commit the machine hears of it: every event of a machine that
 // a commit handled (stored, a duplicate, or refused for good with a valid
-// envelope of that machine) is noted in memory, and at most every
-// Options.AckEvery (5 s; -ack-every, 0 for none) each machine with noted
-// events gets one QoS 1 message on rvm/SERIAL/ack, {"v":1,"seqs":[[a,b],...]}:
-// the merged seq ranges since its last ack (acks.go). The machine keeps
+// envelope of that machine) is noted in memory. Every Options.AckEvery
+// (5 s; -ack-every, 0 for none) the gateway looks, and each machine whose
+// first noted event has waited Options.AckWithin (15 s, to within
+// AckEvery), or that has 32 noted, gets one QoS 1 message on
+// rvm/SERIAL/ack, {"v":1,"seqs":[[a,b],...]}: the merged seq ranges since
+// its last ack (acks.go). Acking each machine at every look would, while
+// the whole fleet sends, cost a message for every one or two events. The machine keeps
 // every record until an ack names it and sends again what an ack skipped
 // (package telemetry, "Confirmation"). A duplicate is acknowledged again,
 // which is how a lost ack heals. Acks never hold up the consumer: the

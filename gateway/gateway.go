@@ -115,6 +115,12 @@ type Options struct {
 	// DefaultAckEvery; negative: no acks (a fleet whose machines run with
 	// gatewayAcks false).
 	AckEvery time.Duration
+	// AckWithin is how long a committed event waits for its machine's
+	// ack at most (to within AckEvery; sooner once the machine holds 32
+	// unacknowledged seqs). Default DefaultAckWithin, at least AckEvery;
+	// keep it under the machines' resendAfter (30 s), or they send again
+	// what the gateway holds.
+	AckWithin time.Duration
 }
 
 // Defaults.
@@ -240,6 +246,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if o.AckEvery == 0 {
 		o.AckEvery = DefaultAckEvery
+	}
+	if o.AckWithin < o.AckEvery {
+		o.AckWithin = max(DefaultAckWithin, o.AckEvery)
 	}
 	g := &Gateway{
 		o:       o,

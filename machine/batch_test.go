@@ -75,14 +75,14 @@ func TestBatchCountWhileLinkDown(t *testing.T) {
 	l, _, stop, done := run(c)
 	defer func() { stop(); <-done }()
 	setLink(t, l, false)
-	for i := range 50 { // Options.ContainerBatchMax's default
+	for i := range 250 { // Options.ContainerBatchMax's default
 		if n := batches(t, led); n != 0 {
 			t.Fatalf("batches after %d containers = %d; want 0", i, n)
 		}
 		handBack(t, l, events, clk)
 	}
 	if n := batches(t, led); n != 1 {
-		t.Errorf("batches after 50 containers, offline = %d; want 1", n)
+		t.Errorf("batches after 250 containers, offline = %d; want 1", n)
 	}
 }
 

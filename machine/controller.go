@@ -62,7 +62,7 @@ type Options struct {
 	Samples          int           // raw readings per weighing, median-filtered; 3
 	Bin              int           // bin number of the first bag; 1
 	// The session's containers go to the fleet in "containers" batches of
-	// at most ContainerBatchMax (50), or after ContainerBatchEvery (5 s)
+	// at most ContainerBatchMax (250), or after ContainerBatchEvery (5 s)
 	// from the first, whichever comes first; the transaction sends the rest.
 	// The age bound serves live counts, so it waits while the fleet link
 	// is down (see [Controller.SetLink]).
@@ -123,7 +123,7 @@ func (o *Options) defaults() {
 		o.Bin = 1
 	}
 	if o.ContainerBatchMax == 0 {
-		o.ContainerBatchMax = 50
+		o.ContainerBatchMax = 250
 	}
 	if o.ContainerBatchEvery == 0 {
 		o.ContainerBatchEvery = 5 * time.Second

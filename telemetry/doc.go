@@ -117,8 +117,11 @@
 //
 // Heartbeats go through the outbox like every other event: the contract
 // wants seq to count up per machine without gaps, and only the outbox hands
-// out seq. They are small (about 100 bytes, 1,440 a day), so a day offline
-// costs little disk, and the fleet learns afterwards how the machine fared.
+// out seq. While the broker is away Run appends only news: a heartbeat
+// whose health (uptime aside) differs from the last one appended. The
+// fleet still learns afterwards how the machine fared, and an outage of the
+// whole fleet's broker does not queue, in every machine, 60 heartbeats an
+// hour that all say the same ahead of what matters.
 //
 // [Options.OnLink] hears each change of the connection (up on connect,
 // down when it dies). rvmd passes it to the controller, which closes its

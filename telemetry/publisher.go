@@ -193,6 +193,7 @@ type Publisher struct {
 	confirmed outbox.Confirmation
 	gapResent uint64
 	sendLog   []sendRun
+	lastBeat  *envelope.Heartbeat // the last heartbeat appended (see heartbeat)
 }
 
 // NewPublisher checks opts and prepares db (the ledger's SQLite, which holds

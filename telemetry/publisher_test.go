@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/testbroker"
 	"github.com/deposit-rvm/rvm/telemetry"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
@@ -168,6 +170,99 @@ func TestBrokerStoppedMidStream(t *testing.T) {
 }
 
 // OnLink hears the connection come, go with the broker, and come back.
+// Offline, Run's heartbeat appends only news: a health (uptime aside)
+// unlike the last one appended. Online, every period appends one. The
+// test's fake clock ticks the period.
+func TestOfflineHeartbeatsOnlyNews(t *testing.T) {
+	b := testbroker.Start(t)
+	link := newProxy(t, b.Addr())
+	link.setUp(false)
+	db, _ := newDB(t)
+	sub := subscribe(t, b.URL(), "rvm/H2/evt/heartbeat", subOpts{})
+	clk := clock.NewFake(t0)
+	opts := baseOptions(t, link.url(), "H2")
+	opts.Clock, opts.HeartbeatInterval = clk, time.Minute
+	var mu sync.Mutex
+	power, calls := "mains", 0
+	opts.HeartbeatFunc = func() envelope.Heartbeat {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return envelope.Heartbeat{PowerStatus: power, Uptime: int64(calls) * 60}
+	}
+	called := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+	p := startPublisher(t, db, opts)
+	// tick moves the clock a period on and waits until the heartbeat has
+	// asked for the health. The first tick may come before Run made its
+	// ticker: it is given again until it is heard.
+	tick := func() {
+		t.Helper()
+		n := called()
+		for tries := 0; ; tries++ {
+			clk.Advance(time.Minute)
+			deadline := time.Now().Add(patience)
+			if n == 0 {
+				deadline = time.Now().Add(time.Second)
+			}
+			for called() == n && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if called() > n {
+				return
+			}
+			if n > 0 || tries == 30 {
+				t.Fatalf("no heartbeat after tick %d", n+1)
+			}
+		}
+	}
+	setPower := func(s string) { mu.Lock(); power = s; mu.Unlock() }
+
+	// Run starts its heartbeat before its first connect.
+	waitUntil(t, "the first connect", func() bool { return p.Stats().Epoch >= 1 })
+	for range 5 { // offline, the same health: the first only
+		tick()
+	}
+	setPower("battery")
+	for range 3 { // a change, then the same again
+		tick()
+	}
+	setPower("mains")
+	tick() // back to mains: news too
+	link.setUp(true)
+	// The reconnect's backoff runs on the fake clock: move it in steps
+	// far shorter than the heartbeat's period.
+	waitUntil(t, "the reconnect", func() bool {
+		clk.Advance(50 * time.Millisecond)
+		return p.Stats().Connected
+	})
+	tick() // online: every period
+	tick()
+	tick() // the last tick's heartbeat is appended before this one asks
+
+	want := []struct {
+		power  string
+		uptime int64
+	}{{"mains", 60}, {"battery", 360}, {"mains", 540}, {"mains", 600}, {"mains", 660}, {"mains", 720}}
+	sub.waitEvents(len(want))
+	msgs := sub.messages()
+	if len(msgs) != len(want) {
+		t.Fatalf("%d heartbeats published; want %d", len(msgs), len(want))
+	}
+	for i, m := range msgs {
+		var env envelope.Envelope
+		var h envelope.Heartbeat
+		if err := json.Unmarshal(m.payload, &env); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(env.Body, &h); err != nil {
+			t.Fatal(err)
+		}
+		if h.PowerStatus != want[i].power || h.Uptime != want[i].uptime {
+			t.Errorf("heartbeat %d = %s %ds; want %s %ds", i, h.PowerStatus, h.Uptime, want[i].power, want[i].uptime)
+		}
+	}
+}
+
 func TestOnLinkFollowsTheConnection(t *testing.T) {
 	b := testbroker.Start(t, testbroker.WithPersistence(true), testbroker.WithStopSignal(syscall.SIGTERM))
 	db, _ := newDB(t)

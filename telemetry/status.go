@@ -80,12 +80,40 @@ func (p *Publisher) statusLoop(ctx context.Context, c mqtt.Client, ready <-chan 
 }
 
 // Heartbeat appends a heartbeat event with HeartbeatFunc's health to the
-// outbox now. Run calls it every HeartbeatInterval; tests call it directly.
+// outbox now, connected or not. Run appends one every HeartbeatInterval
+// (see heartbeat); tests call this directly.
 func (p *Publisher) Heartbeat(ctx context.Context) error {
 	if p.opts.HeartbeatFunc == nil {
 		return fmt.Errorf("%w: no HeartbeatFunc", ErrConfig)
 	}
-	body, err := json.Marshal(p.opts.HeartbeatFunc())
+	return p.appendHeartbeat(ctx, p.opts.HeartbeatFunc())
+}
+
+// heartbeat is Run's periodic heartbeat. While the broker is away it
+// appends only news: a heartbeat whose health (uptime aside) differs from
+// the last one appended. An hour offline would otherwise queue 60
+// heartbeats that all say the same, ahead of the events that matter, in
+// every machine of a fleet that lost its broker; the changes still tell
+// the fleet afterwards how the machine fared.
+func (p *Publisher) heartbeat(ctx context.Context) error {
+	h := p.opts.HeartbeatFunc()
+	p.mu.Lock()
+	repeat := !p.connected && p.lastBeat != nil && sameHealth(*p.lastBeat, h)
+	p.mu.Unlock()
+	if repeat {
+		return nil
+	}
+	return p.appendHeartbeat(ctx, h)
+}
+
+// sameHealth reports whether two heartbeats say the same but for uptime.
+func sameHealth(a, b envelope.Heartbeat) bool {
+	a.Uptime, b.Uptime = 0, 0
+	return a == b
+}
+
+func (p *Publisher) appendHeartbeat(ctx context.Context, h envelope.Heartbeat) error {
+	body, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("telemetry: heartbeat: %w", err)
 	}
@@ -111,6 +139,9 @@ func (p *Publisher) Heartbeat(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("telemetry: heartbeat: %w", err)
 	}
+	p.mu.Lock()
+	p.lastBeat = &h
+	p.mu.Unlock()
 	p.Notify()
 	// The status carries the outbox depth; a heartbeat is a good moment
 	// to refresh it.
@@ -124,7 +155,7 @@ func (p *Publisher) heartbeats(ctx context.Context) {
 	for {
 		select {
 		case <-t.C():
-			if err := p.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			if err := p.heartbeat(ctx); err != nil && ctx.Err() == nil {
 				p.log.Error("telemetry: heartbeat", "err", err)
 			}
 		case <-ctx.Done():

@@ -74,6 +74,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -176,7 +177,7 @@ func run() error {
 	peakMode := flag.Bool("peak", false, "the fleet's peak: -machines 10000 publishing as rvmd does (batches included), -peak-tx transactions and -peak-containers containers a second for -duration")
 	peakTx := flag.Float64("peak-tx", 240, "transactions a second at -peak, the whole fleet")
 	peakContainers := flag.Float64("peak-containers", 20000, "containers a second at -peak, the whole fleet")
-	batchMax := flag.Int("batch-max", 50, "containers a batch at -peak (containerBatchMax)")
+	batchMax := flag.Int("batch-max", config.Default().ContainerBatchMax, "containers a batch at -peak (containerBatchMax)")
 	batchEvery := flag.Duration("batch-every", 5*time.Second, "age of a batch at -peak (containerBatchInterval)")
 	lagMachines := flag.Int("lag-machines", 20, "machines whose fleet API view is polled for the live lag at -peak")
 	outage := flag.Duration("outage", 0, "with -peak: fill the outboxes as an outage this long would, then release them at once")

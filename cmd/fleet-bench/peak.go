@@ -350,10 +350,12 @@ type backlogRecord struct {
 
 // fillBacklog fills every machine's outbox as o.outage at the peak would
 // (virtual time: offline, a batch goes at batchMax or with its transaction,
-// not by age, as rvmd's controller does while its broker link is down;
-// heartbeats at their period), from each machine's share of the
-// fleet's rates, on all cores, before the release: a real fleet's machines
-// wrote their outboxes during the hour, on their own processors.
+// not by age, as rvmd's controller does while its broker link is down; no
+// heartbeats, as rvmd's publisher appends one offline only when the
+// machine's health changes, and these machines stay well), from each
+// machine's share of the fleet's rates, on all cores, before the release:
+// a real fleet's machines wrote their outboxes during the hour, on their
+// own processors.
 func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {
 	virtual := time.Now().Add(-p.o.outage)
 	perC := p.o.containerRate / float64(len(p.ms))
@@ -371,7 +373,6 @@ func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {
 					out[i] = append(out[i], backlogRecord{kind, m.seq, payload})
 				}
 				phaseC, phaseT := rand.Float64(), rand.Float64()
-				m.nextBeat = virtual.Add(time.Duration(rand.Int64N(int64(p.o.heartbeat))))
 				var sentC, sentT int64
 				for v := time.Duration(0); v < p.o.outage; v += time.Second {
 					now := virtual.Add(v)
@@ -384,7 +385,6 @@ func (p *peak) fillBacklog(ctx context.Context) [][]backlogRecord {
 					for ; dueT > 0; dueT-- {
 						p.finish(m, now, emit)
 					}
-					p.beat(m, now, emit)
 				}
 				if m.sessionN > 0 {
 					p.finish(m, virtual.Add(p.o.outage), emit)

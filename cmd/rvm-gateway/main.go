@@ -2,7 +2,7 @@
 // operator's API out, and the POS, fleet and operator APIs over HTTP.
 //
 //	rvm-gateway -mqtt URL -drs URL -drs-token TOKEN -db DSN -listen ADDR [-group NAME]
-//	            [-client-id ID] [-api-token TOKEN] [-ack-every D]
+//	            [-client-id ID] [-api-token TOKEN] [-ack-every D] [-ack-within D]
 //	rvm-gateway failures list|retry ID|dismiss ID|purge -db DSN
 //	rvm-gateway tills add -db DSN NAME
 //	rvm-gateway stations add -name NAME -store STORE -db DSN
@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	notify := fs.String("notify", env("RVM_NOTIFY", ""), "where digital vouchers go: file:PATH (one JSON line each) or a webhook URL (RVM_NOTIFY)")
 	reserveTTL := fs.Duration("reservation-ttl", gateway.DefaultReservationTTL, "cancel a till's payout left unconfirmed this long")
 	ackEvery := fs.Duration("ack-every", gateway.DefaultAckEvery, "tell each machine at most this often which of its events are committed (rvm/SERIAL/ack); 0: never")
+	ackWithin := fs.Duration("ack-within", gateway.DefaultAckWithin, "tell a machine within this long (to within -ack-every) of committing its event; sooner once it has 32 waiting; keep it under the machines' resendAfter")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,6 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *ackEvery == 0 {
 		*ackEvery = -1 // gateway.Options: negative is none, zero the default
+	}
+	if *ackEvery > 0 && *ackWithin < *ackEvery {
+		return fmt.Errorf("-ack-within %v: want at least -ack-every (%v)", *ackWithin, *ackEvery)
 	}
 	var notifier gateway.Notifier
 	if *notify != "" {
@@ -134,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g, err := gateway.New(gateway.Options{
 		MQTTURL: *mqttURL, ClientID: *clientID, Group: *group,
 		DRSURL: *drsURL, DRSToken: *drsToken, DB: *dsn, APIToken: *apiToken, Logger: log,
-		Notifier: notifier, ReservationTTL: *reserveTTL, AckEvery: *ackEvery,
+		Notifier: notifier, ReservationTTL: *reserveTTL, AckEvery: *ackEvery, AckWithin: *ackWithin,
 	})
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ var allowed = map[string][]string{
 	// Mains wire; they may import what they run, never each other.
 	"cmd/drs-sim":     {"drs/drssim", "machine/catalog/sample"},
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
-	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock", "internal/money"},
+	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "machine/config", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock", "internal/money"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
 	"cmd/rvmctl":      {"internal/console"},
 	"cmd/rvmd":        {"internal/sdnotify", "internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},

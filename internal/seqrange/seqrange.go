@@ -28,3 +28,14 @@ func Merge(rs []Range) []Range {
 	}
 	return merged
 }
+
+// Count returns how many sequence numbers the disjoint ranges rs hold.
+func Count(rs []Range) int64 {
+	var n int64
+	for _, r := range rs {
+		if r.From <= r.To {
+			n += r.To - r.From + 1
+		}
+	}
+	return n
+}

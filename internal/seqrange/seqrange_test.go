@@ -24,3 +24,20 @@ func TestMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	tests := []struct {
+		in   []Range
+		want int64
+	}{
+		{nil, 0},
+		{[]Range{{1, 1}}, 1},
+		{[]Range{{1, 3}, {8, 8}, {12, 14}}, 7},
+		{[]Range{{4, 3}, {7, 7}}, 1},
+	}
+	for _, tt := range tests {
+		if got := Count(tt.in); got != tt.want {
+			t.Errorf("Count(%v) = %d; want %d", tt.in, got, tt.want)
+		}
+	}
+}

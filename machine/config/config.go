@@ -88,7 +88,7 @@ func Default() Config {
 		Serial:              "RVM-SIM-0001",
 		WasteTypes:          []int{7, 3},
 		BagLitrage:          240,
-		ContainerBatchMax:   50,
+		ContainerBatchMax:   250,
 		ContainerBatchEvery: 5 * time.Second,
 		ConsoleLockout:      5 * time.Minute,
 		DriftWarn:           20 * physic.Gram,

@@ -73,11 +73,14 @@
 //   - name, model, manufacturer, drsCpNo (strings, at most 256 bytes, default
 //     empty): the machine registration's name, model, manufacturer and
 //     collection point number (POST /machine).
-//   - containerBatchMax (1..1000, default 50) and containerBatchInterval
+//   - containerBatchMax (1..1000, default 250) and containerBatchInterval
 //     (duration, 100ms..10m, default 5s): a session's containers go to the
 //     fleet as one "containers" event per containerBatchMax containers or
 //     per containerBatchInterval from the first waiting one, whichever comes
 //     first; the session's transaction sends the rest just before itself.
+//     The interval serves live counts and runs only while the machine is
+//     connected; the count bounds a batch's size (about 30 bytes a
+//     container), so that offline nearly every session is one batch.
 //   - wasteTypes (array of WasteTypeEnum integers, 1..13 or 99, no
 //     duplicates, at least one, default [7, 3] for PET and aluminium): what
 //     the bin takes, reported with bag-fill-status.
