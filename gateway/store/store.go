@@ -86,7 +86,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	} else {
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=128&_cache_size=-65536")
+		// The writer's page cache (256 MiB at most, in the process's own
+		// memory) holds the indexes that every stored event touches at a
+		// random place (id, machine and seq): once a fleet's database
+		// outgrows it, each insert waits on a read of a page the kernel
+		// may have dropped (BENCHMARKS.md).
+		s.db, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=128&_cache_size=-262144")
 		if err == nil {
 			// One connection: SQLite has one writer anyway, and a second
 			// connection would only turn contention into SQLITE_BUSY.
@@ -105,7 +110,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// WAL lets readers run beside the one writer: the forwarder's and
 		// the API's reads need not queue behind the consumer's commits.
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_stmt_cache_size=64")
+		// Each reader keeps up to 32 MiB of pages: the forwarder's reads
+		// (the pending index, the vouchers) come back to the same ones.
+		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_stmt_cache_size=64&_cache_size=-32768")
 		if err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
