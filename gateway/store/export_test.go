@@ -21,6 +21,13 @@ func WriterPragma(s *Store, name string) (string, error) {
 	return v, err
 }
 
+// ReaderPragma reads a pragma on one of the SQLite readers' connections.
+func ReaderPragma(s *Store, name string) (string, error) {
+	var v string
+	err := s.rd.QueryRow("PRAGMA " + name).Scan(&v)
+	return v, err
+}
+
 // PutVoucherAlways writes v as PutVoucher would, without first looking
 // whether it adds anything.
 func PutVoucherAlways(ctx context.Context, s *Store, v Voucher) error {

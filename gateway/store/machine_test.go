@@ -79,7 +79,7 @@ func TestWriterSettings(t *testing.T) {
 	for _, c := range []struct{ pragma, want string }{
 		{"journal_mode", "wal"},
 		{"synchronous", "2"}, // FULL
-		{"cache_size", "-65536"},
+		{"cache_size", "-262144"}, // 256 MiB: the indexes every insert touches
 		{"foreign_keys", "1"},
 	} {
 		got, err := store.WriterPragma(st, c.pragma)
@@ -89,6 +89,9 @@ func TestWriterSettings(t *testing.T) {
 		if got != c.want {
 			t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
 		}
+	}
+	if got, err := store.ReaderPragma(st, "cache_size"); err != nil || got != "-32768" {
+		t.Errorf("reader's PRAGMA cache_size = %s, %v; want -32768 (32 MiB)", got, err)
 	}
 }
 
