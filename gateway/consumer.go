@@ -19,7 +19,7 @@ import (
 
 // batchBytes bounds the payloads of one batch, beside Options.BatchMax:
 // a batch of the largest events allowed would otherwise hold gigabytes.
-const batchBytes = 32 << 20
+const batchBytes = 64 << 20
 
 // quarantineKeep bounds the payload kept of an oversized event: enough to
 // see what it was, not enough to fill the database.

@@ -55,11 +55,11 @@ type Options struct {
 
 	// MaxPayload is the largest event accepted, in bytes. Default 256 KiB.
 	MaxPayload int
-	// BatchMax bounds the events stored in one commit (and 32 MiB their
+	// BatchMax bounds the events stored in one commit (and 64 MiB their
 	// payloads). A batch holds what has queued up, so it is large
 	// only when the gateway is behind: after an outage, where each commit
 	// writes the index pages its events share once, and a bigger commit
-	// shares more of them (BENCHMARKS.md). Default 16384.
+	// shares more of them (BENCHMARKS.md). Default 32768.
 	BatchMax int
 	// Workers store events in parallel. Default 2 for SQLite (it has one
 	// writer, but one worker decodes its batch while the other commits),
@@ -127,7 +127,7 @@ type Options struct {
 const (
 	DefaultGroup            = "rvm-gateway"
 	DefaultMaxPayload       = 256 << 10
-	DefaultBatchMax         = 16384
+	DefaultBatchMax         = 32768
 	DefaultPollInterval     = 250 * time.Millisecond
 	DefaultLease            = 60 * time.Second
 	DefaultConcurrency      = 32
