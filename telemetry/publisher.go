@@ -38,16 +38,18 @@ const (
 	// the jitter spreads a fleet's reconnects over half of it.
 	DefaultBackoffMax        = 4 * time.Second
 	DefaultHeartbeatInterval = 60 * time.Second
-	// DefaultResendAfter is well above the gateway's confirmation period
-	// (5 s by default) and a replica's batch, so that a record is only sent
-	// again when the gateway evidently missed it.
+	// DefaultResendAfter is above the gateway's confirmation delay (15 s
+	// at most by default) and a replica's batch, so that a record is only
+	// sent again when the gateway evidently missed it; and only a record
+	// below a seq the gateway confirmed is.
 	DefaultResendAfter = 30 * time.Second
 	// DefaultConfirmWindow bounds what a machine has sent beyond the
 	// gateway's highest confirmed seq: after an outage the backlog waits
 	// in the machine's outbox, on its disk, instead of in the broker's
 	// memory (10,000 machines × 64 records is about 2 GB at the broker;
-	// an hour's backlog of that fleet would be 10 GB). With the gateway's
-	// 5 s acks a machine still sends 12 records a second or more.
+	// an hour's backlog of that fleet would be 10 GB). The gateway acks a
+	// machine with 32 records waiting at its next look (every 5 s by
+	// default), so a machine still sends 12 records a second or more.
 	DefaultConfirmWindow = 64
 )
 

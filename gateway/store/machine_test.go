@@ -78,7 +78,7 @@ func TestWriterSettings(t *testing.T) {
 	defer st.Close()
 	for _, c := range []struct{ pragma, want string }{
 		{"journal_mode", "wal"},
-		{"synchronous", "2"}, // FULL
+		{"synchronous", "2"},      // FULL
 		{"cache_size", "-262144"}, // 256 MiB: the indexes every insert touches
 		{"foreign_keys", "1"},
 	} {
