@@ -57,7 +57,8 @@
 //   - scaleResolutionMg (1..10000, default 100): resolution of the scales in
 //     milligrams; smaller differences are noise.
 //   - heartbeatInterval (duration, 5s..1h, default 60s): period of the MQTT
-//     heartbeat event.
+//     heartbeat event; while the broker is away, a heartbeat is queued only
+//     when the machine's health (uptime aside) changed.
 //   - outboxBudgetMB (1..10000, default 64): disk the undelivered outbox may
 //     use, in MiB; beyond it intake is blocked so that no record is lost.
 //     Records the gateway has not confirmed count (see gatewayAcks).
