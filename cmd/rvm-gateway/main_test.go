@@ -65,7 +65,8 @@ func TestFailuresCLI(t *testing.T) {
 }
 
 func TestFlagErrors(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-drs", ""}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-drs", ""}, {"-ack-every", "-1s"},
+		{"-ack-every", "5s", "-ack-within", "2s"}} { // an ack cannot come sooner than the look for it
 		var out bytes.Buffer
 		if err := run(context.Background(), append(args, "-db", filepath.Join(t.TempDir(), "x.db")), &out, &out); err == nil {
 			t.Errorf("run(%q) = nil; want an error", args)
