@@ -35,10 +35,10 @@
 // AckEvery), or that has 32 noted, gets one QoS 1 message on
 // rvm/SERIAL/ack, {"v":1,"seqs":[[a,b],...]}: the merged seq ranges since
 // its last ack (acks.go). Acking each machine at every look would, while
-// the whole fleet sends, cost a message for every one or two events. The machine keeps
-// every record until an ack names it and sends again what an ack skipped
-// (package telemetry, "Confirmation"). A duplicate is acknowledged again,
-// which is how a lost ack heals. Acks never hold up the consumer: the
+// the whole fleet sends, cost a message for every one or two events. The
+// machine keeps every record until an ack names it and sends again what an
+// ack skipped (package telemetry, "Confirmation"). A duplicate is
+// acknowledged again, which is how a lost ack heals. Acks never hold up the consumer: the
 // notes are a bounded map that a timer flushes, and an ack that fails is
 // dropped (the machine sends those events again and their duplicates are
 // acknowledged). Each replica acknowledges what it committed.
