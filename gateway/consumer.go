@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,10 +136,37 @@ func (g *Gateway) consume(ctx context.Context) {
 		if !g.storeBatch(ctx, batch) {
 			return
 		}
-		for _, m := range batch {
+		for _, m := range inReceiptOrder(batch) {
 			m.Ack()
 		}
 	}
+}
+
+// inReceiptOrder sorts msgs, in place, into the order the broker sent
+// them, and returns them. paho hands each message to the handler on a
+// goroutine of its own, so a batch holds them in no particular order; but
+// MQTT wants a session's PUBACKs in the order of its PUBLISHes, and
+// mosquitto looks each one up from the oldest message in flight on: a
+// batch of thousands acknowledged out of order cost it a scan of thousands
+// per acknowledgement (BENCHMARKS.md). The broker numbers a session's
+// messages 1 to 65535 and wraps round, so the batch's first message is the
+// one after the widest gap between their ids.
+func inReceiptOrder(msgs []mqtt.Message) []mqtt.Message {
+	slices.SortFunc(msgs, func(a, b mqtt.Message) int { return cmp.Compare(a.MessageID(), b.MessageID()) })
+	n := len(msgs)
+	if n < 2 {
+		return msgs
+	}
+	first, widest := 0, int(msgs[0].MessageID())+math.MaxUint16-int(msgs[n-1].MessageID())
+	for i := 1; i < n; i++ {
+		if gap := int(msgs[i].MessageID()) - int(msgs[i-1].MessageID()); gap > widest {
+			first, widest = i, gap
+		}
+	}
+	slices.Reverse(msgs[:first])
+	slices.Reverse(msgs[first:])
+	slices.Reverse(msgs)
+	return msgs
 }
 
 // takeBatch adds to batch what already waits in in, without waiting for
@@ -328,86 +358,6 @@ func (g *Gateway) classify(topic string, payload []byte, now time.Time) (*store.
 		}
 	}
 	return ev, nil, nil
-}
-
-// claimedRvmID returns the one rvmId (lower case) that an envelope's rvmId
-// and the "rvmId" fields anywhere in its body name, "" when none does, or
-// why they disagree.
-func claimedRvmID(envRvmID string, body []byte) (string, string) {
-	claim := strings.ToLower(envRvmID)
-	if !mayNameRvmID(body) {
-		return claim, ""
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return "", "malformed body: " + err.Error()
-	}
-	var reason string
-	walkRvmIDs(v, "body", func(path, id string) bool {
-		id = strings.ToLower(id)
-		switch {
-		case id == "" || id == claim:
-		case claim == "" && envRvmID == "":
-			claim = id
-		default:
-			reason = fmt.Sprintf("%s names rvmId %q; the event speaks for %q", path, id, claim)
-			return false
-		}
-		return true
-	})
-	if reason != "" {
-		return "", reason
-	}
-	return claim, ""
-}
-
-// mayNameRvmID is a quick test that body has no rvmId field, so that the
-// common container and heartbeat bodies are not decoded twice. Only a body
-// that spells "rvm" in some case, or escapes a character, can name one.
-func mayNameRvmID(body []byte) bool {
-	for i := 0; i+1 < len(body); i++ {
-		switch c := body[i]; {
-		case c == '\\' && body[i+1] == 'u':
-			return true
-		case (c == 'r' || c == 'R') && i+2 < len(body) && (body[i+1]|0x20) == 'v' && (body[i+2]|0x20) == 'm':
-			return true
-		}
-	}
-	return false
-}
-
-// walkRvmIDs calls fn with each string value of a key that reads "rvmId"
-// (in any case) in v, and its path, until fn returns false. A non-string
-// value under such a key is passed as its JSON text, so that it cannot
-// slip through as "no rvmId".
-func walkRvmIDs(v any, path string, fn func(path, id string) bool) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			p := path + "." + k
-			if strings.EqualFold(k, "rvmId") {
-				id, ok := c.(string)
-				if !ok && c != nil {
-					b, _ := json.Marshal(c)
-					id = string(b)
-				}
-				if !fn(p, id) {
-					return false
-				}
-				continue
-			}
-			if !walkRvmIDs(c, p, fn) {
-				return false
-			}
-		}
-	case []any:
-		for i, c := range x {
-			if !walkRvmIDs(c, fmt.Sprintf("%s[%d]", path, i), fn) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func statusSerial(topic string) (string, bool) {

@@ -7,13 +7,47 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// message is an MQTT message with only a payload.
+// message is an MQTT message with only a payload and a packet id.
 type message struct {
 	mqtt.Message
 	payload []byte
+	id      uint16
 }
 
-func (m message) Payload() []byte { return m.payload }
+func (m message) Payload() []byte   { return m.payload }
+func (m message) MessageID() uint16 { return m.id }
+
+// A batch is acknowledged in the order the broker sent it, which numbers a
+// session's messages 1 to 65535 and then from 1 again.
+func TestInReceiptOrder(t *testing.T) {
+	tests := []struct {
+		ids, want []uint16
+	}{
+		{nil, nil},
+		{[]uint16{7}, []uint16{7}},
+		{[]uint16{3, 1, 2}, []uint16{1, 2, 3}},
+		{[]uint16{40000, 10, 65535, 1, 65000}, []uint16{40000, 65000, 65535, 1, 10}}, // wrapped round
+		{[]uint16{2, 65534, 1, 65535}, []uint16{65534, 65535, 1, 2}},
+		{[]uint16{100, 30000, 200, 29000}, []uint16{100, 200, 29000, 30000}}, // the widest gap is the wrap's
+		{[]uint16{100, 40100, 200, 40000}, []uint16{40000, 40100, 100, 200}}, // the widest is inside: wrapped
+		{[]uint16{5, 5, 4}, []uint16{4, 5, 5}},                               // a redelivery's id again
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.ids), func(t *testing.T) {
+			msgs := make([]mqtt.Message, 0, len(tt.ids))
+			for _, id := range tt.ids {
+				msgs = append(msgs, message{id: id})
+			}
+			var got []uint16
+			for _, m := range inReceiptOrder(msgs) {
+				got = append(got, m.MessageID())
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("inReceiptOrder(%v) = %v; want %v", tt.ids, got, tt.want)
+			}
+		})
+	}
+}
 
 // A batch takes what waits, up to maxEvents messages or until its payloads
 // reach maxBytes, and never waits for more.

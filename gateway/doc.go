@@ -22,6 +22,9 @@
 // hands unacknowledged messages out again, and the store drops them as
 // duplicates of their machine's event. Messages are stored in batches, one
 // commit per batch, by a worker; paho's goroutine only queues them. A
+// batch is acknowledged in the order the broker sent it (by packet id),
+// as MQTT asks and as mosquitto, which looks each PUBACK up from the
+// oldest message in flight, runs fastest. A
 // message that is oversized, not JSON, fails [envelope.Envelope.Validate],
 // whose topic names another machine or kind than its envelope, or that
 // the threat model below refuses, is quarantined with its raw payload and
@@ -165,7 +168,8 @@
 //     rest (TestForgedEventsAreRefused, "M-A's topic").
 //   - An envelope's machine and kind must be its topic's, and every rvmId
 //     its body names (transaction.rvmId, a bag report's rvmId, at any
-//     depth, in any letter case) must be the envelope's (FuzzClassify).
+//     depth, in any letter case, however escaped, each of a repeated
+//     member) must be the envelope's (FuzzClassify, TestClaimedRvmID).
 //   - Each serial is bound to one rvmId and each rvmId to one serial: when
 //     the operator registers the machine (its POST /machine to us, or its
 //     answer to the machine's registration, which replaces a binding), or,

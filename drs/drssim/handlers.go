@@ -336,16 +336,9 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// The id is checked before the machine and the catalogue: a delivery
-	// retried after the catalogue changed is still "already delivered".
-	if dup, err := s.st.transactionExists(ctx, strings.ToLower(t.ID)); err != nil {
+	known, err := s.st.machineKnown(ctx, strings.ToLower(t.RvmID))
+	if err != nil {
 		s.internal(w, r, err)
-		return
-	} else if dup {
-		s.conflict(w, r)
-		return
-	}
-	if !s.knownMachine(w, r, t.RvmID) {
 		return
 	}
 	var bad checker
@@ -358,7 +351,22 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request) {
 			bad.add(drsapi.CodeProductBadState, "containers.ean", []int{i}, statusName(p, ok))
 		}
 	}
-	if !bad.ok() {
+	if !known || !bad.ok() {
+		// A repeat goes before the machine and the catalogue: a delivery
+		// retried after either changed is still "already delivered". An
+		// accepted transaction's repeat is found by its insert below, so
+		// that a new one costs no lookup of its own.
+		if dup, err := s.st.transactionExists(ctx, strings.ToLower(t.ID)); err != nil {
+			s.internal(w, r, err)
+			return
+		} else if dup {
+			s.conflict(w, r)
+			return
+		}
+		if !known {
+			s.machineUnknown(w, r)
+			return
+		}
 		s.writeException(w, r, http.StatusUnprocessableEntity, drsapi.ErrorTypeBusiness, t.ID, bad.msgs)
 		return
 	}

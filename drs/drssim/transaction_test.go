@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,19 @@ func TestTransactionRepeatIs409(t *testing.T) {
 	tx.ID = strings.ToUpper(tx.ID)
 	if _, err := e.c.PostTransaction(context.Background(), tx); !errors.Is(err, drs.ErrAlreadyDelivered) {
 		t.Errorf("redelivery with the id upper-cased = %v; want ErrAlreadyDelivered", err)
+	}
+	// Nor is it a 400 once the machine is gone.
+	if err := e.c.DeleteMachine(context.Background(), e.rvmID); err != nil {
+		t.Fatalf("DeleteMachine: %v", err)
+	}
+	if _, err := e.c.PostTransaction(context.Background(), tx); !errors.Is(err, drs.ErrAlreadyDelivered) {
+		t.Errorf("redelivery after the machine was deleted = %v; want ErrAlreadyDelivered", err)
+	}
+	// A new transaction there is refused as the machine's.
+	var ae2 *drs.APIError
+	if _, err := e.c.PostTransaction(context.Background(), e.tx(uuidN(2))); !errors.As(err, &ae2) || ae2.Status != http.StatusBadRequest ||
+		ae2.Exception.Code() != strconv.Itoa(drsapi.ErrorCodeMachineUnknown) {
+		t.Errorf("a new transaction of the deleted machine = %v; want 400 MachineUnknown", err)
 	}
 }
 

@@ -112,12 +112,17 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		path := strings.TrimPrefix(dsn, "sqlite://")
 		// Each reader keeps up to 32 MiB of pages: the forwarder's reads
 		// (the pending index, the vouchers) come back to the same ones.
+		// (Mapping the file instead, PRAGMA mmap_size, was slower: SQLite
+		// unmaps it whenever another connection has committed.)
 		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_stmt_cache_size=64&_cache_size=-32768")
 		if err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
 		}
+		// As many kept open as may be: a reader closed and opened again
+		// reads the schema again.
 		s.rd.SetMaxOpenConns(4)
+		s.rd.SetMaxIdleConns(4)
 	}
 	return s, nil
 }
