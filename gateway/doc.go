@@ -41,10 +41,11 @@
 // the whole fleet sends, cost a message for every one or two events. The
 // machine keeps every record until an ack names it and sends again what an
 // ack skipped (package telemetry, "Confirmation"). A duplicate is
-// acknowledged again, which is how a lost ack heals. Acks never hold up the consumer: the
-// notes are a bounded map that a timer flushes, and an ack that fails is
-// dropped (the machine sends those events again and their duplicates are
-// acknowledged). Each replica acknowledges what it committed.
+// acknowledged again, which is how a lost ack heals. Acks never hold up
+// the consumer: the notes are a bounded map that a timer flushes, and an
+// ack that fails is dropped (the machine sends those events again and
+// their duplicates are acknowledged). Each replica acknowledges what it
+// committed.
 //
 // The forwarder delivers the operator's kinds (transaction,
 // bag-fill-status, bag-replacement, bag-seal, registration) per machine in

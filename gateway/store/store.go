@@ -110,10 +110,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// WAL lets readers run beside the one writer: the forwarder's and
 		// the API's reads need not queue behind the consumer's commits.
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		// Each reader keeps up to 32 MiB of pages: the forwarder's reads
-		// (the pending index, the vouchers) come back to the same ones.
-		// (Mapping the file instead, PRAGMA mmap_size, was slower: SQLite
-		// unmaps it whenever another connection has committed.)
+		// Each reader keeps up to 32 MiB of pages, which the forwarder's
+		// reads (the pending index, the vouchers) come back to. SQLite
+		// empties a reader's cache when another connection has committed
+		// since its last read, so this pays only while the writer is
+		// quiet; through a release every read fetches its pages again.
+		// Mapping the file instead (PRAGMA mmap_size) was slower still:
+		// SQLite unmaps it on each such commit (BENCHMARKS.md).
 		s.rd, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000&_stmt_cache_size=64&_cache_size=-32768")
 		if err != nil {
 			s.db.Close()
