@@ -211,7 +211,7 @@ func (g *Gateway) drain(ctx context.Context, c store.Claim) {
 		if n == len(run.Events) && n < runMax {
 			final = &store.Release{Machine: c.Machine, Owner: g.owner, NextAt: store.Idle, Arrivals: c.Arrivals}
 		}
-		res, retryAfter, done := g.deliverRun(ctx, run.Events[:n], final)
+		res, retryAfter, done := g.deliverRun(ctx, run.Events[:n], run.Vouchers, final)
 		if done {
 			released = true
 			return
@@ -251,10 +251,11 @@ func missing(run store.Run, i int) (int64, bool) {
 
 // deliverRun hands evs to the operator in order, stopping at the first
 // that does not go through, and waits for their deliveries to be recorded.
-// It returns transient when a call or a record failed. When the last event
-// is delivered, final (if not nil) is committed with its record, and
-// released reports that it was.
-func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event, final *store.Release) (_ outcome, _ time.Duration, released bool) {
+// vouchers are the stored vouchers of evs' transactions, by code (see
+// store.Run). It returns transient when a call or a record failed. When
+// the last event is delivered, final (if not nil) is committed with its
+// record, and released reports that it was.
+func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event, vouchers map[string]store.Voucher, final *store.Release) (_ outcome, _ time.Duration, released bool) {
 	type recording struct {
 		ev   store.Event
 		at   time.Time
@@ -268,7 +269,7 @@ func (g *Gateway) deliverRun(ctx context.Context, evs []store.Event, final *stor
 		if i == len(evs)-1 {
 			rel = final
 		}
-		res, retryAfter, done = g.deliver(ctx, ev, rel)
+		res, retryAfter, done = g.deliver(ctx, ev, vouchers, rel)
 		released = rel != nil && res == delivered && done != nil
 		if done != nil {
 			recs = append(recs, recording{ev, g.clk.Now(), done})
@@ -305,8 +306,8 @@ func (g *Gateway) gap(ev store.Event) time.Duration {
 // deliver hands one event to the operator and records the result; an
 // acceptance is recorded through the recorder (with rel, if not nil, in the
 // same commit), and done reports its commit.
-func (g *Gateway) deliver(ctx context.Context, ev store.Event, rel *store.Release) (res outcome, retryAfter time.Duration, done chan error) {
-	response, err := g.call(ctx, ev)
+func (g *Gateway) deliver(ctx context.Context, ev store.Event, vouchers map[string]store.Voucher, rel *store.Release) (res outcome, retryAfter time.Duration, done chan error) {
+	response, err := g.call(ctx, ev, vouchers)
 	now := g.clk.Now()
 	if ctx.Err() != nil {
 		return transient, 0, nil
@@ -371,8 +372,9 @@ func (e *errBody) Error() string { return "gateway: cannot send: " + e.err.Error
 func (e *errBody) Unwrap() error { return e.err }
 
 // call performs the operator call of one event and returns the operator's
-// answer to record.
-func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
+// answer to record. vouchers are the stored vouchers known before the call,
+// by code (nil for none).
+func (g *Gateway) call(ctx context.Context, ev store.Event, vouchers map[string]store.Voucher) ([]byte, error) {
 	switch ev.Kind {
 	case envelope.KindTransaction:
 		var t drsapi.Transaction
@@ -398,11 +400,15 @@ func (g *Gateway) call(ctx context.Context, ev store.Event) ([]byte, error) {
 		v := a.VoucherData
 		if v.ID != "" {
 			// The operator may issue the code itself (the machine sent none);
-			// the POS must know it either way.
+			// the POS must know it either way. Mostly the machine's events
+			// brought all of it, which the run's read tells without a
+			// query of its own.
 			vu := store.Voucher{Code: v.ID, Machine: ev.Machine, RvmID: t.RvmID, TransactionID: t.ID,
 				PrintType: v.PrintType, IssuedAt: parseTime(v.IssuedAt), ValidUntil: parseTime(v.ValidUntil)}
-			if err := g.st.PutVoucher(ctx, vu); err != nil {
-				return nil, err
+			if known, ok := vouchers[v.ID]; !ok || store.Adds(known, vu) {
+				if err := g.st.PutVoucher(ctx, vu); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return json.Marshal(a)

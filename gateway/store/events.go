@@ -780,38 +780,67 @@ type Run struct {
 	// arrived and every pending event among them is in Events: nothing
 	// holds the run back.
 	Arrived bool
+	// Vouchers holds the stored vouchers of the run's transactions, by
+	// code, as they were when the run was read.
+	Vouchers map[string]Voucher
 }
 
 // PendingRun returns up to limit of machine's pending events, lowest seq
-// first, and the states of the seqs they span (see [Run]).
+// first, the states of the seqs they span (see [Run]) and the stored
+// vouchers of its transactions. It reads them in one read transaction: on
+// SQLite a reader's page cache lasts only as long as one, since another
+// connection's commit empties it, and through a release there is one
+// every few milliseconds.
 func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run, error) {
 	var r Run
-	rows, err := s.rd.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
-		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT ?`), machine, limit)
+	tx, err := s.rd.BeginTx(ctx, nil)
 	if err != nil {
 		return r, fmt.Errorf("store: pending of %s: %w", machine, err)
 	}
+	defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
+	if r.Events, err = s.pendingEvents(ctx, tx, machine, limit); err != nil || len(r.Events) == 0 {
+		return r, err
+	}
+	if err := s.runStates(ctx, tx, machine, &r); err != nil {
+		return r, err
+	}
+	if r.Vouchers, err = s.runVouchers(ctx, tx, r.Events); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// pendingEvents reads up to limit of machine's pending events, lowest seq
+// first.
+func (s *Store) pendingEvents(ctx context.Context, tx *sql.Tx, machine string, limit int) ([]Event, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+eventCols+` FROM events`+s.pendingIndex()+`
+		WHERE machine = ? AND state = 'pending' ORDER BY seq LIMIT ?`), machine, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending of %s: %w", machine, err)
+	}
+	defer rows.Close()
+	var evs []Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			rows.Close()
-			return r, fmt.Errorf("store: pending of %s: %w", machine, err)
+			return nil, fmt.Errorf("store: pending of %s: %w", machine, err)
 		}
-		r.Events = append(r.Events, e)
+		evs = append(evs, e)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(r.Events) == 0 {
-		if err != nil {
-			return r, fmt.Errorf("store: pending of %s: %w", machine, err)
-		}
-		return r, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pending of %s: %w", machine, err)
 	}
+	return evs, nil
+}
+
+// runStates fills r's Base, and Arrived or States, for its Events.
+func (s *Store) runStates(ctx context.Context, tx *sql.Tx, machine string, r *Run) error {
 	// Backwards from the first event along (machine, seq): a few rows, the
 	// events since the machine's last transaction.
-	err = s.rd.QueryRowContext(ctx, s.q(`SELECT seq FROM events WHERE machine = ? AND seq < ?
+	err := tx.QueryRowContext(ctx, s.q(`SELECT seq FROM events WHERE machine = ? AND seq < ?
 		AND state NOT IN ('stored', 'pending') ORDER BY seq DESC LIMIT 1`), machine, r.Events[0].Seq).Scan(&r.Base)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+		return fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
 	lo, hi := r.Base+1, r.Events[len(r.Events)-1].Seq
 	// Mostly every seq between has arrived and the pending ones are the
@@ -819,17 +848,17 @@ func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run,
 	// which lie all over the table (an hour's backlog spent a tenth of its
 	// tail's CPU reading them). Otherwise the states say what is missing.
 	var arrived, pending int64
-	err = s.rd.QueryRowContext(ctx, s.q(s.runSpan()), machine, lo, hi, machine, lo, hi).Scan(&arrived, &pending)
+	err = tx.QueryRowContext(ctx, s.q(s.runSpan()), machine, lo, hi, machine, lo, hi).Scan(&arrived, &pending)
 	if err != nil {
-		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+		return fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
 	if arrived == hi-lo+1 && pending == int64(len(r.Events)) {
 		r.Arrived = true
-		return r, nil
+		return nil
 	}
-	rows, err = s.rd.QueryContext(ctx, s.q(`SELECT seq, state FROM events WHERE machine = ? AND seq BETWEEN ? AND ?`), machine, lo, hi)
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, state FROM events WHERE machine = ? AND seq BETWEEN ? AND ?`), machine, lo, hi)
 	if err != nil {
-		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+		return fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
 	defer rows.Close()
 	r.States = make(map[int64]string, min(hi-lo+1, 4096))
@@ -837,14 +866,47 @@ func (s *Store) PendingRun(ctx context.Context, machine string, limit int) (Run,
 		var seq int64
 		var state string
 		if err := rows.Scan(&seq, &state); err != nil {
-			return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+			return fmt.Errorf("store: seqs of %s: %w", machine, err)
 		}
 		r.States[seq] = state
 	}
 	if err := rows.Err(); err != nil {
-		return r, fmt.Errorf("store: seqs of %s: %w", machine, err)
+		return fmt.Errorf("store: seqs of %s: %w", machine, err)
 	}
-	return r, nil
+	return nil
+}
+
+// runVouchers reads the stored vouchers of evs' transactions, by code: the
+// operator's answer to a transaction names its voucher, and the forwarder
+// writes it only when the answer adds to what is stored (see
+// [Adds]). One query a run instead of one a transaction.
+func (s *Store) runVouchers(ctx context.Context, tx *sql.Tx, evs []Event) (map[string]Voucher, error) {
+	var ids []any
+	for _, e := range evs {
+		if e.Kind == kindTransaction {
+			ids = append(ids, e.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+voucherCols+` FROM vouchers WHERE transaction_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`), ids...)
+	if err != nil {
+		return nil, fmt.Errorf("store: vouchers of a run: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]Voucher, len(ids))
+	for rows.Next() {
+		v, err := scanVoucher(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: vouchers of a run: %w", err)
+		}
+		out[v.Code] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: vouchers of a run: %w", err)
+	}
+	return out, nil
 }
 
 // runSpan counts a machine's seqs from ? to ? that have arrived, and the

@@ -33,6 +33,3 @@ func ReaderPragma(s *Store, name string) (string, error) {
 func PutVoucherAlways(ctx context.Context, s *Store, v Voucher) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertVoucher(ctx, tx, v) })
 }
-
-// VoucherAdds is adds, for its test.
-var VoucherAdds = adds

@@ -222,6 +222,47 @@ func TestPendingRunArrived(t *testing.T) {
 	}
 }
 
+// TestPendingRunVouchers: a run carries the stored vouchers of its own
+// transactions, as the machine's events left them, and no others.
+func TestPendingRunVouchers(t *testing.T) {
+	each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		withVoucher := func(e store.Event, v store.Voucher) store.Event {
+			e.Vouchers = []store.Voucher{v}
+			return e
+		}
+		b := store.Batch{Events: []store.Event{
+			withVoucher(ev("t1", "M1", 1, "transaction", true), store.Voucher{Code: "V1", TransactionID: "t1"}),
+			withVoucher(ev("v1", "M1", 2, "voucher", false), store.Voucher{Code: "V1", TransactionID: "t1", Amount: 150, HasAmount: true, Currency: "PLN", ValidUntil: t0.Add(time.Hour)}),
+			ev("t2", "M1", 3, "transaction", true),
+			withVoucher(ev("t9", "M1", 9, "transaction", true), store.Voucher{Code: "V9", TransactionID: "t9"}),
+		}}
+		if _, err := st.SaveBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		run, err := st.PendingRun(ctx, "M1", 2)
+		if err != nil || len(run.Events) != 2 {
+			t.Fatalf("PendingRun(M1, 2) = %+v, %v; want t1 and t2", run.Events, err)
+		}
+		if len(run.Vouchers) != 1 {
+			t.Fatalf("Vouchers = %+v; want V1 only (t2 has none, t9 is not in the run)", run.Vouchers)
+		}
+		v := run.Vouchers["V1"]
+		if v.TransactionID != "t1" || v.Machine != "M1" || !v.HasAmount || v.Amount != 150 || !v.ValidUntil.Equal(t0.Add(time.Hour)) {
+			t.Errorf("Vouchers[V1] = %+v; want t1's, of M1, 150 valid for an hour", v)
+		}
+		// The operator's answer repeats what the machine's events said:
+		// nothing to write. Its issue time is news.
+		answer := store.Voucher{Code: "V1", Machine: "M1", TransactionID: "t1", ValidUntil: t0.Add(time.Hour)}
+		if store.Adds(v, answer) {
+			t.Errorf("Adds(%+v, %+v) = true; want false", v, answer)
+		}
+		if answer.IssuedAt = t0; !store.Adds(v, answer) {
+			t.Errorf("Adds(%+v, %+v) = false; want true", v, answer)
+		}
+	})
+}
+
 // A voucher learnt from its voucher event keeps what the event said when
 // its transaction names it later.
 func TestVoucherKeepsItsAmount(t *testing.T) {
@@ -581,7 +622,7 @@ func TestPutVoucherSkipsOnlyWhatAddsNothing(t *testing.T) {
 	}
 	// The operator's answer naming a voucher as the machine's event stored
 	// it adds nothing: no commit on the forwarder's path.
-	if store.VoucherAdds(shapes["event"], shapes["answer"]) {
+	if store.Adds(shapes["event"], shapes["answer"]) {
 		t.Error("the operator's answer adds to the voucher its machine's event stored; want nothing to write")
 	}
 }

@@ -145,17 +145,18 @@ func (s *Store) upsertVoucher(ctx context.Context, tx *sql.Tx, v Voucher) error 
 // already, and a durable commit per delivered transaction would make the
 // forwarder wait for the one writer, and the disk, on every one.
 func (s *Store) PutVoucher(ctx context.Context, v Voucher) error {
-	if cur, err := s.Voucher(ctx, v.Code); err == nil && !adds(cur, v) {
+	if cur, err := s.Voucher(ctx, v.Code); err == nil && !Adds(cur, v) {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertVoucher(ctx, tx, v) })
 }
 
-// adds reports whether upsertVoucher would change stored with v: v fills
-// a field stored has empty, or marks it redeemed, or names a phone. Fields
-// once filled are never emptied, so a stored voucher that v adds nothing
-// to stays so.
-func adds(stored, v Voucher) bool {
+// Adds reports whether [Store.PutVoucher] would change stored with v: v
+// fills a field stored has empty, or marks it redeemed, or names a phone.
+// Fields once filled are never emptied, so a stored voucher that v adds
+// nothing to stays so: a caller holding a voucher read earlier (a [Run]'s)
+// may skip PutVoucher when Adds says false.
+func Adds(stored, v Voucher) bool {
 	return v.Phone != "" || v.Status == VoucherRedeemed ||
 		stored.Machine == "" && v.Machine != "" ||
 		stored.RvmID == "" && v.RvmID != "" ||
