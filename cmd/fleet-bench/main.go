@@ -806,6 +806,9 @@ func startMosquitto(dir string) (func(), string, error) {
 	}
 	cmd := exec.Command(bin, "-c", path)
 	cmd.Stderr = os.Stderr
+	// A bench killed (or killed by the kernel for its memory) takes its
+	// broker with it: an orphaned one held 2 GB of an hour's backlog.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("mosquitto: %w", err)
 	}

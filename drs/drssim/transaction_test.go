@@ -132,6 +132,8 @@ func TestTransactionValidation(t *testing.T) {
 			[]finding{{"ENUM_ERROR", "containers.rejectionCauseCode", 1}}},
 		{"count as string", func(m map[string]any) { row(m, "containers", 0)["count"] = "2" }, 400,
 			[]finding{{"INCORRECT_FORMAT", "containers.count", 0}}},
+		{"weight as string in row 2", func(m map[string]any) { row(m, "containers", 2)["weight"] = "9" }, 400,
+			[]finding{{"INCORRECT_FORMAT", "containers.weight", 2}}},
 		{"count zero", func(m map[string]any) {
 			row(m, "containers", 1)["count"] = 0
 			m["totalRejected"] = 1
