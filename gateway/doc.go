@@ -64,7 +64,10 @@
 // seq since that last one has arrived: with two storing workers (or
 // replicas) a machine's events are not stored in seq order. When the counts
 // show a gap, a fourth query reads the state of each seq between, to find
-// it. The operator's calls of a run go one after the other while the
+// it. The same read transaction reads the stored vouchers of the run's
+// transactions: the operator's answer names each transaction's voucher, and
+// is written back only where it adds to what the machine's events said (a
+// code the operator issued, a validity never printed). The operator's calls of a run go one after the other while the
 // recorder commits their deliveries behind them, together with other
 // machines' deliveries and lease releases (one commit for many: while the
 // consumer holds SQLite's one writer for a batch, each commit of the
