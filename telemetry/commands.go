@@ -102,12 +102,29 @@ func (p *Publisher) commandWorker(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			cl := p.currentClient()
+			cl := p.connectedClient(ctx)
 			if cl == nil {
-				p.log.Warn("telemetry: offline, command reply dropped", "name", c.name)
-				continue
+				return
 			}
 			cl.Publish(envelope.ReplyTopic(p.opts.Serial), 1, false, reply)
+		}
+	}
+}
+
+// connectedClient returns the connected client, waiting for a connection
+// if there is none; nil when ctx ends first. A command queued in the
+// broker's session arrives as soon as the broker accepts the connection,
+// before the publisher has taken the connection as made: its reply waits
+// for that, where it was dropped (and the fleet waited for it in vain).
+func (p *Publisher) connectedClient(ctx context.Context) mqtt.Client {
+	for {
+		if cl := p.currentClient(); cl != nil {
+			return cl
+		}
+		select {
+		case <-p.upSig:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }

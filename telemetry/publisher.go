@@ -174,6 +174,7 @@ type Publisher struct {
 	confirms confirmQueue  // the gateway's ranges, to record
 	topSig   chan struct{} // the gateway confirmed a higher seq: look for gaps
 	openSig  chan struct{} // the gateway confirmed a higher seq: the confirm window moved
+	upSig    chan struct{} // a connection was made (see setClient)
 
 	// abandoned counts the clean-ups of connects that Run gave up on when
 	// it was cancelled; they end with paho's connect timeout at the latest.
@@ -255,6 +256,7 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		confirms: confirmQueue{signal: make(chan struct{}, 1)},
 		topSig:   make(chan struct{}, 1),
 		openSig:  make(chan struct{}, 1),
+		upSig:    make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}, nil
 }
@@ -443,6 +445,9 @@ func (p *Publisher) setClient(c mqtt.Client, epoch uint64) {
 	changed := p.connected != (c != nil)
 	p.client, p.connected = c, c != nil
 	p.mu.Unlock()
+	if c != nil {
+		signal(p.upSig)
+	}
 	if changed && p.opts.OnLink != nil {
 		p.opts.OnLink(c != nil)
 	}

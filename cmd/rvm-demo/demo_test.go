@@ -74,12 +74,23 @@ func TestDemo(t *testing.T) {
 		Online          bool
 		ContainersToday int64
 	}
-	resp, err := http.Get(machines)
-	if err != nil {
-		t.Fatal(err)
+	// The gateway writes the fleet's counters at most once a second (see
+	// gateway/store.SaveBatch): today's containers may trail the
+	// transaction by that much.
+	for {
+		fleet = nil
+		resp, err := http.Get(machines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&fleet)
+		resp.Body.Close()
+		ok := len(fleet) == 1 && fleet[0].Online && fleet[0].RvmID != "" && fleet[0].ContainersToday > 0
+		if ok || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	json.NewDecoder(resp.Body).Decode(&fleet)
-	resp.Body.Close()
 	if len(fleet) != 1 || !fleet[0].Online || fleet[0].RvmID == "" || fleet[0].ContainersToday == 0 {
 		t.Errorf("fleet = %+v; want RVM-DEMO-0001 online with its rvmId and today's containers", fleet)
 	}
