@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,16 +64,38 @@ func (c *commander) send(name, payload string) string {
 	return string(c.replies.messages()[c.seen-1].payload)
 }
 
-func TestCommands(t *testing.T) {
-	b := testbroker.Start(t)
-	db, _ := newDB(t)
-	h := &recorder{}
-	opts := baseOptions(t, b.URL(), "C1")
-	opts.Commands = h
-	status := subscribe(t, b.URL(), envelope.StatusTopic("C1"), subOpts{})
-	p := startPublisher(t, db, opts)
+// commanded is a publisher of machine C1 serving commands with a recorder,
+// online, and a subscriber to its status.
+type commanded struct {
+	b      *testbroker.Broker
+	db     *sql.DB
+	h      *recorder
+	opts   telemetry.Options
+	status *collector
+	p      *running
+}
+
+func startCommanded(t *testing.T) commanded {
+	t.Helper()
+	c := commanded{b: testbroker.Start(t), h: &recorder{}}
+	c.db, _ = newDB(t)
+	c.opts = baseOptions(t, c.b.URL(), "C1")
+	c.opts.Commands = c.h
+	c.status = subscribe(t, c.b.URL(), envelope.StatusTopic("C1"), subOpts{})
+	c.p = startPublisher(t, c.db, c.opts)
 	// Online is published once the command subscription is in place.
-	status.waitFor("online", func() bool { st, ok := status.lastStatus(); return ok && st.Online })
+	c.waitOnline(true)
+	return c
+}
+
+// waitOnline waits for the status to say online (or offline).
+func (c commanded) waitOnline(online bool) {
+	c.status.waitFor(fmt.Sprintf("online %v", online), func() bool { st, ok := c.status.lastStatus(); return ok && st.Online == online })
+}
+
+func TestCommands(t *testing.T) {
+	m := startCommanded(t)
+	b, db, h, opts, status, p := m.b, m.db, m.h, m.opts, m.status, m.p
 	c := &commander{t: t, url: b.URL(), serial: "C1", replies: subscribe(t, b.URL(), envelope.ReplyTopic("C1"), subOpts{})}
 
 	tests := []struct {
@@ -153,19 +176,13 @@ func TestCommandsWithoutHandler(t *testing.T) {
 // no connection used to be dropped; it now waits for the next one. The
 // window for that is too narrow for this test to hit reliably.)
 func TestCommandsQueuedWhileOffline(t *testing.T) {
-	b := testbroker.Start(t)
-	db, _ := newDB(t)
-	h := &recorder{}
-	opts := baseOptions(t, b.URL(), "C1")
-	opts.Commands = h
-	status := subscribe(t, b.URL(), envelope.StatusTopic("C1"), subOpts{})
+	m := startCommanded(t)
+	b, db, h, opts, p := m.b, m.db, m.h, m.opts, m.p
 	replies := subscribe(t, b.URL(), envelope.ReplyTopic("C1"), subOpts{})
-	p := startPublisher(t, db, opts)
-	status.waitFor("online", func() bool { st, ok := status.lastStatus(); return ok && st.Online })
 	const rounds, each = 3, 20
 	for round := range rounds {
 		p.stop(t)
-		status.waitFor("offline", func() bool { st, ok := status.lastStatus(); return ok && !st.Online })
+		m.waitOnline(false)
 		for i := range each {
 			adminPublish(t, b.URL(), "", "", envelope.CommandTopic("C1", envelope.CmdBlock), false,
 				[]byte(fmt.Sprintf(`{"id":"q%d-%d","body":{"reason":"maintenance"}}`, round, i)))
