@@ -17,6 +17,7 @@ import (
 	"github.com/deposit-rvm/rvm/gateway/store"
 	"github.com/deposit-rvm/rvm/internal/clock"
 	"github.com/deposit-rvm/rvm/internal/money"
+	"github.com/deposit-rvm/rvm/internal/mqttconn"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
 
@@ -100,6 +101,7 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			g.log.Warn("gateway: broker connection lost", slog.String("err", err.Error()))
 		})
+	mqttconn.Use(opts, g.o.MQTTURL)
 	c := mqtt.NewClient(opts)
 	for topic := range subs {
 		c.AddRoute(topic, handler)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/deposit-rvm/rvm/internal/backoff"
 	"github.com/deposit-rvm/rvm/internal/clock"
+	"github.com/deposit-rvm/rvm/internal/mqttconn"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
 )
@@ -175,6 +176,7 @@ type Publisher struct {
 	topSig   chan struct{} // the gateway confirmed a higher seq: look for gaps
 	openSig  chan struct{} // the gateway confirmed a higher seq: the confirm window moved
 	upSig    chan struct{} // a connection was made (see setClient)
+	ackIdle  chan struct{} // the last publish in flight was acknowledged (see linger)
 
 	// abandoned counts the clean-ups of connects that Run gave up on when
 	// it was cancelled; they end with paho's connect timeout at the latest.
@@ -257,6 +259,7 @@ func NewPublisher(db *sql.DB, opts Options) (*Publisher, error) {
 		topSig:   make(chan struct{}, 1),
 		openSig:  make(chan struct{}, 1),
 		upSig:    make(chan struct{}, 1),
+		ackIdle:  make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}, nil
 }
@@ -416,6 +419,7 @@ func (p *Publisher) connect(ctx context.Context) (c mqtt.Client, epoch uint64, l
 	if p.opts.TLS != nil {
 		o.SetTLSConfig(p.opts.TLS)
 	}
+	mqttconn.Use(o, p.opts.Broker)
 	client := mqtt.NewClient(o)
 	tok := client.Connect()
 	select {
@@ -656,6 +660,9 @@ func (p *Publisher) ackLoop(ctx context.Context, epoch uint64, queue <-chan infl
 		case <-ctx.Done():
 			return
 		}
+		if len(queue) == 0 {
+			signal(p.ackIdle)
+		}
 	}
 }
 
@@ -731,7 +738,8 @@ func (p *Publisher) remover(ctx context.Context) {
 
 // linger gathers more acknowledged seqs for a little while: each commit
 // costs an fsync and holds the one SQLite connection the sender reads
-// through.
+// through. It stops early once nothing is in flight any more (the end of
+// a drain): no acknowledgement is coming to wait for.
 func (p *Publisher) linger(ctx context.Context, seqs *[]int64) {
 	t := p.opts.Clock.NewTimer(ackLinger)
 	defer t.Stop()
@@ -739,6 +747,10 @@ func (p *Publisher) linger(ctx context.Context, seqs *[]int64) {
 		select {
 		case seq := <-p.acks:
 			*seqs = append(*seqs, seq)
+		case <-p.ackIdle:
+			if len(p.acks) == 0 {
+				return
+			}
 		case <-t.C():
 			return
 		case <-ctx.Done():

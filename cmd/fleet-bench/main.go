@@ -74,6 +74,7 @@ import (
 	"github.com/deposit-rvm/rvm/drs/drsapi"
 	"github.com/deposit-rvm/rvm/drs/drssim"
 	"github.com/deposit-rvm/rvm/gateway"
+	"github.com/deposit-rvm/rvm/internal/mqttconn"
 	"github.com/deposit-rvm/rvm/machine/config"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 )
@@ -581,7 +582,8 @@ func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
 					(*h)(c, m)
 				}
 			})
-		c := mqtt.NewClient(o)
+		// Read as the machines' publisher reads (internal/mqttconn).
+		c := mqtt.NewClient(mqttconn.Use(o, broker))
 		if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			return nil, fmt.Errorf("connect fleet %d: %v", i, t.Error())
 		}

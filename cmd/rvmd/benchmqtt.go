@@ -21,6 +21,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/deposit-rvm/rvm/drs/drsapi"
+	"github.com/deposit-rvm/rvm/internal/mqttconn"
 	"github.com/deposit-rvm/rvm/telemetry"
 	"github.com/deposit-rvm/rvm/telemetry/envelope"
 	"github.com/deposit-rvm/rvm/telemetry/outbox"
@@ -56,6 +57,7 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drains to `file`")
 	rounds := fs.Int("rounds", 5, "drain and raw paho runs, alternating")
+	rawBuffered := fs.Bool("raw-buffered", false, "give raw paho the publisher's buffered reads too (internal/mqttconn): the two on the same transport")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var drains, raws, ratios []float64
 	for range *rounds {
-		d, r, err := mqttBenchRound(ctx, db, *url, *events, *window)
+		d, r, err := mqttBenchRound(ctx, db, *url, *events, *window, *rawBuffered)
 		if err != nil {
 			return err
 		}
@@ -121,7 +123,7 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 
 // mqttBenchRound fills the outbox, drains it through the publisher, then
 // sends the same payloads with raw paho, and returns both times.
-func mqttBenchRound(ctx context.Context, db *sql.DB, url string, events, window int) (drain, raw time.Duration, err error) {
+func mqttBenchRound(ctx context.Context, db *sql.DB, url string, events, window int, rawBuffered bool) (drain, raw time.Duration, err error) {
 	serial := "bench-" + uuid.NewString()[:8]
 	recs, err := mqttBenchFill(ctx, db, events)
 	if err != nil {
@@ -140,7 +142,7 @@ func mqttBenchRound(ctx context.Context, db *sql.DB, url string, events, window 
 			return 0, 0, fmt.Errorf("bench-mqtt: %w", err)
 		}
 	}
-	raw, err = mqttBenchRawPaho(ctx, url, serial, window, payloads)
+	raw, err = mqttBenchRawPaho(ctx, url, serial, window, payloads, rawBuffered)
 	return drain, raw, err
 }
 
@@ -228,11 +230,16 @@ func mqttBenchDrain(ctx context.Context, db *sql.DB, url, serial string, window 
 
 // mqttBenchRawPaho publishes payloads with paho alone, keeping window
 // publishes in flight, and times it from connect to the last PUBACK.
-func mqttBenchRawPaho(ctx context.Context, url, serial string, window int, payloads [][]byte) (time.Duration, error) {
+// buffered gives it the publisher's connection (internal/mqttconn); paho
+// as shipped reads each PUBACK in three system calls.
+func mqttBenchRawPaho(ctx context.Context, url, serial string, window int, payloads [][]byte, buffered bool) (time.Duration, error) {
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("rvm-" + serial + "-raw").
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
 	if u := os.Getenv("RVM_MQTT_USER"); u != "" {
 		o.SetUsername(u).SetPassword(os.Getenv("RVM_MQTT_PASSWORD"))
+	}
+	if buffered {
+		mqttconn.Use(o, url)
 	}
 	c := paho.NewClient(o)
 	start := time.Now()

@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/scenario":      {},
 	"internal/sdnotify":      {},
 	"internal/broker":        {},
+	"internal/mqttconn":      {},
 	"internal/testbroker":    {"internal/testlog"},
 	"internal/testlog":       {},
 	"internal/layers":        {},
@@ -49,7 +50,7 @@ var allowed = map[string][]string{
 	"machine/ledger":         {"telemetry/outbox", "drs/drsapi", "telemetry/envelope", "internal/money"},
 	"machine":                {"hal", "fsm", "machine/catalog", "machine/config", "calib", "internal/clock", "drs/drsapi", "internal/ean", "telemetry/envelope", "machine/ledger", "internal/money", "internal/backoff"},
 	"internal/simrun":        {"hal", "hal/sim", "calib", "machine/catalog", "internal/clock", "drs/drsapi", "telemetry/envelope", "machine/ledger", "machine", "telemetry/outbox", "internal/scenario", "hal/periph/board", "hal/periph/barrier", "hal/periph/conveyor", "hal/periph/scanner", "hal/periph/scanner/scannertest", "hal/periph/escpos", "hal/periph/escpos/escpostest", "internal/backoff"},
-	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff"},
+	"telemetry":              {"telemetry/outbox", "telemetry/envelope", "internal/clock", "internal/backoff", "internal/mqttconn"},
 	// The daemon's production path knows no simulator: cmd/rvmd hands it a
 	// Rig (the Pi's board or internal/simrun's); the kiosk's and the
 	// console's simulated hands come through an optional interface of it.
@@ -61,14 +62,14 @@ var allowed = map[string][]string{
 	"drs":                   {"drs/drsapi", "internal/clock", "internal/money", "internal/backoff"},
 	"drs/drssim":            {"drs/drsapi", "internal/clock", "internal/money", "internal/ean", "machine/catalog"},
 	"gateway/store":         {"internal/money", "drs/drsapi", "internal/ean", "internal/clock"},
-	"gateway":               {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff", "internal/seqrange"},
+	"gateway":               {"drs", "drs/drsapi", "gateway/store", "internal/clock", "internal/money", "internal/ean", "telemetry/envelope", "internal/backoff", "internal/seqrange", "internal/mqttconn"},
 	// Mains wire; they may import what they run, never each other.
 	"cmd/drs-sim":     {"drs/drssim", "machine/catalog/sample"},
 	"cmd/rvm-gateway": {"gateway", "gateway/store", "drs", "drs/drsapi", "internal/clock"},
-	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "machine/config", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock", "internal/money"},
+	"cmd/fleet-bench": {"drs", "drs/drsapi", "drs/drssim", "gateway", "gateway/store", "machine/config", "telemetry", "telemetry/envelope", "telemetry/outbox", "internal/clock", "internal/money", "internal/mqttconn"},
 	"cmd/rvm-demo":    {"drs/drssim", "gateway", "internal/broker", "internal/daemon", "internal/simrun", "machine/catalog", "machine/catalog/sample", "machine/config"},
 	"cmd/rvmctl":      {"internal/console"},
-	"cmd/rvmd":        {"internal/sdnotify", "internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner"},
+	"cmd/rvmd":        {"internal/sdnotify", "internal/service", "drs/drsapi", "hal", "hal/sim", "hal/periph/board", "internal/daemon", "internal/scenario", "internal/simrun", "machine", "machine/catalog", "machine/catalog/sample", "machine/config", "machine/ledger", "telemetry", "telemetry/envelope", "telemetry/outbox", "calib", "internal/clock", "hal/periph/escpos", "hal/periph/scanner", "internal/mqttconn"},
 
 	// The serial devices (issue 9).
 	"hal/periph/scanner":             {"hal", "internal/ean", "internal/backoff", "internal/clock"},
