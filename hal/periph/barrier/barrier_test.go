@@ -25,20 +25,6 @@ func newPin(name string, l gpio.Level, edges bool) *gpiotest.Pin {
 	return p
 }
 
-// set drives the pin's level from outside, as the sensor would, and signals
-// the edge where the pin has edge detection.
-func set(p *gpiotest.Pin, l gpio.Level) {
-	p.Lock()
-	p.L = l
-	p.Unlock()
-	if p.EdgesChan != nil {
-		select {
-		case p.EdgesChan <- l:
-		default: // an edge is pending already; the watcher reads the level
-		}
-	}
-}
-
 func TestBarrier(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -62,7 +48,7 @@ func TestBarrier(t *testing.T) {
 			if b.Active() {
 				t.Errorf("Active() with the beam intact = true; want false")
 			}
-			set(pin, !tt.idle)
+			testhal.SetPin(pin, !tt.idle)
 			if ev := testhal.Recv(t, events); ev.Kind != hal.EntryBlocked || !ev.At.Equal(t0) {
 				t.Errorf("beam broken: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryBlocked, t0)
 			}
@@ -70,7 +56,7 @@ func TestBarrier(t *testing.T) {
 				t.Errorf("Active() with the beam broken = false; want true")
 			}
 			clk.Advance(time.Second)
-			set(pin, tt.idle)
+			testhal.SetPin(pin, tt.idle)
 			if ev := testhal.Recv(t, events); ev.Kind != hal.EntryCleared || !ev.At.Equal(t0.Add(time.Second)) {
 				t.Errorf("beam restored: event %v at %v; want %v at %v", ev.Kind, ev.At, hal.EntryCleared, t0.Add(time.Second))
 			}
@@ -101,7 +87,7 @@ func TestBarrierDebounce(t *testing.T) {
 		defer mu.Unlock()
 		if bounce {
 			bounce = false
-			set(pin, gpio.High) // the beam flickered back during the debounce
+			testhal.SetPin(pin, gpio.High) // the beam flickered back during the debounce
 			bounced <- true
 		}
 	}}
@@ -109,11 +95,11 @@ func TestBarrierDebounce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	set(pin, gpio.Low)
+	testhal.SetPin(pin, gpio.Low)
 	<-bounced
-	set(pin, gpio.Low)
+	testhal.SetPin(pin, gpio.Low)
 	testhal.Recv(t, events)
-	set(pin, gpio.High)
+	testhal.SetPin(pin, gpio.High)
 	testhal.Recv(t, events)
 	b.Halt()
 	// Everything the watcher sent is in the channel now.
@@ -130,11 +116,11 @@ func TestDoorPolling(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 	defer d.Halt()
-	set(pin, gpio.High)
+	testhal.SetPin(pin, gpio.High)
 	if ev := testhal.Recv(t, events); ev.Kind != hal.DoorOpened {
 		t.Errorf("door switch high: event %v; want %v", ev.Kind, hal.DoorOpened)
 	}
-	set(pin, gpio.Low)
+	testhal.SetPin(pin, gpio.Low)
 	if ev := testhal.Recv(t, events); ev.Kind != hal.DoorClosed {
 		t.Errorf("door switch low: event %v; want %v", ev.Kind, hal.DoorClosed)
 	}
@@ -149,7 +135,7 @@ func TestHaltWhileSending(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	set(pin, gpio.High)
+	testhal.SetPin(pin, gpio.High)
 	for !s.Active() { // the watcher has seen it and is about to send
 		time.Sleep(time.Millisecond)
 	}

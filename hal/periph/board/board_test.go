@@ -88,14 +88,7 @@ func (b *bench) byName(name string) gpio.PinIO {
 
 // set drives a line from outside, as a sensor does.
 func (b *bench) set(name string, l gpio.Level) {
-	p := b.pins[name]
-	p.Lock()
-	p.L = l
-	p.Unlock()
-	select {
-	case p.EdgesChan <- l:
-	default:
-	}
+	testhal.SetPin(b.pins[name], l)
 }
 
 func (b *bench) opts() *Opts {
