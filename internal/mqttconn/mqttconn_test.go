@@ -2,9 +2,12 @@ package mqttconn
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,4 +135,152 @@ func connect(t *testing.T, broker, id string, more func(*mqtt.ClientOptions)) mq
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	return c
+}
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// pair returns the two ends of a loopback TCP connection: the client end
+// through our conn (its socket writes counted), the server end bare.
+func pair(t *testing.T, writeTimeout time.Duration) (*conn, *countingConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { srv.Close() })
+	cc := &countingConn{Conn: raw}
+	c := newConn(cc, writeTimeout)
+	t.Cleanup(func() { c.Close() })
+	return c, cc, srv
+}
+
+// Everything written before Close reaches the peer, in order, and small
+// writes share system calls.
+func TestWritesKeepOrderAndCloseFlushes(t *testing.T) {
+	c, cc, srv := pair(t, 5*time.Second)
+	var want bytes.Buffer
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(srv)
+		got <- b
+	}()
+	const n = 10000
+	for i := range n {
+		p := fmt.Appendf(nil, "%06d,", i)
+		want.Write(p)
+		if k, err := c.Write(p); err != nil || k != len(p) {
+			t.Fatalf("write %d: %d, %v", i, k, err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, err := c.Write([]byte("late")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after close: %v, want net.ErrClosed", err)
+	}
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want.Bytes()) {
+			t.Fatalf("peer read %d bytes, want %d (%.40q...)", len(b), want.Len(), b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the peer never saw the end")
+	}
+	if w := cc.writes.Load(); w >= n {
+		t.Errorf("%d writes reached the socket for %d small ones: none shared a call", w, n)
+	}
+	t.Logf("%d writes in %d system calls", n, cc.writes.Load())
+}
+
+// A peer that resets the connection: a later Write returns the error, and
+// reads fail too, so paho's reader sees the loss.
+func TestWriteErrorSurfaces(t *testing.T) {
+	c, _, srv := pair(t, 5*time.Second)
+	srv.(*net.TCPConn).SetLinger(0)
+	srv.Close() // RST
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		_, err = c.Write(bytes.Repeat([]byte{'x'}, 1024))
+		time.Sleep(time.Millisecond)
+	}
+	if err == nil {
+		t.Fatal("writes to a reset connection kept succeeding for 10 s")
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, rerr := c.Read(make([]byte, 1)); rerr == nil {
+		t.Errorf("read after the write error %v succeeded", err)
+	}
+}
+
+// A peer that stops reading: Writes fill the socket and the queue, then
+// wait; Close still returns, and the waiting Write with it.
+func TestCloseReturnsWhenThePeerIsStuck(t *testing.T) {
+	c, _, _ := pair(t, 0) // no write timeout: only Close can end the wait
+	errc := make(chan error, 1)
+	go func() {
+		chunk := bytes.Repeat([]byte{'x'}, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	// Wait until the writer is held by maxPending (the socket is full).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		full := len(c.pending) >= maxPending
+		c.mu.Unlock()
+		if full {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queue never filled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a peer that does not read")
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("the held Write returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held Write never returned")
+	}
 }
