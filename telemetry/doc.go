@@ -45,12 +45,14 @@
 // path ([outbox.Confirm]), and the rows both sent and confirmed are
 // deleted by [outbox.Sweep] once acknowledgements pause. Bodies the ledger
 // wrote compact go out without a second scan; the remover commits at once
-// when the last publish in flight was acknowledged. A tcp:// broker is read
-// through a buffer (internal/mqttconn): paho reads a PUBACK in three system
-// calls on a bare socket, and 64 of them arrive together. The drain runs
-// at 0.95 of raw paho's rate to the same mosquitto, and at about 0.8 of
-// raw paho given the same buffer (`rvmd bench-mqtt [-raw-buffered]`,
-// BENCHMARKS.md).
+// when the last publish in flight was acknowledged. A tcp:// broker's
+// connection is read through a buffer and written by a flusher
+// (internal/mqttconn): paho reads a PUBACK in three system calls on a bare
+// socket and writes every packet with its own, while 64 PUBACKs arrive
+// together and the sender queues publishes faster than the kernel takes
+// them. The drain runs at 1.2-1.3 times raw paho's rate to the same
+// mosquitto, and at about 0.7 of raw paho given the same connection
+// (`rvmd bench-mqtt [-raw-buffered]`, BENCHMARKS.md).
 //
 // # Confirmation
 //

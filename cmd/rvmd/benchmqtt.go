@@ -57,7 +57,7 @@ func runBenchMQTT(ctx context.Context, args []string, stdout io.Writer) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drains to `file`")
 	rounds := fs.Int("rounds", 5, "drain and raw paho runs, alternating")
-	rawBuffered := fs.Bool("raw-buffered", false, "give raw paho the publisher's buffered reads too (internal/mqttconn): the two on the same transport")
+	rawBuffered := fs.Bool("raw-buffered", false, "give raw paho the publisher's connection too (internal/mqttconn: buffered reads, gathered writes): the two on the same transport")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -231,7 +231,8 @@ func mqttBenchDrain(ctx context.Context, db *sql.DB, url, serial string, window 
 // mqttBenchRawPaho publishes payloads with paho alone, keeping window
 // publishes in flight, and times it from connect to the last PUBACK.
 // buffered gives it the publisher's connection (internal/mqttconn); paho
-// as shipped reads each PUBACK in three system calls.
+// as shipped reads each PUBACK in three system calls and writes each
+// packet in one.
 func mqttBenchRawPaho(ctx context.Context, url, serial string, window int, payloads [][]byte, buffered bool) (time.Duration, error) {
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("rvm-" + serial + "-raw").
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
