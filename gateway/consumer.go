@@ -25,6 +25,18 @@ import (
 // a batch of the largest events allowed would otherwise hold gigabytes.
 const batchBytes = 64 << 20
 
+// pingTimeout is how long the consumer waits for the broker's PINGRESP
+// before it drops the connection (paho's default is 10 s). The broker
+// queues the PINGRESP behind every message it has for the gateway, and
+// after an outage that is the fleet's confirm windows: 10,000 machines
+// times 64 records, minutes of storing. paho pings when the gateway has
+// sent nothing for the keepalive, as in a long commit, and took the late
+// answer for a dead link: it reconnected, and the broker sent again all
+// it had sent unacknowledged (625,889 duplicates in an hour's release,
+// BENCHMARKS.md). A dead peer on a quiet link is still found by TCP
+// keepalive (Go's dialer: about 2.5 minutes), a closed one at once.
+const pingTimeout = 5 * time.Minute
+
 // quarantineKeep bounds the payload kept of an oversized event: enough to
 // see what it was, not enough to fill the database.
 const quarantineKeep = 4 << 10
@@ -76,6 +88,7 @@ func (g *Gateway) connect(ctx context.Context) (mqtt.Client, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
+		SetPingTimeout(pingTimeout).
 		SetOrderMatters(false).
 		SetAutoAckDisabled(true).
 		// A persistent session delivers what was queued for it as soon as

@@ -568,7 +568,10 @@ func newFleet(broker string, serials, rvm []string, conns int) (*fleet, error) {
 	for i := 0; i < conns; i++ {
 		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-fleet-" + run + "-" + strconv.Itoa(i)).
 			SetCleanSession(false).SetOrderMatters(false).SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second).
-			SetConnectionLostHandler(func(mqtt.Client, error) { f.lost.Add(1) }).
+			SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+				f.lost.Add(1)
+				fmt.Fprintf(os.Stderr, "fleet-bench: fleet connection %d lost: %v\n", i, err)
+			}).
 			SetOnConnectHandler(func(c mqtt.Client) {
 				f.subsMu.Lock()
 				topics := f.subs[i]
