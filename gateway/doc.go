@@ -106,6 +106,11 @@
 // confirm window), and the rest of an outage's backlog waits on its own
 // disk. After an hour's outage of 10,000 machines the broker held about
 // 4 GB while the gateway worked through 9 GB of backlog (BENCHMARKS.md).
+// What the broker holds for the gateway is ahead of all else it sends the
+// gateway, its PINGRESPs and the PUBACKs of its acks too: the consumer
+// waits minutes for a PINGRESP (pingTimeout) rather than paho's 10 s,
+// since a reconnect has the broker send again all it had sent and not yet
+// had acknowledged.
 //
 // Broker restarts: mosquitto 2.0 does not restore a shared subscription
 // ($share/GROUP/...) from its persistence file. After a broker restart,
