@@ -61,11 +61,10 @@ type conn struct {
 	done         chan struct{} // the flusher has returned
 
 	// Mutable, guarded by mu; cond signals a change of any.
-	mu       sync.Mutex
-	cond     *sync.Cond
-	pending  []byte // written, not yet handed to the socket
-	flushing bool   // the flusher is writing a batch
-	err      error  // the first write error, or net.ErrClosed; every later Write returns it
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []byte // written, not yet handed to the socket
+	err     error  // the first write error, or net.ErrClosed; every later Write returns it
 }
 
 func newConn(c net.Conn, writeTimeout time.Duration) *conn {
@@ -126,7 +125,6 @@ func (c *conn) flusher() {
 			return
 		}
 		batch, c.pending = c.pending, batch[:0]
-		c.flushing = true
 		c.cond.Broadcast() // room for a Write waiting on maxPending
 		c.mu.Unlock()
 
@@ -136,7 +134,6 @@ func (c *conn) flusher() {
 		_, err := c.Conn.Write(batch) // Close ends a write it stopped waiting for
 
 		c.mu.Lock()
-		c.flushing = false
 		if err != nil && (c.err == nil || c.err == net.ErrClosed) {
 			c.err = err
 		}
