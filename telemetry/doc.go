@@ -50,9 +50,9 @@
 // (internal/mqttconn): paho reads a PUBACK in three system calls on a bare
 // socket and writes every packet with its own, while 64 PUBACKs arrive
 // together and the sender queues publishes faster than the kernel takes
-// them. The drain runs at 1.2-1.3 times raw paho's rate to the same
-// mosquitto, and at about 0.7 of raw paho given the same connection
-// (`rvmd bench-mqtt [-raw-buffered]`, BENCHMARKS.md).
+// them. The drain runs at 1.0-1.4 times raw paho's rate to the same
+// mosquitto (three machines), and at 0.64-0.79 of raw paho given the
+// same connection (`rvmd bench-mqtt [-raw-buffered]`, BENCHMARKS.md).
 //
 // # Confirmation
 //
